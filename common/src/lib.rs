@@ -1,0 +1,20 @@
+//! Formats and process plumbing shared by every program of the project.
+//!
+//! - [`diag`]: program name, fatal/warning/usage lines, the classic errno
+//!   wording, exit codes 100 and 111.
+//! - [`args`]: the small getopt of the originals.
+//! - [`tai`]: TAI64 and TAI64N labels.
+//! - [`status`]: the 18-byte `supervise/status` record.
+//! - [`control`]: supervise's control bytes, FIFO paths and liveness test.
+//! - [`exec`]: `pathexec`: PATH search and environment edits before `execve`.
+//! - [`sys`]: the only module allowed `unsafe`.
+#![deny(unsafe_code)]
+
+pub mod args;
+pub mod control;
+pub mod diag;
+pub mod exec;
+pub mod status;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod tai;
