@@ -1,0 +1,390 @@
+//! supervise itself, with real run scripts, processes and FIFOs.
+
+mod util;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use util::*;
+
+fn count_lines(p: &std::path::Path) -> usize {
+    fs::read_to_string(p)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn usage_and_missing_directory() {
+    let t = TempDir::new("sv-usage");
+    assert_eq!(
+        run::<&str>(SUPERVISE, &[], t.path()),
+        Out::new(100, "", "supervise: usage: supervise dir\n")
+    );
+    assert_eq!(
+        run(SUPERVISE, &["a", "b"], t.path()),
+        Out::new(100, "", "supervise: usage: supervise dir\n")
+    );
+    assert_eq!(
+        run(SUPERVISE, &["nope"], t.path()),
+        Out::new(
+            111,
+            "",
+            "supervise: fatal: unable to chdir to nope: file does not exist\n"
+        )
+    );
+}
+
+#[test]
+fn layout_modes_and_status_bytes() {
+    let t = TempDir::new("sv-layout");
+    script(t.join("s/run"), "echo $$ > pid\nexec sleep 1000\n");
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let s = Supervised::start(t.path(), "s");
+    assert!(wait_until(5.0, || fs::read_to_string(t.join("s/pid"))
+        .is_ok_and(|p| p.ends_with('\n'))));
+    let pid: u32 = fs::read_to_string(t.join("s/pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(wait_until(5.0, || s.pid() == pid));
+
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = |p: &str| fs::symlink_metadata(t.join("s/supervise").join(p)).unwrap();
+    assert_eq!(
+        fs::metadata(t.join("s/supervise"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    assert!(meta("control").file_type().is_fifo());
+    assert!(meta("ok").file_type().is_fifo());
+    assert_eq!(meta("control").permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta("ok").permissions().mode() & 0o777, 0o600);
+    assert!(meta("lock").file_type().is_file());
+    assert_eq!(meta("lock").permissions().mode() & 0o777, 0o600);
+    assert!(!t.join("s/supervise/status.new").exists());
+
+    // Decode the record independently of common::status.
+    let b = fs::read(t.join("s/supervise/status")).unwrap();
+    assert_eq!(b.len(), 18);
+    let secs = u64::from_be_bytes(b[0..8].try_into().unwrap());
+    let nanos = u32::from_be_bytes(b[8..12].try_into().unwrap());
+    let unix = secs - 0x4000_0000_0000_000a;
+    let after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        before <= unix && unix <= after,
+        "{before} <= {unix} <= {after}"
+    );
+    assert!(nanos < 1_000_000_000);
+    assert_eq!(nanos % 1000, 500);
+    assert_eq!(u32::from_le_bytes(b[12..16].try_into().unwrap()), pid);
+    assert_eq!(b[16], 0);
+    assert_eq!(b[17], b'u');
+    assert_eq!(s.shape(), "up (pid P) N seconds");
+    assert!(s.stat().starts_with(&format!("up (pid {pid}) ")));
+}
+
+#[test]
+fn second_supervise_is_refused() {
+    let t = TempDir::new("sv-second");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    let _s = Supervised::start(t.path(), "a");
+    assert_eq!(
+        run(SUPERVISE, &["a"], t.path()),
+        Out::new(
+            111,
+            "",
+            "supervise: fatal: unable to acquire a/supervise/lock: temporary failure\n"
+        )
+    );
+}
+
+#[test]
+fn lines_for_each_state() {
+    let t = TempDir::new("sv-states");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    let mut s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds"));
+
+    assert_eq!(s.svc("-p"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds, paused"));
+    let pid = s.pid();
+    let proc_state = |pid: u32| {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| {
+                st.rsplit(')')
+                    .next()
+                    .map(|r| r.trim().chars().next().unwrap_or('?'))
+            })
+    };
+    assert!(wait_until(5.0, || proc_state(pid) == Some('T')));
+    assert_eq!(s.svc("-c"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds"));
+    assert!(wait_until(5.0, || proc_state(pid) == Some('S')));
+
+    assert_eq!(s.svc("-d"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds, normally up"));
+    assert_eq!(s.svc("-u"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds"));
+    assert_ne!(s.pid(), pid);
+
+    // A down file makes the same states read "normally down" / no suffix.
+    fs::write(t.join("a/down"), "").unwrap();
+    assert_eq!(s.shape(), "up (pid P) N seconds, normally down");
+    assert_eq!(s.svc("-d"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds"));
+
+    // -x with the service down: supervise exits 0.
+    assert_eq!(s.svc("-x"), Out::new(0, "", ""));
+    assert_eq!(s.wait_exit(5.0), Some(0));
+    assert_eq!(s.stat(), "supervise not running");
+    assert_eq!(run(SVOK, &["a"], t.path()), Out::new(100, "", ""));
+    assert_eq!(
+        s.svc("-u"),
+        Out::new(
+            0,
+            "",
+            "svc: warning: unable to control a: supervise not running\n"
+        )
+    );
+}
+
+#[test]
+fn normally_down_then_once() {
+    let t = TempDir::new("sv-once");
+    script(t.join("a/run"), "echo start >> starts\nexec sleep 1000\n");
+    fs::write(t.join("a/down"), "").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.shape() == "down N seconds"));
+    assert_eq!(count_lines(&t.join("a/starts")), 0);
+    // -o: start once; after the exit it stays down.
+    assert_eq!(s.svc("-o"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds, normally down"));
+    assert_eq!(fs::read(t.join("a/supervise/status")).unwrap()[17], 0);
+    assert_eq!(s.svc("-k"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds"));
+    // Well past the throttle: still down and started only once.
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        assert_eq!(s.shape(), "down N seconds");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count_lines(&t.join("a/starts")), 1);
+}
+
+#[test]
+fn exit_after_down_with_ox() {
+    let t = TempDir::new("sv-ox");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    let mut s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    let pid = s.pid();
+    // -ox: no restart, exit when the service is down, which -k brings about.
+    assert_eq!(s.svc("-ox"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || fs::read(t.join("a/supervise/status"))
+        .unwrap()[17]
+        == 0));
+    assert!(
+        s.child.try_wait().unwrap().is_none(),
+        "x alone must not stop the service"
+    );
+    assert_eq!(s.svc("-k"), Out::new(0, "", ""));
+    assert_eq!(s.wait_exit(5.0), Some(0));
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let b = fs::read(t.join("a/supervise/status")).unwrap();
+    assert_eq!(&b[12..18], &[0, 0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn want_down_and_want_up() {
+    let t = TempDir::new("sv-want");
+    // Ignores TERM until CONT... it ignores TERM entirely; KILL ends it.
+    script(
+        t.join("a/run"),
+        "trap '' TERM\necho $$ > pid\nwhile :; do sleep 0.05; done\n",
+    );
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    assert_eq!(s.svc("-d"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds, want down"));
+    assert_eq!(s.svc("-k"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds, normally up"));
+
+    // "want up": a service that exits at once is down, wanted up, until
+    // the throttle lets it start again.
+    script(t.join("a/run"), "exit 1\n");
+    assert_eq!(s.svc("-u"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds, normally up, want up"));
+    assert_eq!(s.svc("-d"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds, normally up"));
+}
+
+#[test]
+fn signals_reach_the_service() {
+    let t = TempDir::new("sv-signals");
+    script(
+        t.join("a/run"),
+        "for s in HUP ALRM INT TERM; do trap \"echo $s >> signals\" $s; done\n\
+         echo $$ > pid\nwhile :; do sleep 0.02; done\n",
+    );
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || fs::read_to_string(t.join("a/pid"))
+        .is_ok_and(|p| p.ends_with('\n'))));
+    let got = || fs::read_to_string(t.join("a/signals")).unwrap_or_default();
+    let mut expect = String::new();
+    for (opt, name) in [("-h", "HUP"), ("-a", "ALRM"), ("-i", "INT"), ("-t", "TERM")] {
+        assert_eq!(s.svc(opt), Out::new(0, "", ""));
+        expect.push_str(name);
+        expect.push('\n');
+        assert!(
+            wait_until(5.0, || got() == expect),
+            "{opt}: got {:?}",
+            got()
+        );
+    }
+    let pid = s.pid();
+    assert_eq!(s.svc("-k"), Out::new(0, "", ""));
+    // KILL cannot be trapped: the process is gone and restarted.
+    assert!(wait_until(5.0, || s.pid() != 0 && s.pid() != pid));
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(got(), expect);
+}
+
+#[test]
+fn missing_or_unexecutable_run_retries_about_once_a_second() {
+    for (body, mode, reason) in [
+        (None, 0, "file does not exist"),
+        (Some("exit 0\n"), 0o644, "access denied"),
+    ] {
+        let t = TempDir::new("sv-norun");
+        fs::create_dir(t.join("a")).unwrap();
+        if let Some(b) = body {
+            fs::write(t.join("a/run"), b).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(t.join("a/run"), fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let mut child = Command::new(SUPERVISE)
+            .arg("a")
+            .current_dir(t.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let expect = format!("supervise: fatal: unable to start a/run: {reason}\n");
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let mut line = String::new();
+            err.read_line(&mut line).unwrap();
+            times.push(Instant::now());
+            assert_eq!(line, expect);
+        }
+        for w in times.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(gap >= Duration::from_millis(900), "restarted after {gap:?}");
+            assert!(
+                gap <= Duration::from_millis(2500),
+                "restarted after {gap:?}"
+            );
+        }
+        assert_eq!(run(SVC, &["-dx", "a"], t.path()).code, 0);
+        assert!(wait_until(5.0, || child.try_wait().unwrap().is_some()));
+    }
+}
+
+#[test]
+fn down_during_crash_loop_acts_before_the_next_start() {
+    let t = TempDir::new("sv-crash");
+    script(t.join("a/run"), "echo x >> starts\nexit 1\n");
+    let s = Supervised::start(t.path(), "a");
+    let starts = t.join("a/starts");
+    assert!(wait_until(5.0, || count_lines(&starts) >= 2));
+    // Right after a start: the next one would be due about a second later.
+    let n = count_lines(&starts);
+    assert!(wait_until(5.0, || count_lines(&starts) > n));
+    let sent = Instant::now();
+    assert_eq!(s.svc("-d"), Out::new(0, "", ""));
+    let n = count_lines(&starts);
+    assert!(wait_until(5.0, || s.shape() == "down N seconds, normally up"));
+    assert!(
+        sent.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(fs::read(t.join("a/supervise/status")).unwrap()[17], b'd');
+    // No start after it, well past when the next one was due.
+    let until = sent + Duration::from_millis(2500);
+    while Instant::now() < until {
+        assert_eq!(s.shape(), "down N seconds, normally up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count_lines(&starts), n);
+}
+
+#[test]
+fn dangling_supervise_symlink_creates_its_target() {
+    let t = TempDir::new("sv-link");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    fs::create_dir(t.join("run")).unwrap();
+    std::os::unix::fs::symlink(t.join("run/a-supervise"), t.join("a/supervise")).unwrap();
+    let s = Supervised::start(t.path(), "a");
+    assert!(t.join("run/a-supervise").is_dir());
+    assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds"));
+    assert!(t.join("run/a-supervise/status").exists());
+
+    // A target whose parent is missing: the lock cannot be created.
+    script(t.join("b/run"), "exec sleep 1000\n");
+    std::os::unix::fs::symlink(t.join("gone/b-supervise"), t.join("b/supervise")).unwrap();
+    assert_eq!(
+        run(SUPERVISE, &["b"], t.path()),
+        Out::new(
+            111,
+            "",
+            "supervise: fatal: unable to acquire b/supervise/lock: file does not exist\n"
+        )
+    );
+    // A regular file named supervise.
+    script(t.join("c/run"), "exec sleep 1000\n");
+    fs::write(t.join("c/supervise"), "").unwrap();
+    assert_eq!(
+        run(SUPERVISE, &["c"], t.path()),
+        Out::new(
+            111,
+            "",
+            "supervise: fatal: unable to acquire c/supervise/lock: not a directory\n"
+        )
+    );
+}
+
+#[test]
+fn commands_right_after_a_start_are_not_delayed() {
+    // The C supervise sleeps a second after each start; here -d sent at
+    // once after the start is obeyed at once.
+    let t = TempDir::new("sv-fast");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    fs::write(t.join("a/down"), "").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    assert_eq!(s.svc("-u"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.pid() != 0));
+    let sent = Instant::now();
+    assert_eq!(s.svc("-d"), Out::new(0, "", ""));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds"));
+    assert!(
+        sent.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(s.stderr_text(), "");
+}

@@ -1,0 +1,223 @@
+//! Helpers for the supervise family's tests: temporary directories, running
+//! the real binaries, waiting by polling with a deadline.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const SUPERVISE: &str = env!("CARGO_BIN_EXE_supervise");
+pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
+pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
+pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
+pub const FGHACK: &str = env!("CARGO_BIN_EXE_fghack");
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "svtest-{}-{}-{}",
+            tag,
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes an executable script.
+pub fn script(path: impl AsRef<Path>, body: &str) {
+    let path = path.as_ref();
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// What a finished program did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn new(code: i32, stdout: &str, stderr: &str) -> Out {
+        Out {
+            code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+}
+
+/// Runs `bin args...` in `cwd` to completion.
+pub fn run<S: AsRef<OsStr>>(bin: &str, args: &[S], cwd: &Path) -> Out {
+    let o: Output = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Polls `f` every 5 ms until it is true or `secs` pass; returns its last value.
+pub fn wait_until(secs: f64, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// svstat's TEXT for one directory (the part after `DIR: `).
+pub fn svstat(cwd: &Path, dir: &str) -> String {
+    let o = run(SVSTAT, &[dir], cwd);
+    let line = o.stdout.trim_end_matches('\n');
+    line.strip_prefix(&format!("{dir}: "))
+        .unwrap_or(line)
+        .to_string()
+}
+
+/// svstat's text with the seconds replaced by `N`, for comparing lines.
+pub fn svstat_shape(cwd: &Path, dir: &str) -> String {
+    let t = svstat(cwd, dir);
+    let words: Vec<&str> = t.split(' ').collect();
+    let mut out = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let before_seconds = words.get(i + 1).is_some_and(|n| n.starts_with("seconds"));
+        let after_pid = i > 0 && words[i - 1] == "(pid";
+        out.push(if before_seconds {
+            "N"
+        } else if after_pid {
+            "P)"
+        } else {
+            w
+        });
+    }
+    out.join(" ")
+}
+
+/// A running supervise, stopped (svc -dx, then SIGKILL) when dropped.
+pub struct Supervised {
+    pub child: Child,
+    pub cwd: PathBuf,
+    pub dir: String,
+    /// supervise's stderr goes to this file.
+    pub stderr: PathBuf,
+}
+
+impl Supervised {
+    /// Starts `supervise dir` in `cwd` and waits until `svok` says it runs.
+    pub fn start(cwd: &Path, dir: &str) -> Supervised {
+        let stderr = cwd.join(format!("{}.stderr", dir.replace('/', "_")));
+        let s = Supervised {
+            child: Command::new(SUPERVISE)
+                .arg(dir)
+                .current_dir(cwd)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&stderr).unwrap())
+                .spawn()
+                .unwrap(),
+            cwd: cwd.to_path_buf(),
+            dir: dir.to_string(),
+            stderr,
+        };
+        assert!(
+            wait_until(5.0, || run(SVOK, &[dir], cwd).code == 0),
+            "supervise did not come up"
+        );
+        s
+    }
+
+    pub fn svc(&self, opts: &str) -> Out {
+        run(SVC, &[opts, &self.dir], &self.cwd)
+    }
+
+    pub fn stat(&self) -> String {
+        svstat(&self.cwd, &self.dir)
+    }
+
+    pub fn shape(&self) -> String {
+        svstat_shape(&self.cwd, &self.dir)
+    }
+
+    /// The pid recorded in the status file (0 when down).
+    pub fn pid(&self) -> u32 {
+        let b = fs::read(self.cwd.join(&self.dir).join("supervise/status")).unwrap_or_default();
+        if b.len() != 18 {
+            return 0;
+        }
+        u32::from_le_bytes([b[12], b[13], b[14], b[15]])
+    }
+
+    pub fn stderr_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = fs::File::open(&self.stderr) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Waits for supervise itself to exit; its exit code.
+    pub fn wait_exit(&mut self, secs: f64) -> Option<i32> {
+        let mut code = None;
+        wait_until(secs, || match self.child.try_wait() {
+            Ok(Some(st)) => {
+                code = st.code();
+                true
+            }
+            _ => false,
+        });
+        code
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.svc("-dx");
+            if self.wait_exit(3.0).is_none() {
+                let pid = self.pid();
+                if pid != 0 {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
