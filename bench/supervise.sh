@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Benchmarks supervise against the C original, side by side in one run.
+#
+#  1. Private memory of one supervise: Private_Dirty from
+#     /proc/PID/smaps_rollup, median over N supervised services (default 50).
+#  2. Latency from `svc -d` to svstat showing the service down while it
+#     crash-loops (run = exit 1), over T trials (default 20).
+#
+# Usage: bench/supervise.sh [N] [T]     (REF_BIN=dir to use given C binaries)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/reference.sh"
+N=${1:-50}
+T=${2:-20}
+
+cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise
+OURS="$here/../target/release"
+REF=$(ref_bin)
+work=$(mktemp -d)
+trap 'for d in "$work"/*/s*; do "$OURS/svc" -dx "$d" 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+memory() { # $1 = bin dir, $2 = tag
+    local bin=$1 tag=$2 pids=()
+    mkdir -p "$work/$tag"
+    for i in $(seq 1 "$N"); do
+        d="$work/$tag/s$i"
+        mkdir -p "$d"
+        printf '#!/bin/sh\nexec sleep 100000\n' > "$d/run"
+        chmod +x "$d/run"
+        "$bin/supervise" "$d" </dev/null >/dev/null 2>&1 &
+        pids+=($!)
+    done
+    for i in $(seq 1 "$N"); do
+        until "$OURS/svok" "$work/$tag/s$i" 2>/dev/null; do sleep 0.01; done
+    done
+    for p in "${pids[@]}"; do
+        awk '/^Private_Dirty:/ {print $2}' "/proc/$p/smaps_rollup"
+    done | median
+}
+
+now_ns() { date +%s%N; }
+
+latency() { # $1 = bin dir, $2 = tag; prints the median ms
+    local bin=$1 tag=$2
+    local d="$work/$tag-crash"
+    mkdir -p "$d"
+    printf '#!/bin/sh\nexit 1\n' > "$d/run"
+    chmod +x "$d/run"
+    "$bin/supervise" "$d" </dev/null >/dev/null 2>&1 &
+    until "$OURS/svok" "$d" 2>/dev/null; do sleep 0.01; done
+    for i in $(seq 1 "$T"); do
+        "$OURS/svc" -u "$d"
+        # Let the crash loop run for a moment, at a different phase each time.
+        sleep "0.$((RANDOM % 9 + 1))"
+        t0=$(now_ns)
+        "$OURS/svc" -d "$d"
+        until [[ $("$OURS/svstat" "$d") =~ :\ down\ [0-9]+\ seconds,\ normally\ up$ ]]; do :; done
+        t1=$(now_ns)
+        echo $(((t1 - t0) / 1000))
+    done | median | awk '{printf "%.1f\n", $1 / 1000}'
+}
+
+echo "supervise benchmark: $N services for memory, $T trials for latency"
+c_mem=$(memory "$REF" c)
+r_mem=$(memory "$OURS" rust)
+printf 'private memory per supervise (median KB): C %s  ours %s  ratio %.2f (goal <= 1.5)\n' \
+    "$c_mem" "$r_mem" "$(awk -v a="$r_mem" -v b="$c_mem" 'BEGIN {print a / b}')"
+c_lat=$(latency "$REF" c)
+r_lat=$(latency "$OURS" rust)
+printf 'svc -d to svstat down in a crash loop (median ms): C %s  ours %s  ratio %.3f (goal: ours <= 10 ms)\n' \
+    "$c_lat" "$r_lat" "$(awk -v a="$r_lat" -v b="$c_lat" 'BEGIN {print a / b}')"
