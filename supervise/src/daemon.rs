@@ -24,7 +24,7 @@ use common::tai::Tai64n;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{self, Signal};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -68,6 +68,11 @@ pub fn main(args: &[OsString]) -> i32 {
     if let Err(e) = signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, pipe_w) {
         diag::fatal_sys(&[&"unable to create pipe for ", &d], errno_of(&e));
     }
+    // SIGCHLD may arrive blocked from whoever started us; the self-pipe needs
+    // it delivered, and `./run` gets it unblocked as from the original.
+    let mut chld = SigSet::empty();
+    chld.add(Signal::SIGCHLD);
+    let _ = signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
 
     if let Err(e) = std::env::set_current_dir(d) {
         diag::fatal_sys(&[&"unable to chdir to ", &d], errno_of(&e));
