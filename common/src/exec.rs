@@ -165,6 +165,13 @@ pub fn pathexec(argv: &[OsString], edit: Option<&EnvEdit>) -> Errno {
     p.exec()
 }
 
+/// [`pathexec`], or `PROG: fatal: unable to run NAME: ERRSTR` and exit 111.
+pub fn exec_or_die(argv: &[OsString], edit: Option<&EnvEdit>) -> ! {
+    let e = pathexec(argv, edit);
+    let name = argv.first().map(|a| a.as_os_str()).unwrap_or_default();
+    crate::diag::fatal_sys(&[&"unable to run ", &name], e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

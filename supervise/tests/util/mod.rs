@@ -2,105 +2,18 @@
 //! the real binaries, waiting by polling with a deadline.
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+
+pub use testutil::*;
 
 pub const SUPERVISE: &str = env!("CARGO_BIN_EXE_supervise");
 pub const SVC: &str = env!("CARGO_BIN_EXE_svc");
 pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
 pub const FGHACK: &str = env!("CARGO_BIN_EXE_fghack");
-
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "svtest-{}-{}-{}",
-            tag,
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Writes an executable script.
-pub fn script(path: impl AsRef<Path>, body: &str) {
-    let path = path.as_ref();
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// What a finished program did.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn new(code: i32, stdout: &str, stderr: &str) -> Out {
-        Out {
-            code,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-        }
-    }
-}
-
-/// Runs `bin args...` in `cwd` to completion.
-pub fn run<S: AsRef<OsStr>>(bin: &str, args: &[S], cwd: &Path) -> Out {
-    let o: Output = Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-/// Polls `f` every 5 ms until it is true or `secs` pass; returns its last value.
-pub fn wait_until(secs: f64, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs_f64(secs);
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// svstat's TEXT for one directory (the part after `DIR: `).
 pub fn svstat(cwd: &Path, dir: &str) -> String {
