@@ -17,7 +17,12 @@ cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise
 OURS="$here/../target/release"
 REF=$(ref_bin)
 work=$(mktemp -d)
-trap 'for d in "$work"/*/s*; do "$OURS/svc" -dx "$d" 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
+cleanup() {
+    for d in "$work"/*/s* "$work"/*-crash; do "$OURS/svc" -dx "$d" 2>/dev/null || true; done
+    sleep 1
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 

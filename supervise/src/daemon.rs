@@ -274,7 +274,8 @@ impl Supervise {
     }
 
     fn run(mut self) -> i32 {
-        announce(&self.dir, &self.state);
+        // Unlike the original, no status write on entering the loop: every
+        // change has been announced when it happened.
         loop {
             let timeout = match self.state.deadline() {
                 None => PollTimeout::NONE,

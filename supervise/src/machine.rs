@@ -109,9 +109,10 @@ impl State {
         }
     }
 
-    /// The actions to take right after start-up: start unless normally down.
+    /// The actions to take right after start-up (the status of [`State::new`]
+    /// is already written): start unless normally down.
     pub fn boot(&mut self, now: Now) -> Vec<Action> {
-        let mut out = vec![Action::Announce];
+        let mut out = Vec::new();
         if self.want == Want::Up {
             self.request_start(now, &mut out);
         }
@@ -263,7 +264,7 @@ mod tests {
     /// Boots a state that is up with pid 100 at time 0.
     fn running() -> State {
         let mut s = State::new(false, at(0));
-        assert_eq!(s.boot(at(0)), vec![Action::Announce, Action::Start]);
+        assert_eq!(s.boot(at(0)), vec![Action::Start]);
         assert_eq!(s.step(at(0), Event::Started(100)), vec![Action::Announce]);
         s
     }
@@ -275,7 +276,7 @@ mod tests {
     #[test]
     fn normally_down_does_not_start() {
         let mut s = State::new(true, at(0));
-        assert_eq!(s.boot(at(0)), vec![Action::Announce]);
+        assert_eq!(s.boot(at(0)), vec![]);
         assert_eq!(s.status().encode()[17], b'd');
         assert_eq!(cmd(&mut s, 5, b'u'), vec![Action::Announce, Action::Start]);
     }

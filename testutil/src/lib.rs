@@ -93,3 +93,39 @@ pub fn wait_until(secs: f64, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The path of a binary of another crate of the workspace, next to `known`
+/// (a `CARGO_BIN_EXE_*` path of the calling crate). `cargo test --workspace`
+/// builds every binary before it runs any test.
+pub fn workspace_bin(known: &str, name: &str) -> PathBuf {
+    let path = Path::new(known).parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build` first)",
+        path.display()
+    );
+    path
+}
+
+/// Pids of the processes whose argv is exactly `argv` and whose working
+/// directory is `cwd`.
+pub fn pids_of(argv: &[&str], cwd: &Path) -> Vec<u32> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let cwd = cwd.canonicalize().unwrap();
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmd = fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if cmd == want && fs::read_link(e.path().join("cwd")).ok().as_deref() == Some(&cwd) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Sends `sig` (a `kill` option such as `-9`) to `pid`.
+pub fn kill(sig: &str, pid: u32) {
+    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+}

@@ -1,0 +1,392 @@
+//! svscan, readproctitle and svscanboot with real processes: a service tree
+//! with a log pair, supervisors killed and restarted, new directories picked
+//! up, and lines through the log pipe counted one by one.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testutil::*;
+
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
+const READPROCTITLE: &str = env!("CARGO_BIN_EXE_readproctitle");
+
+fn bin(name: &str) -> PathBuf {
+    workspace_bin(SVSCAN, name)
+}
+
+fn svok(cwd: &Path, dir: &str) -> bool {
+    run(bin("svok").to_str().unwrap(), &[dir], cwd).code == 0
+}
+
+/// PATH with our binaries first, so svscan finds our supervise.
+fn path_env() -> String {
+    format!(
+        "{}:{}",
+        Path::new(SVSCAN).parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// A running svscan; everything it started is stopped when dropped.
+struct Scan {
+    child: Child,
+    root: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Scan {
+    fn start(root: &Path) -> Scan {
+        let stderr = root.with_extension("stderr");
+        Scan {
+            child: Command::new(SVSCAN)
+                .arg(root)
+                .env("PATH", path_env())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&stderr).unwrap())
+                .spawn()
+                .unwrap(),
+            root: root.to_path_buf(),
+            stderr,
+        }
+    }
+}
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let svc = bin("svc");
+        let mut dirs = Vec::new();
+        for e in fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            dirs.push(e.path());
+            dirs.push(e.path().join("log"));
+        }
+        let _ = Command::new(svc)
+            .arg("-dx")
+            .args(&dirs)
+            .stderr(Stdio::null())
+            .status();
+        let _ = fs::remove_file(&self.stderr);
+    }
+}
+
+/// Lines `PID N` of the log, grouped by writer pid, in order.
+fn by_writer(log: &Path) -> BTreeMap<u32, Vec<u32>> {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let mut m: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for line in text.lines() {
+        let (p, n) = line.split_once(' ').expect("whole lines only");
+        m.entry(p.parse().unwrap())
+            .or_default()
+            .push(n.parse().unwrap());
+    }
+    m
+}
+
+/// Every writer's lines arrived once each, in order, from 1 on.
+fn assert_complete(log: &Path) {
+    for (pid, seq) in by_writer(log) {
+        let expect: Vec<u32> = (1..=seq.len() as u32).collect();
+        assert_eq!(seq, expect, "lines of writer {pid}");
+    }
+}
+
+fn lines(log: &Path) -> usize {
+    fs::read_to_string(log)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// Waits until `log` has not grown for 300 ms.
+fn settle(log: &Path) {
+    let mut last = (lines(log), Instant::now());
+    assert!(wait_until(10.0, || {
+        let n = lines(log);
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        last.1.elapsed() > Duration::from_millis(300)
+    }));
+}
+
+fn tree(t: &TempDir) -> PathBuf {
+    let root = t.join("service");
+    // A service writing numbered lines, with a log that appends them.
+    script(
+        root.join("talker/run"),
+        "n=0\nwhile :; do n=$((n+1)); echo \"$$ $n\"; sleep 0.01; done\n",
+    );
+    let log = t.join("talker.log");
+    script(
+        root.join("talker/log/run"),
+        &format!("exec cat >> {}\n", log.display()),
+    );
+    script(root.join("quiet/run"), "exec sleep 1000\n");
+    script(root.join("other/run"), "exec sleep 1000\n");
+    // Ignored: a dot directory and a plain file.
+    script(root.join(".hidden/run"), "exec sleep 1000\n");
+    fs::write(root.join("notadir"), "").unwrap();
+    root
+}
+
+#[test]
+fn tree_log_pipe_restarts_and_new_directories() {
+    let t = TempDir::new("svscan");
+    let root = tree(&t);
+    let log = t.join("talker.log");
+    let scan = Scan::start(&root);
+
+    for d in ["talker", "talker/log", "quiet", "other"] {
+        assert!(wait_until(10.0, || svok(&root, d)), "{d} did not come up");
+    }
+    assert!(!root.join(".hidden/supervise").exists());
+    assert!(!root.join("notadir/supervise").exists());
+    assert!(wait_until(10.0, || lines(&log) >= 30));
+    assert_complete(&log);
+
+    // kill -9 the log side while the service is paused (nothing in flight),
+    // then let the service write while no logger runs: svscan holds the
+    // pipe, so the lines wait there for the next logger.
+    let svc = bin("svc");
+    let svc = svc.to_str().unwrap();
+    assert_eq!(run(svc, &["-p", "talker"], &root).code, 0);
+    settle(&log);
+    let talker = root.join("talker");
+    let log_sv = pids_of(&["supervise", "log"], &talker.join("log"));
+    assert_eq!(log_sv.len(), 1);
+    let cat = pids_of(&["cat"], &talker.join("log"));
+    assert_eq!(cat.len(), 1);
+    kill("-9", log_sv[0]);
+    kill("-9", cat[0]);
+    let before = lines(&log);
+    assert_eq!(run(svc, &["-c", "talker"], &root).code, 0);
+    // Back within one scan.
+    assert!(wait_until(7.0, || pids_of(
+        &["supervise", "log"],
+        &talker.join("log")
+    )
+    .len()
+        == 1));
+    assert!(wait_until(5.0, || svok(&root, "talker/log")));
+    assert!(wait_until(10.0, || lines(&log) > before + 30));
+    assert_complete(&log);
+
+    // kill -9 the service's supervise: its ./run goes on writing, and the
+    // new supervise starts a second one; no line of either is lost.
+    let sv = pids_of(&["supervise", "talker"], &talker);
+    assert_eq!(sv.len(), 1);
+    let old_run = fs::read(talker.join("supervise/status")).unwrap();
+    let old_run = u32::from_le_bytes(old_run[12..16].try_into().unwrap());
+    kill("-9", sv[0]);
+    assert!(wait_until(7.0, || pids_of(
+        &["supervise", "talker"],
+        &talker
+    )
+    .len()
+        == 1));
+    assert!(wait_until(10.0, || by_writer(&log).len() >= 2));
+    kill("-STOP", old_run);
+    assert_eq!(run(svc, &["-p", "talker"], &root).code, 0);
+    settle(&log);
+    assert_complete(&log);
+    kill("-9", old_run);
+    assert_eq!(run(svc, &["-c", "talker"], &root).code, 0);
+
+    // A new directory: within one scan; with SIGALRM, at once.
+    script(root.join("late/run"), "exec sleep 1000\n");
+    assert!(wait_until(7.0, || svok(&root, "late")));
+    script(root.join("alarm/run"), "exec sleep 1000\n");
+    kill("-ALRM", scan.child.id());
+    assert!(
+        wait_until(1.0, || svok(&root, "alarm")),
+        "SIGALRM did not rescan at once"
+    );
+    script(root.join("hup/run"), "exec sleep 1000\n");
+    kill("-HUP", scan.child.id());
+    assert!(
+        wait_until(1.0, || svok(&root, "hup")),
+        "SIGHUP did not rescan at once"
+    );
+    assert!(!root.join(".hidden/supervise").exists());
+    assert_eq!(fs::read_to_string(&scan.stderr).unwrap(), "");
+}
+
+#[test]
+fn a_supervise_that_exits_comes_back_and_a_symlink_is_one_service() {
+    let t = TempDir::new("svscan-back");
+    let root = t.join("service");
+    script(t.join("real/run"), "exec sleep 1000\n");
+    fs::create_dir_all(&root).unwrap();
+    std::os::unix::fs::symlink(t.join("real"), root.join("a")).unwrap();
+    std::os::unix::fs::symlink(t.join("real"), root.join("b")).unwrap();
+    let scan = Scan::start(&root);
+    assert!(wait_until(10.0, || svok(&root, "a")));
+    // Same device and inode: one supervise, under the first name seen.
+    // supervise runs in the directory itself.
+    let real = t.join("real");
+    let n =
+        || pids_of(&["supervise", "a"], &real).len() + pids_of(&["supervise", "b"], &real).len();
+    assert_eq!(n(), 1);
+    kill("-ALRM", scan.child.id());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(n(), 1);
+    // svc -x: supervise exits; the next scan starts it again.
+    let svc = bin("svc");
+    assert_eq!(run(svc.to_str().unwrap(), &["-dx", "a"], &root).code, 0);
+    assert!(wait_until(5.0, || !svok(&root, "a")));
+    assert!(wait_until(7.0, || svok(&root, "a")));
+}
+
+#[test]
+fn missing_supervise_and_bad_directory() {
+    let t = TempDir::new("svscan-err");
+    assert_eq!(
+        run(SVSCAN, &["nope"], t.path()),
+        Out::new(
+            111,
+            "",
+            "svscan: fatal: unable to chdir to nope: file does not exist\n"
+        )
+    );
+    // supervise not on PATH: the children's warnings, every scan.
+    let root = t.join("service");
+    script(root.join("x/run"), "exec sleep 1000\n");
+    script(root.join("x/log/run"), "exec cat\n");
+    let err = t.join("err");
+    let mut child = Command::new(SVSCAN)
+        .arg(&root)
+        .env("PATH", t.join("empty"))
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let expect = "svscan: warning: unable to start supervise x: file does not exist\n\
+                  svscan: warning: unable to start supervise x/log: file does not exist\n";
+    assert!(wait_until(5.0, || fs::read_to_string(&err).unwrap().len()
+        >= expect.len()));
+    let mut got: Vec<String> = fs::read_to_string(&err)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = expect.lines().map(String::from).collect();
+    want.sort();
+    assert_eq!(got, want);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn readproctitle_shows_the_last_bytes() {
+    let t = TempDir::new("rpt");
+    let area = ".".repeat(20);
+    let mut child = Command::new(READPROCTITLE)
+        .args(["service", "errors:", &area])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cmdline = |pid: u32| fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let title = |rest: &[u8]| {
+        let mut v = format!("{READPROCTITLE}\0service\0errors:\0").into_bytes();
+        v.extend_from_slice(rest);
+        v.push(0);
+        v
+    };
+    let pid = child.id();
+    assert!(wait_until(5.0, || cmdline(pid) == title(area.as_bytes())));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"fatal error xyz\n").unwrap();
+    assert!(wait_until(5.0, || cmdline(pid) == title(b"....fatal error xyz\n")));
+    stdin.write_all(b"warn\0ing abc\n").unwrap();
+    assert!(wait_until(5.0, || cmdline(pid) == title(b"... xyz\nwarning abc\n")));
+    drop(stdin);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    assert_eq!(
+        run::<&str>(READPROCTITLE, &[], t.path()),
+        Out::new(100, "", "")
+    );
+    assert_eq!(
+        run(READPROCTITLE, &["...."], t.path()),
+        Out::new(100, "", "")
+    );
+}
+
+#[test]
+fn svscanboot_runs_svscan_under_readproctitle() {
+    let t = TempDir::new("svscanboot");
+    let root = t.join("service");
+    script(root.join("a/run"), "exec sleep 1000\n");
+    // Install the script as the installer does: the two settings rewritten.
+    let src = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/svscanboot")).unwrap();
+    let bindir = Path::new(SVSCAN).parent().unwrap();
+    let mut lines: Vec<String> = src.lines().map(String::from).collect();
+    for l in lines.iter_mut() {
+        if l.starts_with("scandir=") {
+            *l = format!("scandir={}", root.display());
+        } else if l.starts_with("bindir=") {
+            *l = format!("bindir={}", bindir.display());
+        }
+    }
+    script(t.join("svscanboot"), &lines[1..].join("\n"));
+    use std::os::unix::process::CommandExt;
+    let mut boot = Command::new(t.join("svscanboot"))
+        .process_group(0)
+        .env("PATH", "/usr/bin:/bin")
+        .spawn()
+        .unwrap();
+    let group = boot.id();
+    assert!(wait_until(10.0, || svok(&root, "a")));
+    // svscan runs with PATH only, its output read by readproctitle.
+    let svscan = pids_of(&["svscan", root.to_str().unwrap()], Path::new("/"));
+    let found: Vec<u32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .starts_with(b"svscan\0")
+        })
+        .filter(|p| {
+            fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .map(|r| r.split_whitespace().nth(2) == Some(&group.to_string()))
+                })
+                == Some(true)
+        })
+        .collect();
+    let _ = svscan;
+    assert_eq!(found.len(), 1, "one svscan in the group");
+    let env = fs::read(format!("/proc/{}/environ", found[0])).unwrap();
+    let env: Vec<&[u8]> = env.split(|&b| b == 0).filter(|e| !e.is_empty()).collect();
+    assert_eq!(env.len(), 1);
+    assert!(env[0].starts_with(format!("PATH={}:", bindir.display()).as_bytes()));
+    let rpt: Vec<u32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .starts_with(b"readproctitle\0service\0errors:\0...")
+        })
+        .collect();
+    assert!(!rpt.is_empty());
+    let cmd = fs::read(format!("/proc/{}/cmdline", rpt[0])).unwrap();
+    assert_eq!(cmd.len(), "readproctitle service errors: ".len() + 400 + 1);
+    // Stop everything: the whole group (svscanboot, svscan, readproctitle,
+    // supervise and the service).
+    let _ = Command::new("kill")
+        .args(["-9", "--", &format!("-{group}")])
+        .status();
+    let _ = boot.wait();
+}
