@@ -390,3 +390,28 @@ fn svscanboot_runs_svscan_under_readproctitle() {
         .status();
     let _ = boot.wait();
 }
+
+#[test]
+fn a_removed_directory_keeps_its_supervise() {
+    let t = TempDir::new("svscan-removed");
+    let root = t.join("service");
+    script(root.join("gone/run"), "exec sleep 1000\n");
+    let scan = Scan::start(&root);
+    assert!(wait_until(10.0, || svok(&root, "gone")));
+    // Moved out of the scan directory: svscan neither stops nor restarts it.
+    fs::rename(root.join("gone"), t.join("moved")).unwrap();
+    kill("-ALRM", scan.child.id());
+    let moved = t.join("moved");
+    assert!(!wait_until(1.0, || !svok(t.path(), "moved")));
+    assert_eq!(pids_of(&["supervise", "gone"], &moved).len(), 1);
+    // Once it exits it is forgotten, not restarted.
+    let svc = bin("svc");
+    assert_eq!(
+        run(svc.to_str().unwrap(), &["-dx", "moved"], t.path()).code,
+        0
+    );
+    assert!(wait_until(5.0, || !svok(t.path(), "moved")));
+    kill("-ALRM", scan.child.id());
+    assert!(!wait_until(1.0, || svok(t.path(), "moved")));
+    assert!(!root.join("gone").exists());
+}
