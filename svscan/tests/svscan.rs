@@ -322,20 +322,30 @@ fn svscanboot_runs_svscan_under_readproctitle() {
     let t = TempDir::new("svscanboot");
     let root = t.join("service");
     script(root.join("a/run"), "exec sleep 1000\n");
-    // Install the script as the installer does: the two settings rewritten.
-    let src = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/svscanboot")).unwrap();
-    let bindir = Path::new(SVSCAN).parent().unwrap();
-    let mut lines: Vec<String> = src.lines().map(String::from).collect();
-    for l in lines.iter_mut() {
-        if l.starts_with("scandir=") {
-            *l = format!("scandir={}", root.display());
-        } else if l.starts_with("bindir=") {
-            *l = format!("bindir={}", bindir.display());
-        }
-    }
-    script(t.join("svscanboot"), &lines[1..].join("\n"));
+    // Install with the project's installer, which writes the two settings.
+    let prefix = t.join("prefix");
+    let installer = concat!(env!("CARGO_MANIFEST_DIR"), "/../install.sh");
+    let from = Path::new(SVSCAN).parent().unwrap();
+    let o = run(
+        "sh",
+        &[
+            installer,
+            "--from",
+            from.to_str().unwrap(),
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--scandir",
+            root.to_str().unwrap(),
+        ],
+        t.path(),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let bindir = prefix.join("bin");
+    let boot = fs::read_to_string(bindir.join("svscanboot")).unwrap();
+    assert!(boot.contains(&format!("\nscandir={}\n", root.display())));
+    assert!(boot.contains(&format!("\nbindir={}\n", bindir.display())));
     use std::os::unix::process::CommandExt;
-    let mut boot = Command::new(t.join("svscanboot"))
+    let mut boot = Command::new(bindir.join("svscanboot"))
         .process_group(0)
         .env("PATH", "/usr/bin:/bin")
         .spawn()
@@ -343,7 +353,6 @@ fn svscanboot_runs_svscan_under_readproctitle() {
     let group = boot.id();
     assert!(wait_until(10.0, || svok(&root, "a")));
     // svscan runs with PATH only, its output read by readproctitle.
-    let svscan = pids_of(&["svscan", root.to_str().unwrap()], Path::new("/"));
     let found: Vec<u32> = fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -364,7 +373,6 @@ fn svscanboot_runs_svscan_under_readproctitle() {
                 == Some(true)
         })
         .collect();
-    let _ = svscan;
     assert_eq!(found.len(), 1, "one svscan in the group");
     let env = fs::read(format!("/proc/{}/environ", found[0])).unwrap();
     let env: Vec<&[u8]> = env.split(|&b| b == 0).filter(|e| !e.is_empty()).collect();

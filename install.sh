@@ -1,0 +1,77 @@
+#!/bin/sh
+# Installs the toolkit: every program under PREFIX/bin, svscanboot with its
+# two paths filled in, optionally links in /command (the daemontools
+# convention).
+#
+# usage: ./install.sh [--prefix DIR] [--destdir DIR] [--scandir DIR]
+#                     [--command] [--from DIR]
+#   --prefix DIR   where the programs go: DIR/bin (default /usr/local)
+#   --destdir DIR  stage everything under DIR (packaging, tests); paths
+#                  written into svscanboot do not include it
+#   --scandir DIR  the scan directory svscanboot runs svscan on
+#                  (default /service)
+#   --command      also link every program into /command
+#   --from DIR     take the binaries from DIR instead of building them
+#                  with `cargo build --release`
+set -eu
+
+prefix=/usr/local
+destdir=
+scandir=/service
+command=no
+from=
+
+die() { echo "install.sh: fatal: $*" >&2; exit 111; }
+usage() { sed -n '5,15s/^# \{0,1\}//p' "$0" >&2; exit 100; }
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --prefix) [ $# -ge 2 ] || usage; prefix=$2; shift 2 ;;
+        --destdir) [ $# -ge 2 ] || usage; destdir=$2; shift 2 ;;
+        --scandir) [ $# -ge 2 ] || usage; scandir=$2; shift 2 ;;
+        --from) [ $# -ge 2 ] || usage; from=$2; shift 2 ;;
+        --command) command=yes; shift ;;
+        *) usage ;;
+    esac
+done
+
+top=$(cd "$(dirname "$0")" && pwd)
+if [ -z "$from" ]; then
+    cargo build --release --quiet --manifest-path "$top/Cargo.toml"
+    from="$top/target/release"
+fi
+
+# Every program of the project; those not built yet are skipped.
+programs="supervise svc svok svstat fghack svscan readproctitle
+softlimit setuidgid envuidgid envdir setlock pgrphack
+multilog tai64n tai64nlocal
+tcpserver tcpclient tcprules tcprulescheck
+recordio addcr delcr fixcrio argv0 rblsmtpd mconnect mconnect-io tcpcat
+who@ date@ finger@ http@"
+
+bindir="$prefix/bin"
+mkdir -p "$destdir$bindir" || die "unable to create $destdir$bindir"
+installed=
+for p in $programs; do
+    [ -f "$from/$p" ] || continue
+    cp "$from/$p" "$destdir$bindir/$p.new" || die "unable to copy $p"
+    chmod 755 "$destdir$bindir/$p.new"
+    mv -f "$destdir$bindir/$p.new" "$destdir$bindir/$p"
+    installed="$installed $p"
+done
+
+# svscanboot: the two settings are written here, once.
+sed -e "s|^scandir=.*|scandir=$scandir|" -e "s|^bindir=.*|bindir=$bindir|" \
+    "$top/svscan/svscanboot" > "$destdir$bindir/svscanboot.new" ||
+    die "unable to write svscanboot"
+chmod 755 "$destdir$bindir/svscanboot.new"
+mv -f "$destdir$bindir/svscanboot.new" "$destdir$bindir/svscanboot"
+installed="$installed svscanboot"
+
+if [ "$command" = yes ]; then
+    mkdir -p "$destdir/command" || die "unable to create $destdir/command"
+    for p in $installed; do
+        ln -sf "$bindir/$p" "$destdir/command/$p"
+    done
+fi
+echo "installed in $destdir$bindir:$installed"
