@@ -52,3 +52,52 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and only ends the calling process.
     unsafe { nix::libc::_exit(code) }
 }
+
+/// `dup2(fd, target)`, leaving `target` open for an `exec` to come (it is
+/// not owned by anything afterwards). For a forked child setting up the
+/// descriptors of the program it runs (multilog's processors: fds 4, 5).
+pub fn dup_onto(fd: std::os::fd::BorrowedFd<'_>, target: std::os::fd::RawFd) -> Result<(), Errno> {
+    // SAFETY: called in a forked child just before exec; whatever `target`
+    // held is replaced on purpose and no Rust object uses it afterwards. The
+    // returned OwnedFd is forgotten so that the descriptor stays open.
+    let new = unsafe { nix::unistd::dup2_raw(fd, target) }?;
+    std::mem::forget(new);
+    Ok(())
+}
+
+/// Broken-down local time, as `localtime(3)` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Years since 1900.
+    pub year: i64,
+    /// 0..=11
+    pub mon: u32,
+    pub mday: u32,
+    pub hour: u32,
+    pub min: u32,
+    pub sec: u32,
+}
+
+/// `localtime_r(3)` of Unix seconds, honouring `TZ`; `None` when the C
+/// library cannot represent the time.
+pub fn localtime(t: i64) -> Option<LocalTime> {
+    let t: nix::libc::time_t = t;
+    // SAFETY: tm is plain old data, fully written by localtime_r on success;
+    // both pointers are valid for the duration of the call, and localtime_r
+    // is the re-entrant form (no shared static buffer).
+    let tm = unsafe {
+        let mut tm: nix::libc::tm = std::mem::zeroed();
+        if nix::libc::localtime_r(&t, &mut tm).is_null() {
+            return None;
+        }
+        tm
+    };
+    Some(LocalTime {
+        year: i64::from(tm.tm_year),
+        mon: tm.tm_mon as u32,
+        mday: tm.tm_mday as u32,
+        hour: tm.tm_hour as u32,
+        min: tm.tm_min as u32,
+        sec: tm.tm_sec as u32,
+    })
+}

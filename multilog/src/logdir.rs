@@ -1,0 +1,476 @@
+//! A multilog log directory (spec/multilog.md, "Log directory format").
+//!
+//! Owns `DIR/{lock,current,previous,processed,state,newstate}` and the
+//! `@<tai64n>.s` / `.u` files. After start-up every failure warns with a
+//! `..., pausing` line, waits [`PAUSE`] and retries the same step: nothing
+//! is dropped and nothing is written twice. Paths are `DIR/NAME` relative to
+//! the starting directory (multilog never changes its own directory).
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::diag::{self, errno_of};
+use common::sys::{self, Forked};
+use common::tai::Tai64n;
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+
+use crate::find_newline;
+use crate::script::DirSpec;
+
+/// How long multilog waits before retrying a failed step (the original
+/// sleeps 5 seconds).
+pub const PAUSE: Duration = Duration::from_secs(5);
+
+/// Within this many bytes of the size limit, writes end at a line boundary
+/// and the file is rotated after the line.
+pub const TAIL: u64 = 2000;
+
+/// The C multilog's output buffer size, which sets where files end.
+const C_BLOCK: usize = 512;
+
+/// `current` of a cleanly closed directory, and finished files.
+const MODE_FINISHED: u32 = 0o744;
+/// `current` while multilog runs.
+const MODE_ACTIVE: u32 = 0o644;
+
+/// Warns `multilog: warning: PARTS, pausing[: ERRSTR]` and waits.
+pub fn pause(parts: &[&dyn diag::Part], e: Option<Errno>) {
+    let mut v: Vec<&dyn diag::Part> = parts.to_vec();
+    v.push(&", pausing");
+    match e {
+        Some(e) => diag::warn_sys(&v, e),
+        None => diag::warn(&v),
+    }
+    std::thread::sleep(PAUSE);
+}
+
+/// Repeats `f` until it succeeds, pausing after each failure.
+fn retry<T>(parts: &[&dyn diag::Part], mut f: impl FnMut() -> Result<T, Errno>) -> T {
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) => pause(parts, Some(e)),
+        }
+    }
+}
+
+fn io<T>(r: std::io::Result<T>) -> Result<T, Errno> {
+    r.map_err(|e| errno_of(&e))
+}
+
+/// open_append: `O_WRONLY|O_APPEND|O_CREAT`, mode 0600 before umask.
+fn open_append(p: &PathBuf) -> Result<File, Errno> {
+    io(OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(p))
+}
+
+/// open_trunc: `O_WRONLY|O_TRUNC|O_CREAT`, mode 0644 before umask.
+fn open_trunc(p: &PathBuf) -> Result<File, Errno> {
+    io(OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(p))
+}
+
+fn set_mode(f: &File, mode: u32) -> Result<(), Errno> {
+    io(f.set_permissions(std::fs::Permissions::from_mode(mode)))
+}
+
+/// One log directory in use.
+pub struct LogDir {
+    spec: DirSpec,
+    /// Held for life: another multilog on the same directory is refused.
+    _lock: Flock<File>,
+    current: File,
+    /// Size of `current`.
+    bytes: u64,
+    /// Selected lines waiting to be written (flushed before every read).
+    pub buf: Vec<u8>,
+}
+
+impl LogDir {
+    /// `DIR/NAME`, as a path and in messages.
+    fn at(&self, name: &str) -> PathBuf {
+        join(&self.spec.path, name)
+    }
+
+    /// Opens (and if needed recovers) a directory at start-up; errors are
+    /// fatal (exit 111).
+    pub fn open(spec: DirSpec) -> LogDir {
+        let d = spec.path.clone();
+        let _ = nix::unistd::mkdir(d.as_os_str(), Mode::from_bits_truncate(0o700));
+        if let Err(e) = nix::fcntl::open(
+            d.as_os_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            diag::fatal_sys(&[&"unable to open directory ", &d], e);
+        }
+        let lock = open_append(&join(&d, "lock"))
+            .and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e))
+            .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to lock directory ", &d], e));
+        let cur = join(&d, "current");
+        let clean = match std::fs::metadata(&cur) {
+            Ok(m) => m.mode() & 0o100 != 0,
+            Err(e) if errno_of(&e) == Errno::ENOENT => false,
+            Err(e) => diag::fatal_sys(&[&"unable to stat ", &cur], errno_of(&e)),
+        };
+        if clean {
+            let current = open_append(&cur)
+                .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to append to ", &cur], e));
+            if let Err(e) = set_mode(&current, MODE_ACTIVE) {
+                diag::fatal_sys(&[&"unable to set mode of ", &cur], e);
+            }
+            let bytes = current.metadata().map(|m| m.len()).unwrap_or(0);
+            return LogDir {
+                spec,
+                _lock: lock,
+                current,
+                bytes,
+                buf: Vec::new(),
+            };
+        }
+        // Crash recovery: current has no execute bit (or is missing).
+        let _ = std::fs::remove_file(join(&d, "state"));
+        let _ = std::fs::remove_file(join(&d, "newstate"));
+        let processed = join(&d, "processed");
+        let processor_done = match std::fs::metadata(&processed) {
+            Ok(m) => m.mode() & 0o100 != 0,
+            Err(e) if errno_of(&e) == Errno::ENOENT => false,
+            Err(e) => diag::fatal_sys(&[&"unable to stat ", &processed], errno_of(&e)),
+        };
+        if processor_done {
+            let _ = std::fs::remove_file(join(&d, "previous"));
+            finish(&d, spec.num, "processed", b's');
+        } else {
+            let _ = std::fs::remove_file(&processed);
+            finish(&d, spec.num, "previous", b'u');
+        }
+        // Divergence: an empty current is removed, not kept as an empty .u.
+        if std::fs::metadata(&cur).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&cur);
+        }
+        finish(&d, spec.num, "current", b'u');
+        let state = join(&d, "state");
+        if let Err(e) = open_trunc(&state) {
+            diag::fatal_sys(&[&"unable to write to ", &state], e);
+        }
+        let current = open_append(&cur)
+            .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to write to ", &cur], e));
+        if let Err(e) = set_mode(&current, MODE_ACTIVE) {
+            diag::fatal_sys(&[&"unable to set mode of ", &cur], e);
+        }
+        LogDir {
+            spec,
+            _lock: lock,
+            current,
+            bytes: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Whether `current` holds anything (ALRM rotates only non-empty ones).
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// Writes part of `data` to `current` under the size rule; returns how
+    /// many bytes were taken (the caller offers the rest again).
+    fn write_out(&mut self, data: &[u8]) -> usize {
+        let size = self.spec.size;
+        if self.bytes >= size {
+            self.rotate();
+        }
+        let mut len = data.len().min((size - self.bytes) as usize);
+        let tail = size - TAIL;
+        if self.bytes + len as u64 >= tail {
+            // End the file at a line end inside the tail zone. The original
+            // writes through a 512-byte buffer and cuts at the last newline
+            // of the block that reaches the zone; cutting at the last newline
+            // of the 512 bytes from where the zone starts gives files of the
+            // same sizes without writing in small blocks.
+            let start = ((tail - 1).saturating_sub(self.bytes) as usize).min(len);
+            let window = &data[start..len.min(start + C_BLOCK)];
+            if let Some(q) = window.iter().rposition(|&b| b == b'\n') {
+                len = start + q + 1;
+            } else if let Some(q) = find_newline(&data[start..len]) {
+                len = start + q + 1;
+            }
+        }
+        let n = loop {
+            match self.current.write(&data[..len]) {
+                Ok(n) if n > 0 => break n,
+                Ok(_) => pause(
+                    &[&"unable to write to ", &self.at("current")],
+                    Some(Errno::EIO),
+                ),
+                Err(e) => pause(
+                    &[&"unable to write to ", &self.at("current")],
+                    Some(errno_of(&e)),
+                ),
+            }
+        };
+        self.bytes += n as u64;
+        if self.bytes >= tail && data[n - 1] == b'\n' {
+            self.rotate();
+        }
+        n
+    }
+
+    /// Writes out everything buffered.
+    pub fn flush(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let mut off = 0;
+        while off < buf.len() {
+            off += self.write_out(&buf[off..]);
+        }
+        self.buf = buf;
+        self.buf.clear();
+    }
+
+    /// current becomes previous, then an old file (through the processor
+    /// if there is one); a new empty current takes its place.
+    pub fn rotate(&mut self) {
+        let cur = self.at("current");
+        let prev = self.at("previous");
+        retry(&[&"unable to write ", &cur, &" to disk"], || {
+            io(self.current.sync_all())
+        });
+        retry(
+            &[
+                &"unable to rename current to previous in directory ",
+                &self.spec.path,
+            ],
+            || io(std::fs::rename(&cur, &prev)),
+        );
+        let current = retry(&[&"unable to create ", &cur], || open_append(&cur));
+        retry(&[&"unable to set mode of ", &cur], || {
+            set_mode(&current, MODE_ACTIVE)
+        });
+        self.current = current;
+        self.bytes = 0;
+        retry(&[&"unable to set mode of ", &prev], || {
+            io(std::fs::set_permissions(
+                &prev,
+                std::fs::Permissions::from_mode(MODE_FINISHED),
+            ))
+        });
+        match self.spec.processor.clone() {
+            None => finish(&self.spec.path, self.spec.num, "previous", b's'),
+            Some(p) => self.process(&p),
+        }
+    }
+
+    /// Runs the processor on previous until it succeeds, then publishes its
+    /// output as an old file and its new state as state.
+    fn process(&mut self, processor: &OsStr) {
+        let d = self.spec.path.clone();
+        let cstr = |b: &[u8]| CString::new(b.to_vec()).unwrap_or_default();
+        let argv = [cstr(b"sh"), cstr(b"-c"), cstr(processor.as_bytes())];
+        let sh = cstr(b"/bin/sh");
+        let dir = cstr(d.as_bytes());
+        loop {
+            let pid = loop {
+                match sys::fork() {
+                    Ok(Forked::Parent(pid)) => break pid,
+                    Ok(Forked::Child) => run_processor(&dir, &sh, &argv, processor),
+                    Err(e) => pause(&[&"unable to fork for processor in ", &d], Some(e)),
+                }
+            };
+            let ok = loop {
+                match waitpid(pid, None) {
+                    Ok(WaitStatus::Exited(_, code)) => break code == 0,
+                    Ok(WaitStatus::Signaled(..)) => {
+                        // Divergence: the original appends a stale errno here.
+                        pause(&[&"processor crashed in ", &d], None);
+                        break false;
+                    }
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => {}
+                    Err(e) => {
+                        pause(&[&"wait failed for processor in ", &d], Some(e));
+                        break false;
+                    }
+                }
+            };
+            if ok {
+                break;
+            }
+            pause(&[&"processor failed in ", &d], None);
+        }
+        let processed = self.at("processed");
+        let f = retry(&[&"unable to create ", &processed], || {
+            open_append(&processed)
+        });
+        retry(&[&"unable to write ", &processed, &" to disk"], || {
+            io(f.sync_all())
+        });
+        retry(&[&"unable to set mode of ", &processed], || {
+            set_mode(&f, MODE_FINISHED)
+        });
+        drop(f);
+        let newstate = self.at("newstate");
+        let f = retry(&[&"unable to create ", &newstate], || {
+            open_append(&newstate)
+        });
+        retry(&[&"unable to write ", &newstate, &" to disk"], || {
+            io(f.sync_all())
+        });
+        drop(f);
+        let prev = self.at("previous");
+        retry(
+            &[&"unable to remove ", &prev],
+            || match std::fs::remove_file(&prev) {
+                Err(e) if errno_of(&e) == Errno::ENOENT => Ok(()),
+                r => io(r),
+            },
+        );
+        retry(
+            &[&"unable to rename newstate to state in directory ", &d],
+            || io(std::fs::rename(&newstate, self.at("state"))),
+        );
+        finish(&d, self.spec.num, "processed", b's');
+    }
+
+    /// At exit: flush, fsync, and mark current cleanly closed (mode 0744).
+    pub fn close(&mut self) {
+        self.flush();
+        let cur = self.at("current");
+        retry(&[&"unable to write ", &cur, &" to disk"], || {
+            io(self.current.sync_all())
+        });
+        retry(&[&"unable to set mode of ", &cur], || {
+            set_mode(&self.current, MODE_FINISHED)
+        });
+    }
+}
+
+/// In the forked child: previous on fd 0, processed on 1, state on 4,
+/// newstate on 5, cwd DIR, then `sh -c PROCESSOR`. Never returns.
+fn run_processor(dir: &CString, sh: &CString, argv: &[CString; 3], processor: &OsStr) -> ! {
+    let fail = |e: Errno| -> ! {
+        diag::write_line(&diag::line(
+            ": fatal: ",
+            &[&"unable to run ", &processor],
+            Some(e),
+        ));
+        sys::exit_now(diag::EXIT_TEMP)
+    };
+    if let Err(e) = nix::unistd::chdir(dir.as_c_str()) {
+        fail(e);
+    }
+    let rd = |name: &str| nix::fcntl::open(name, OFlag::O_RDONLY, Mode::empty());
+    let tr = |name: &str| {
+        nix::fcntl::open(
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
+            Mode::from_bits_truncate(0o644),
+        )
+    };
+    let setup = || -> Result<(), Errno> {
+        sys::dup_onto(rd("previous")?.as_fd(), 0)?;
+        sys::dup_onto(tr("processed")?.as_fd(), 1)?;
+        sys::dup_onto(rd("state")?.as_fd(), 4)?;
+        sys::dup_onto(tr("newstate")?.as_fd(), 5)?;
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        fail(e);
+    }
+    sys::default_signal(Signal::SIGPIPE);
+    let Err(e) = nix::unistd::execv(sh, argv);
+    fail(e)
+}
+
+/// `DIR/NAME` as bytes.
+fn join(dir: &OsStr, name: impl AsRef<[u8]>) -> PathBuf {
+    let mut v = dir.as_bytes().to_vec();
+    v.push(b'/');
+    v.extend_from_slice(name.as_ref());
+    PathBuf::from(OsString::from_vec(v))
+}
+
+/// Turns `DIR/FILE` into `DIR/@<now>.CODE`, then removes the oldest old
+/// files until fewer than `num` remain.
+pub fn finish(dir: &OsStr, num: u64, file: &str, code: u8) {
+    let path = join(dir, file);
+    let meta = loop {
+        match std::fs::metadata(&path) {
+            Ok(m) => break m,
+            Err(e) if errno_of(&e) == Errno::ENOENT => return,
+            Err(e) => pause(&[&"unable to stat ", &path], Some(errno_of(&e))),
+        }
+    };
+    // A link count above 1: a crash came after the link; it exists already.
+    if meta.nlink() == 1 {
+        loop {
+            let mut name = Tai64n::now().label().to_vec();
+            name.push(b'.');
+            name.push(code);
+            let target = join(dir, &name);
+            match std::fs::hard_link(&path, &target) {
+                Ok(()) => break,
+                Err(e) => pause(&[&"unable to link to ", &target], Some(errno_of(&e))),
+            }
+        }
+    }
+    retry(&[&"unable to remove ", &path], || {
+        io(std::fs::remove_file(&path))
+    });
+    loop {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(d) => d,
+            Err(e) => {
+                pause(&[&"unable to read ", &dir], Some(errno_of(&e)));
+                continue;
+            }
+        };
+        let mut old: Vec<Vec<u8>> = Vec::new();
+        let mut failed = None;
+        for e in entries {
+            match e {
+                Ok(e) => {
+                    let n = e.file_name().into_vec();
+                    if n.first() == Some(&b'@') && n.len() >= 25 {
+                        old.push(n);
+                    }
+                }
+                Err(e) => failed = Some(errno_of(&e)),
+            }
+        }
+        if let Some(e) = failed {
+            pause(&[&"unable to read ", &dir], Some(e));
+            continue;
+        }
+        if (old.len() as u64) < num {
+            return;
+        }
+        // The oldest by its first 25 bytes (the timestamp); the first entry
+        // seen with that prefix, as the original.
+        let oldest = old.iter().min_by(|a, b| a[..25].cmp(&b[..25])).cloned();
+        if let Some(n) = oldest {
+            let p = join(dir, &n);
+            if let Err(e) = std::fs::remove_file(&p) {
+                if errno_of(&e) != Errno::ENOENT {
+                    // Cannot remove it: do not spin; try again after a pause.
+                    pause(&[&"unable to remove ", &p], Some(errno_of(&e)));
+                }
+            }
+        }
+    }
+}

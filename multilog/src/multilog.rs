@@ -1,0 +1,331 @@
+//! `multilog SCRIPT...` (spec/multilog.md).
+//!
+//! Reads stdin in large blocks, splits it into lines, applies the compiled
+//! script to each, and appends selected lines to per-directory buffers that
+//! are written out before every read: no system call per line (except for
+//! `e` and `=FILE`, which are per line by nature). Exit codes: 0 at end of
+//! input or after SIGTERM, 111 for any start-up failure. SIGTERM finishes
+//! the line in hand; SIGALRM rotates every non-empty `current` before the
+//! next read. Both arrive through self-pipes polled with stdin, so neither
+//! is acted on late.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+
+use common::diag::{self, errno_of};
+use common::tai::{Tai64n, LABEL_LEN};
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+
+use crate::find_newline;
+use crate::logdir::{pause, LogDir};
+use crate::script::{self, Action, Script};
+
+/// The part of a line that patterns, `e` and `=` see (timestamp included).
+pub const VISIBLE: usize = 1000;
+/// Bytes a status file update writes: the visible line, `\n`-padded.
+pub const STATUS_LEN: usize = 1001;
+/// `e` shows at most this much of a line, then `...`.
+pub const STDERR_MAX: usize = 200;
+/// Input block size.
+const READ_SIZE: usize = 128 * 1024;
+/// A directory buffer this large is written out before the block ends.
+const DIR_BUF_MAX: usize = 1 << 20;
+
+struct StatusFile {
+    name: OsString,
+    file: File,
+}
+
+/// The line being assembled.
+struct Line {
+    /// Bytes of the visible part so far (timestamp included).
+    vis: Vec<u8>,
+    /// A line has started (a byte or the timestamp is in `vis`).
+    open: bool,
+    /// The visible part is complete; the rest goes straight to the dirs.
+    past_visible: bool,
+    /// Per directory: the line is selected for it.
+    sel: Vec<bool>,
+}
+
+struct Multilog {
+    script: Script,
+    dirs: Vec<LogDir>,
+    status: Vec<StatusFile>,
+    line: Line,
+    /// Last clock reading and its label, reused while the clock stands still.
+    last_time: (Tai64n, [u8; LABEL_LEN]),
+}
+
+fn selfpipe(sig: Signal) -> File {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
+    if let Err(e) = signal_hook::low_level::pipe::register(sig as i32, w) {
+        diag::fatal_sys(&[&"unable to install signal handler"], errno_of(&e));
+    }
+    File::from(r)
+}
+
+fn drain(f: &mut File) -> bool {
+    let mut buf = [0u8; 64];
+    let mut any = false;
+    while let Ok(n) = f.read(&mut buf) {
+        any |= n > 0;
+        if n < buf.len() {
+            break;
+        }
+    }
+    any
+}
+
+pub fn main(args: &[OsString]) -> i32 {
+    diag::set_program("multilog");
+    nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+    if let Err(e) = File::open(".") {
+        diag::fatal_sys(&[&"unable to switch to current directory"], errno_of(&e));
+    }
+    let script = script::compile(args.get(1..).unwrap_or(&[]));
+    let mut term = selfpipe(Signal::SIGTERM);
+    let mut alrm = selfpipe(Signal::SIGALRM);
+
+    let mut status = Vec::new();
+    for name in &script.status_files {
+        let create = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(name);
+        if let Err(e) = create {
+            diag::fatal_sys(&[&"unable to create ", name], errno_of(&e));
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .open(name)
+            .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to write ", name], errno_of(&e)));
+        status.push(StatusFile {
+            name: name.clone(),
+            file,
+        });
+    }
+    let dirs: Vec<LogDir> = script.dirs.iter().cloned().map(LogDir::open).collect();
+    let n = dirs.len();
+    let mut m = Multilog {
+        script,
+        dirs,
+        status,
+        line: Line {
+            vis: Vec::with_capacity(VISIBLE),
+            open: false,
+            past_visible: false,
+            sel: vec![false; n],
+        },
+        last_time: (Tai64n::default(), Tai64n::default().label()),
+    };
+
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut terminating = false;
+    loop {
+        for d in &mut m.dirs {
+            d.flush();
+        }
+        // A block of input is fully processed before signals are looked at.
+        let (term_now, alrm_now) = {
+            let mut fds = [
+                PollFd::new(term.as_fd(), PollFlags::POLLIN),
+                PollFd::new(alrm.as_fd(), PollFlags::POLLIN),
+            ];
+            let _ = nix::poll::poll(&mut fds, PollTimeout::ZERO);
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), ready(&fds[1]))
+        };
+        if alrm_now && drain(&mut alrm) {
+            for d in &mut m.dirs {
+                if !d.is_empty() {
+                    d.rotate();
+                }
+            }
+        }
+        if term_now && drain(&mut term) {
+            terminating = true;
+        }
+        if terminating && !m.line.open {
+            break;
+        }
+        // After TERM, read one byte at a time to the end of the line in hand,
+        // leaving the rest of the input for whoever reads next.
+        let want = if terminating { 1 } else { READ_SIZE };
+        // Wait for input or a signal; a signal while idle acts at once.
+        {
+            let mut fds = [
+                PollFd::new(input.as_fd(), PollFlags::POLLIN),
+                PollFd::new(term.as_fd(), PollFlags::POLLIN),
+                PollFd::new(alrm.as_fd(), PollFlags::POLLIN),
+            ];
+            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {
+                    let input_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+                    if !input_ready {
+                        continue;
+                    }
+                }
+                Err(_) => continue,
+            }
+        }
+        match input.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => m.feed(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted || e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+    }
+    // End of input: a partial line counts as a line.
+    if m.line.open {
+        m.end_line();
+    }
+    for d in &mut m.dirs {
+        d.close();
+    }
+    0
+}
+
+impl Multilog {
+    fn label(&mut self) -> [u8; LABEL_LEN] {
+        let now = Tai64n::now();
+        if now != self.last_time.0 {
+            self.last_time = (now, now.label());
+        }
+        self.last_time.1
+    }
+
+    fn start_line(&mut self) {
+        self.line.open = true;
+        self.line.past_visible = false;
+        self.line.vis.clear();
+        if self.script.timestamp {
+            let l = self.label();
+            self.line.vis.extend_from_slice(&l);
+            self.line.vis.push(b' ');
+        }
+    }
+
+    /// Processes a block of input.
+    fn feed(&mut self, data: &[u8]) {
+        let mut i = 0;
+        while i < data.len() {
+            if !self.line.open {
+                self.start_line();
+            }
+            let rest = &data[i..];
+            if !self.line.past_visible {
+                let room = VISIBLE - self.line.vis.len();
+                let lim = room.min(rest.len());
+                if let Some(p) = find_newline(&rest[..lim]) {
+                    self.line.vis.extend_from_slice(&rest[..p]);
+                    i += p + 1;
+                    self.end_line();
+                    continue;
+                }
+                self.line.vis.extend_from_slice(&rest[..lim]);
+                i += lim;
+                if self.line.vis.len() == VISIBLE {
+                    self.end_visible();
+                }
+            } else {
+                let (body, end) = match find_newline(rest) {
+                    Some(p) => (&rest[..p], Some(p + 1)),
+                    None => (rest, None),
+                };
+                for (d, &sel) in self.dirs.iter_mut().zip(&self.line.sel) {
+                    if sel {
+                        d.buf.extend_from_slice(body);
+                    }
+                }
+                match end {
+                    Some(e) => {
+                        i += e;
+                        self.end_line();
+                    }
+                    None => i = data.len(),
+                }
+            }
+        }
+    }
+
+    /// The visible part is complete: apply the script.
+    fn end_visible(&mut self) {
+        self.line.past_visible = true;
+        let vis = &self.line.vis;
+        let mut selected = true;
+        for a in &self.script.actions {
+            match a {
+                Action::Deselect(p) => {
+                    if selected && crate::pattern::matches(p, vis) {
+                        selected = false;
+                    }
+                }
+                Action::Select(p) => {
+                    if !selected && crate::pattern::matches(p, vis) {
+                        selected = true;
+                    }
+                }
+                Action::Stderr => {
+                    if selected {
+                        let mut v = Vec::with_capacity(STDERR_MAX + 4);
+                        if vis.len() > STDERR_MAX {
+                            v.extend_from_slice(&vis[..STDERR_MAX]);
+                            v.extend_from_slice(b"...");
+                        } else {
+                            v.extend_from_slice(vis);
+                        }
+                        v.push(b'\n');
+                        let _ = std::io::stderr().lock().write_all(&v);
+                    }
+                }
+                Action::Status(i) => {
+                    if selected {
+                        let mut v = [b'\n'; STATUS_LEN];
+                        v[..vis.len()].copy_from_slice(vis);
+                        let sf = &self.status[*i];
+                        loop {
+                            match sf.file.write_all_at(&v, 0) {
+                                Ok(()) => break,
+                                Err(e) => {
+                                    pause(&[&"unable to write ", &sf.name], Some(errno_of(&e)))
+                                }
+                            }
+                        }
+                    }
+                }
+                Action::Dir(i) => self.line.sel[*i] = selected,
+            }
+        }
+        for (d, &sel) in self.dirs.iter_mut().zip(&self.line.sel) {
+            if sel {
+                d.buf.extend_from_slice(vis);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if !self.line.past_visible {
+            self.end_visible();
+        }
+        for (d, &sel) in self.dirs.iter_mut().zip(&self.line.sel) {
+            if sel {
+                d.buf.push(b'\n');
+                if d.buf.len() >= DIR_BUF_MAX {
+                    d.flush();
+                }
+            }
+        }
+        self.line.open = false;
+    }
+}
