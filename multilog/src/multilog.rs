@@ -128,8 +128,13 @@ pub fn main(args: &[OsString]) -> i32 {
         last_time: (Tai64n::default(), Tai64n::default().label()),
     };
 
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
+    // Unbuffered: a buffered reader would take more than the one byte at a
+    // time that SIGTERM asks for, and hide it from poll.
+    let mut input = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to read input"], errno_of(&e)));
     let mut buf = vec![0u8; READ_SIZE];
     let mut terminating = false;
     loop {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Benchmarks multilog, tai64n and tai64nlocal against the C originals, side
+# by side in one run, on L generated log lines (default 1,000,000, about
+# 126 MB). Prints the floor (`cat FILE > OUT`), each program's time, and the
+# ratios.
+#
+# Usage: bench/multilog.sh [L]     (REF_BIN=dir to use given C binaries)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/reference.sh"
+L=${1:-1000000}
+
+cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p multilog
+OURS="$here/../target/release"
+REF=$(ref_bin)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Lines of about 126 bytes, varied like real logs.
+awk -v n="$L" 'BEGIN {
+    for (i = 1; i <= n; i++)
+        printf "%s host%03d service[%d]: request %d from 192.0.2.%d took %d ms status %d %s\n",
+            "2026-11-21T10:00:00", i % 100, 1000 + i % 5000, i, i % 256, i % 997, 200 + i % 5,
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+}' > "$work/in"
+size=$(wc -c < "$work/in")
+
+secs() { # runs "$@" and prints the elapsed seconds
+    local t0 t1
+    t0=$(date +%s%N)
+    "$@"
+    t1=$(date +%s%N)
+    awk -v ns=$((t1 - t0)) 'BEGIN {printf "%.3f", ns / 1e9}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+cat_run() { cat "$work/in" > "$work/out"; }
+ml_run() { rm -rf "$work/log"; "$1/multilog" t s16777215 n100 "$work/log" < "$work/in"; }
+tai_run() { "$1/tai64n" < "$work/in" > "$work/out"; }
+local_run() { "$1/tai64nlocal" < "$work/stamped" > "$work/out"; }
+
+"$OURS/tai64n" < "$work/in" > "$work/stamped"
+
+echo "input: $L lines, $size bytes"
+floor=$(secs cat_run)
+echo "cat FILE > OUT (floor):          ${floor} s"
+c=$(secs ml_run "$REF"); r=$(secs ml_run "$OURS")
+echo "multilog t s16777215 n100 DIR:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)  ours/cat $(ratio "$r" "$floor")x"
+c=$(secs tai_run "$REF"); r=$(secs tai_run "$OURS")
+echo "tai64n > FILE:                   C ${c} s  ours ${r} s  ours/cat $(ratio "$r" "$floor")x (goal <= 1.5)  C/cat $(ratio "$c" "$floor")x"
+c=$(secs local_run "$REF"); r=$(secs local_run "$OURS")
+echo "tai64nlocal > FILE:              C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)"

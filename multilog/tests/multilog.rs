@@ -1,0 +1,612 @@
+//! multilog, tai64n and tai64nlocal: real processes, directories and bytes.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use testutil::*;
+
+const MULTILOG: &str = env!("CARGO_BIN_EXE_multilog");
+const TAI64N: &str = env!("CARGO_BIN_EXE_tai64n");
+const TAI64NLOCAL: &str = env!("CARGO_BIN_EXE_tai64nlocal");
+
+/// Runs a program with `input` on stdin; its output and exit code.
+fn feed(
+    bin: &str,
+    args: &[&str],
+    input: &[u8],
+    cwd: &Path,
+    env: &[(&str, &str)],
+) -> (i32, Vec<u8>, String) {
+    let mut c = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let o = c.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// The old files of a log directory, sorted: (name, mode, contents).
+fn old_files(dir: &Path) -> Vec<(String, u32, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('@'))
+        .map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            (n, mode(&e.path()), fs::read(e.path()).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn is_label(s: &str) -> bool {
+    s.len() == 25
+        && s.starts_with("@4")
+        && s[1..]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// Strips `@<label> ` from each line, checking the label's form.
+fn unstamp(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        assert!(is_label(&line[..25]), "label of {line:?}");
+        assert_eq!(&line[25..26], " ");
+        out.push_str(&line[26..]);
+    }
+    out
+}
+
+#[test]
+fn startup_errors() {
+    let t = TempDir::new("ml-err");
+    fs::write(t.join("notadir"), "").unwrap();
+    let (code, _, err) = feed(MULTILOG, &["./notadir"], b"hi\n", t.path(), &[]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            111,
+            "multilog: fatal: unable to open directory ./notadir: not a directory\n"
+        )
+    );
+    let (code, _, err) = feed(
+        MULTILOG,
+        &["=/nonexistent/dir/file"],
+        b"hi\n",
+        t.path(),
+        &[],
+    );
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            111,
+            "multilog: fatal: unable to create /nonexistent/dir/file: file does not exist\n"
+        )
+    );
+    // A second multilog on a directory in use.
+    let mut first = Command::new(MULTILOG)
+        .arg("./lu")
+        .current_dir(t.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(5.0, || t.join("lu/current").exists()));
+    let (code, _, err) = feed(MULTILOG, &["./lu"], b"hi\n", t.path(), &[]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            111,
+            "multilog: fatal: unable to lock directory ./lu: temporary failure\n"
+        )
+    );
+    drop(first.stdin.take());
+    assert!(first.wait().unwrap().success());
+    // No arguments: input read and discarded.
+    assert_eq!(
+        feed(MULTILOG, &[], b"x\ny", t.path(), &[]),
+        (0, vec![], String::new())
+    );
+}
+
+#[test]
+fn actions_golden() {
+    let t = TempDir::new("ml-actions");
+    let input = b"alpha one\nbeta two\nalpha three\ngamma\n\npartial";
+    let (code, out, err) = feed(
+        MULTILOG,
+        &[
+            "-alpha*",
+            "./notalpha",
+            "+alpha t*",
+            "e",
+            "=status",
+            "./alphat",
+            "-*",
+            "+gamma",
+            "./gamma",
+            "ignored",
+            "tnot-first",
+        ],
+        input,
+        t.path(),
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert!(out.is_empty());
+    assert_eq!(
+        fs::read_to_string(t.join("notalpha/current")).unwrap(),
+        "beta two\ngamma\n\npartial\n"
+    );
+    assert_eq!(
+        fs::read_to_string(t.join("alphat/current")).unwrap(),
+        "beta two\nalpha three\ngamma\n\npartial\n"
+    );
+    assert_eq!(
+        fs::read_to_string(t.join("gamma/current")).unwrap(),
+        "gamma\n"
+    );
+    assert_eq!(err, "beta two\nalpha three\ngamma\n\npartial\n");
+    // The status file: the last selected line, newline-padded to 1001 bytes.
+    let st = fs::read(t.join("status")).unwrap();
+    assert_eq!(st.len(), 1001);
+    assert_eq!(&st[..8], b"partial\n");
+    assert!(st[7..].iter().all(|&b| b == b'\n'));
+    assert_eq!(mode(&t.join("status")), 0o600);
+    // A clean exit: modes and files as the original leaves them.
+    let d = t.join("gamma");
+    assert_eq!(mode(&d), 0o700);
+    assert_eq!(mode(&d.join("current")), 0o744);
+    assert_eq!(mode(&d.join("lock")), 0o600);
+    assert_eq!(mode(&d.join("state")), 0o644);
+    let mut names: Vec<String> = fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["current", "lock", "state"]);
+}
+
+#[test]
+fn timestamps_and_long_lines() {
+    let t = TempDir::new("ml-long");
+    let long = "x".repeat(1500);
+    let mut input = format!("short\n\n{long}\nnul\0byte\n").into_bytes();
+    input.extend_from_slice(b"end");
+    let (code, _, err) = feed(MULTILOG, &["t", "e", "=st", "./d"], &input, t.path(), &[]);
+    assert_eq!(code, 0);
+    let cur = fs::read(t.join("d/current")).unwrap();
+    // The whole line is logged, NUL bytes included, and a newline added to
+    // the partial last line.
+    let mut expect = format!("short\n\n{long}\n").into_bytes();
+    expect.extend_from_slice(b"nul\0byte\nend\n");
+    assert_eq!(unstamp(&cur).into_bytes(), expect);
+    // e shows 200 bytes of the visible line, then "...".
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 5);
+    assert!(
+        is_label(&lines[1][..25]) && lines[1].len() == 26,
+        "empty line keeps its label and space"
+    );
+    assert_eq!(lines[2].len(), 203);
+    assert!(lines[2].ends_with("xxx..."));
+    // The status file holds the visible part: at most 1000 bytes.
+    let st = fs::read(t.join("st")).unwrap();
+    assert_eq!(&st[26..30], b"end\n");
+    let (_, _, _) = feed(
+        MULTILOG,
+        &["=st2"],
+        format!("{long}\n").as_bytes(),
+        t.path(),
+        &[],
+    );
+    let st2 = fs::read(t.join("st2")).unwrap();
+    assert_eq!(st2.len(), 1001);
+    assert_eq!(&st2[..1000], "x".repeat(1000).as_bytes());
+    assert_eq!(st2[1000], b'\n');
+}
+
+#[test]
+fn patterns_match_the_visible_line() {
+    let t = TempDir::new("ml-pat");
+    let input = "named[135]: Cleaned cache of 3121 RRs\naab\nabab\nabcbc\n";
+    let (code, _, _) = feed(
+        MULTILOG,
+        &[
+            "-*",
+            "+named[*]: Cleaned cache *",
+            "+*b",
+            "./sel",
+            "-*",
+            "+a*c",
+            "./none",
+        ],
+        input.as_bytes(),
+        t.path(),
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        fs::read_to_string(t.join("sel/current")).unwrap(),
+        "named[135]: Cleaned cache of 3121 RRs\naab\n"
+    );
+    assert_eq!(fs::read_to_string(t.join("none/current")).unwrap(), "");
+}
+
+#[test]
+fn rotation_by_size_keeps_n_files() {
+    let t = TempDir::new("ml-rot");
+    let mut input = String::new();
+    for i in 0..400 {
+        input.push_str(&format!("{i:05} {}\n", "y".repeat(44)));
+    }
+    let (code, _, _) = feed(
+        MULTILOG,
+        &["s4096", "n3", "./log"],
+        input.as_bytes(),
+        t.path(),
+        &[],
+    );
+    assert_eq!(code, 0);
+    let d = t.join("log");
+    let old = old_files(&d);
+    assert_eq!(old.len(), 2, "n3 keeps two old files");
+    let cur = fs::read(d.join("current")).unwrap();
+    let mut all = Vec::new();
+    for (name, m, body) in &old {
+        assert!(
+            is_label(&name[..25]) && name.ends_with(".s") && name.len() == 27,
+            "{name}"
+        );
+        assert_eq!(*m, 0o744);
+        // Within the size, ending on a line inside the last 2000 bytes.
+        assert!(
+            body.len() <= 4096 && body.len() >= 4096 - 2000,
+            "{}",
+            body.len()
+        );
+        assert_eq!(body.last(), Some(&b'\n'));
+        all.extend_from_slice(body);
+    }
+    all.extend_from_slice(&cur);
+    // What is kept is the tail of the input, in order, each line once.
+    assert!(input.as_bytes().ends_with(&all));
+    let start = input.len() - all.len();
+    assert!(start == 0 || input.as_bytes()[start - 1] == b'\n');
+}
+
+#[test]
+fn a_second_run_continues_the_directory() {
+    let t = TempDir::new("ml-cont");
+    assert_eq!(feed(MULTILOG, &["./d"], b"one\n", t.path(), &[]).0, 0);
+    assert_eq!(feed(MULTILOG, &["./d"], b"two\n", t.path(), &[]).0, 0);
+    assert_eq!(
+        fs::read_to_string(t.join("d/current")).unwrap(),
+        "one\ntwo\n"
+    );
+    assert!(old_files(&t.join("d")).is_empty());
+    // A directory the C multilog left: current with its exec bit, old files.
+    let d = t.join("c");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("current"), "old line\n").unwrap();
+    fs::set_permissions(d.join("current"), fs::Permissions::from_mode(0o744)).unwrap();
+    fs::write(d.join("@400000006b01edba18f605b4.s"), "older\n").unwrap();
+    assert_eq!(feed(MULTILOG, &["./c"], b"new line\n", t.path(), &[]).0, 0);
+    assert_eq!(
+        fs::read_to_string(d.join("current")).unwrap(),
+        "old line\nnew line\n"
+    );
+    assert_eq!(old_files(&d).len(), 1);
+}
+
+#[test]
+fn processor_output_and_state() {
+    let t = TempDir::new("ml-proc");
+    let mut input = String::new();
+    for i in 0..200 {
+        input.push_str(&format!("line {i:04} {}\n", "z".repeat(40)));
+    }
+    // gzip the rotated file; keep a count in state across runs.
+    let proc_ = "!gzip; n=$(cat <&4); echo $((n+1)) >&5";
+    let (code, _, err) = feed(
+        MULTILOG,
+        &["s4096", proc_, "./g"],
+        input.as_bytes(),
+        t.path(),
+        &[],
+    );
+    assert_eq!((code, err.as_str()), (0, ""));
+    let d = t.join("g");
+    let old = old_files(&d);
+    assert!(old.len() >= 2);
+    let mut all = Vec::new();
+    for (name, m, body) in &old {
+        assert!(name.ends_with(".s"));
+        assert_eq!(*m, 0o744);
+        let mut gz = Command::new("gzip")
+            .arg("-dc")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        gz.stdin.take().unwrap().write_all(body).unwrap();
+        let mut out = Vec::new();
+        gz.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        assert!(gz.wait().unwrap().success());
+        all.extend_from_slice(&out);
+    }
+    all.extend_from_slice(&fs::read(d.join("current")).unwrap());
+    assert_eq!(String::from_utf8(all).unwrap(), input);
+    assert_eq!(
+        fs::read_to_string(d.join("state")).unwrap(),
+        format!("{}\n", old.len())
+    );
+    for gone in ["previous", "processed", "newstate"] {
+        assert!(!d.join(gone).exists(), "{gone}");
+    }
+}
+
+#[test]
+fn a_crashing_processor_is_retried() {
+    let t = TempDir::new("ml-crash");
+    // Crashes the first time, then copies.
+    let proc_ = "!if [ -e ../crashed ]; then cat; else touch ../crashed; kill -9 $$; fi";
+    let mut input = String::new();
+    for i in 0..60 {
+        input.push_str(&format!("{i:03} {}\n", "c".repeat(60)));
+    }
+    let (code, _, err) = feed(
+        MULTILOG,
+        &["s4096", proc_, "./p"],
+        input.as_bytes(),
+        t.path(),
+        &[],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        err,
+        "multilog: warning: processor crashed in ./p, pausing\nmultilog: warning: processor failed in ./p, pausing\n"
+    );
+    let mut all = Vec::new();
+    for (_, _, body) in old_files(&t.join("p")) {
+        all.extend_from_slice(&body);
+    }
+    all.extend_from_slice(&fs::read(t.join("p/current")).unwrap());
+    assert_eq!(String::from_utf8(all).unwrap(), input);
+}
+
+#[test]
+fn recovery_after_kill_9() {
+    let t = TempDir::new("ml-kill");
+    let mut c = Command::new(MULTILOG)
+        .arg("./d")
+        .current_dir(t.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    stdin.write_all(b"one\ntwo\n").unwrap();
+    // Written before the next read: on disk before the kill.
+    assert!(wait_until(5.0, || fs::read(t.join("d/current"))
+        .unwrap_or_default()
+        == b"one\ntwo\n"));
+    c.kill().unwrap();
+    c.wait().unwrap();
+    assert_eq!(
+        mode(&t.join("d/current")),
+        0o644,
+        "no exec bit: not cleanly closed"
+    );
+    assert_eq!(feed(MULTILOG, &["./d"], b"three\n", t.path(), &[]).0, 0);
+    let old = old_files(&t.join("d"));
+    assert_eq!(old.len(), 1);
+    assert!(old[0].0.ends_with(".u"));
+    assert_eq!(old[0].2, b"one\ntwo\n");
+    assert_eq!(fs::read(t.join("d/current")).unwrap(), b"three\n");
+
+    // Killed with nothing written: no empty .u is left (divergence).
+    let mut c = Command::new(MULTILOG)
+        .arg("./e")
+        .current_dir(t.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(5.0, || t.join("e/current").exists()));
+    c.kill().unwrap();
+    c.wait().unwrap();
+    assert_eq!(feed(MULTILOG, &["./e"], b"x\n", t.path(), &[]).0, 0);
+    assert!(old_files(&t.join("e")).is_empty());
+}
+
+#[test]
+fn alarm_rotates_and_term_finishes_the_line() {
+    let t = TempDir::new("ml-sig");
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let keep = r.try_clone().unwrap();
+    let mut c = Command::new(MULTILOG)
+        .arg("./d")
+        .current_dir(t.path())
+        .stdin(Stdio::from(r))
+        .spawn()
+        .unwrap();
+    let mut w = fs::File::from(w);
+    w.write_all(b"first\n").unwrap();
+    let cur = t.join("d/current");
+    assert!(wait_until(5.0, || fs::read(&cur).unwrap_or_default() == b"first\n"));
+    kill("-ALRM", c.id());
+    assert!(wait_until(5.0, || old_files(&t.join("d")).len() == 1));
+    assert_eq!(old_files(&t.join("d"))[0].2, b"first\n");
+    assert!(wait_until(5.0, || fs::read(&cur).is_ok_and(|c| c.is_empty())));
+    // TERM in the middle of a line: the line is finished, the rest stays
+    // in the pipe.
+    w.write_all(b"half").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    kill("-TERM", c.id());
+    std::thread::sleep(Duration::from_millis(100));
+    w.write_all(b" done\nleft for the next reader\n").unwrap();
+    assert!(c.wait().unwrap().success());
+    assert_eq!(fs::read(&cur).unwrap(), b"half done\n");
+    assert_eq!(mode(&cur), 0o744);
+    drop(w);
+    let mut rest = String::new();
+    fs::File::from(keep).read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "left for the next reader\n");
+}
+
+#[test]
+fn disk_full_waits_and_loses_nothing() {
+    // A small tmpfs in a private mount namespace (needs root, as in CI).
+    let t = TempDir::new("ml-full");
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o size=256k tmpfs "$T/mnt"
+dd if=/dev/zero of="$T/mnt/filler" bs=1k count=1024 2>/dev/null || true
+mkfifo "$T/fifo"
+{MULTILOG} "$T/mnt/log" < "$T/fifo" 2> "$T/err" &
+ml=$!
+exec 3> "$T/fifo"
+i=0
+while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i of the test, padded to some length"; done >&3 &
+writer=$!
+n=0
+until grep -q 'out of disk space' "$T/err"; do sleep 0.1; n=$((n+1)); [ $n -lt 200 ]; done
+rm "$T/mnt/filler"
+wait $writer
+exec 3>&-
+wait $ml
+cp "$T/mnt/log/current" "$T/current"
+ls "$T/mnt/log" > "$T/names"
+"#
+    );
+    fs::create_dir(t.join("mnt")).unwrap();
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("T", t.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = fs::read_to_string(t.join("err")).unwrap();
+    assert!(err.lines().count() >= 1);
+    for l in err.lines() {
+        assert_eq!(l, format!("multilog: warning: unable to write to {}/mnt/log/current, pausing: out of disk space", t.path().display()));
+    }
+    let got = fs::read_to_string(t.join("current")).unwrap();
+    let mut expect = String::new();
+    for i in 1..=2000 {
+        expect.push_str(&format!("line {i} of the test, padded to some length\n"));
+    }
+    assert_eq!(got, expect, "every line exactly once");
+}
+
+#[test]
+fn tai64n_format() {
+    let t = TempDir::new("tai");
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (code, out, err) = feed(TAI64N, &[], b"a\n\nno newline", t.path(), &[]);
+    let after = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!((code, err.as_str()), (0, ""));
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.split_inclusive('\n').collect();
+    assert_eq!(lines.len(), 3);
+    for (l, body) in lines.iter().zip(["a\n", "\n", "no newline"]) {
+        assert!(is_label(&l[..25]));
+        assert_eq!(&l[25..], format!(" {body}"));
+        let secs = u64::from_str_radix(&l[1..17], 16).unwrap() - (1 << 62) - 10;
+        let nanos = u32::from_str_radix(&l[17..25], 16).unwrap();
+        assert!(before <= secs && secs <= after);
+        assert_eq!(nanos % 1000, 500);
+    }
+    assert_eq!(
+        feed(TAI64N, &[], b"", t.path(), &[]),
+        (0, vec![], String::new())
+    );
+}
+
+#[test]
+fn tai64nlocal_golden_and_malformed() {
+    let t = TempDir::new("tailocal");
+    let input = "@4000000037c219bf2ef02e94 mark\n@400000000000000a00000000 epoch\n@3fffffffffffffff00000000 before\n\
+                 @4000000037c219bf2ef02e94:colon\n@4000000037c219bfffffffff big\nno at\nx@4000000037c219bf2ef02e94 mid\n\
+                 @\n@x\n@4000000037C219BF2EF02E94 upper\n@4000000037c219bf mark\nlast";
+    let expect = "1999-08-24 04:04:05.787492500 mark\n1970-01-01 00:00:00.000000000 epoch\n1969-12-31 23:59:49.000000000 before\n\
+                  1999-08-24 04:04:05.787492500:colon\n1999-08-24 04:04:05.4294967295 big\nno at\nx@4000000037c219bf2ef02e94 mid\n\
+                  @\n@x\n@4000000037C219BF2EF02E94 upper\n@4000000037c219bf mark\nlast";
+    let (code, out, _) = feed(
+        TAI64NLOCAL,
+        &[],
+        input.as_bytes(),
+        t.path(),
+        &[("TZ", "UTC")],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(String::from_utf8(out).unwrap(), expect);
+    let (_, out, _) = feed(
+        TAI64NLOCAL,
+        &[],
+        b"@4000000037c219bf2ef02e94 mark\n",
+        t.path(),
+        &[("TZ", "America/Los_Angeles")],
+    );
+    if Path::new("/usr/share/zoneinfo/America/Los_Angeles").exists() {
+        assert_eq!(out, b"1999-08-23 21:04:05.787492500 mark\n");
+    }
+    // End of input inside a label: nothing written for that line.
+    let (_, out, _) = feed(
+        TAI64NLOCAL,
+        &[],
+        b"a\n@4000000037c219bf2ef02e94",
+        t.path(),
+        &[("TZ", "UTC")],
+    );
+    assert_eq!(out, b"a\n");
+}
+
+#[test]
+fn tai64n_then_tai64nlocal_round_trip() {
+    let t = TempDir::new("roundtrip");
+    let (_, stamped, _) = feed(TAI64N, &[], b"hello\n", t.path(), &[]);
+    let (_, local, _) = feed(TAI64NLOCAL, &[], &stamped, t.path(), &[("TZ", "UTC")]);
+    let local = String::from_utf8(local).unwrap();
+    assert!(local.ends_with(" hello\n"));
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M"])
+        .output()
+        .unwrap();
+    let now = String::from_utf8(date.stdout).unwrap();
+    // Same minute (or the one before, at a minute boundary).
+    assert_eq!(&local[..10], &now[..10]);
+    assert_eq!(local.as_bytes()[19], b'.');
+    assert_eq!(local.len(), "YYYY-MM-DD HH:MM:SS.NNNNNNNNN hello\n".len());
+}
