@@ -6,14 +6,18 @@
 //! - [`tai`]: TAI64 and TAI64N labels.
 //! - [`status`]: the 18-byte `supervise/status` record.
 //! - [`control`]: supervise's control bytes, FIFO paths and liveness test.
+//! - [`cdb`]: the constant database of tcpserver's rules.
+//! - [`rules`]: the tcprules grammar, ranges, value encoding, lookup order.
 //! - [`exec`]: `pathexec`: PATH search and environment edits before `execve`.
 //! - [`sys`]: the only module allowed `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod args;
+pub mod cdb;
 pub mod control;
 pub mod diag;
 pub mod exec;
+pub mod rules;
 pub mod status;
 #[allow(unsafe_code)]
 pub mod sys;

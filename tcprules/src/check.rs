@@ -1,0 +1,57 @@
+//! `tcprulescheck rules.cdb`: print the rule that applies to
+//! $TCPREMOTEIP (default 0.0.0.0), $TCPREMOTEHOST and $TCPREMOTEINFO.
+//! Exit codes: 0, 100 usage, 111 unreadable database.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
+
+use common::diag::{self, errno_of};
+use common::rules::{self, Entry};
+use nix::errno::Errno;
+
+pub fn main(args: &[OsString]) -> i32 {
+    diag::set_program("tcprulescheck");
+    let Some(file) = args.get(1) else {
+        diag::usage("tcprulescheck rules.cdb");
+    };
+    let var = |n: &str| std::env::var_os(n).map(OsString::into_vec);
+    let ip = var("TCPREMOTEIP").unwrap_or_else(|| b"0.0.0.0".to_vec());
+    let host = var("TCPREMOTEHOST");
+    let info = var("TCPREMOTEINFO");
+    let unreadable = |e: Errno| -> ! { diag::fatal_sys(&[&"unable to read ", file], e) };
+    let data = std::fs::read(file).unwrap_or_else(|e| unreadable(errno_of(&e)));
+    let db = common::cdb::Reader::new(data);
+    let found = rules::lookup(&db, &ip, host.as_deref(), info.as_deref())
+        .unwrap_or_else(|_| unreadable(Errno::EPROTO));
+    let mut out = Vec::new();
+    match found {
+        None => out.extend_from_slice(b"default:\nallow connection\n"),
+        Some((key, value)) => {
+            out.extend_from_slice(b"rule ");
+            out.extend_from_slice(&key);
+            out.extend_from_slice(b":\n");
+            let mut deny = false;
+            for e in rules::entries(value) {
+                match e {
+                    Entry::Deny => {
+                        deny = true;
+                        break;
+                    }
+                    Entry::Set { text, .. } => {
+                        out.extend_from_slice(b"set environment variable ");
+                        out.extend_from_slice(text);
+                        out.push(b'\n');
+                    }
+                }
+            }
+            out.extend_from_slice(if deny {
+                b"deny connection\n"
+            } else {
+                b"allow connection\n"
+            });
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(&out);
+    0
+}

@@ -1,0 +1,64 @@
+//! `tcprules rules.cdb rules.tmp`: compile stdin into rules.cdb.
+//!
+//! Written to rules.tmp, fsynced, then renamed over rules.cdb: a bad line or
+//! any failure leaves rules.cdb as it was. Exit codes: 0, 100 usage or bad
+//! line, 111 system errors.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::{BufRead, Read};
+use std::os::unix::fs::OpenOptionsExt;
+
+use common::cdb::Writer;
+use common::diag::{self, errno_of, B};
+use common::rules::{self, Line};
+
+pub fn main(args: &[OsString]) -> i32 {
+    diag::set_program("tcprules");
+    if args.len() < 3 {
+        diag::usage("tcprules rules.cdb rules.tmp");
+    }
+    let (cdb, tmp) = (&args[1], &args[2]);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(tmp)
+        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create ", tmp], errno_of(&e)));
+    let write_failed =
+        |e: std::io::Error| -> ! { diag::fatal_sys(&[&"unable to write to ", tmp], errno_of(&e)) };
+    let sync = file.try_clone().unwrap_or_else(|e| write_failed(e));
+    let mut w = Writer::new(file).unwrap_or_else(|e| write_failed(e));
+    let mut input = std::io::stdin().lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match input.by_ref().read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => diag::fatal_sys(&[&"unable to read input"], errno_of(&e)),
+        }
+        match rules::parse_line(&line) {
+            Ok(Line::Skip) => {}
+            Ok(Line::Rule { keys, value }) => {
+                for k in keys {
+                    if let Err(e) = w.add(&k, &value) {
+                        write_failed(e);
+                    }
+                }
+            }
+            Err(rules::BadLine(l)) => {
+                diag::die(diag::EXIT_USAGE, &[&"unable to parse this line: ", &B(&l)])
+            }
+        }
+    }
+    if let Err(e) = w.finish().and_then(|_| sync.sync_all()) {
+        write_failed(e);
+    }
+    drop(sync);
+    if let Err(e) = std::fs::rename(tmp, cdb) {
+        diag::fatal_sys(&[&"unable to move ", tmp, &" to ", cdb], errno_of(&e));
+    }
+    0
+}
