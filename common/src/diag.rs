@@ -23,6 +23,13 @@ pub const EXIT_USAGE: i32 = 100;
 pub const EXIT_TEMP: i32 = 111;
 
 static PROGRAM: OnceLock<&'static str> = OnceLock::new();
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Silences every message from now on (tcpserver and tcpclient `-q`); exit
+/// codes are unchanged.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Sets the fixed program name used as the prefix of every message.
 pub fn set_program(name: &'static str) {
@@ -164,6 +171,9 @@ impl Part for B<'_> {
 /// Writes one already assembled line to fd 2 with a single write (retrying
 /// the rest on a short write). Errors writing diagnostics are ignored.
 pub fn write_line(line: &[u8]) {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let _ = io::stderr().lock().write_all(line);
 }
 

@@ -1,0 +1,531 @@
+//! The djbdns-style DNS client of ucspi-tcp (spec/dns.md): no C library
+//! resolver, no /etc/hosts.
+//!
+//! Servers come from `$DNSCACHEIP`, else the `nameserver` lines of
+//! /etc/resolv.conf, else 127.0.0.1. Queries are recursive, over UDP from a
+//! random port, each server in turn with rounds of 3, 11 and 45 seconds; a
+//! truncated answer is asked again over TCP. NXDOMAIN and "no data" are
+//! empty answers; when no server answers usefully the lookup fails
+//! temporarily.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+
+use crate::addr::{self, Ip6};
+
+/// Most servers used, as the original.
+const MAX_SERVERS: usize = 16;
+/// Timeouts of the UDP rounds over all servers.
+const ROUNDS: [u64; 3] = [3, 11, 45];
+/// Timeout of a query repeated over TCP.
+const TCP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub const T_A: u16 = 1;
+pub const T_PTR: u16 = 12;
+pub const T_TXT: u16 = 16;
+pub const T_AAAA: u16 = 28;
+
+/// A small generator for query ids, ports and shuffles (no security
+/// claim: the original's is the same kind).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new() -> Self {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Rng(t ^ (u64::from(std::process::id()) << 32) | 1)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+impl Default for Rng {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Parses a list of addresses as `$DNSCACHEIP` holds them.
+fn parse_servers(s: &str) -> Vec<IpAddr> {
+    s.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map_while(|w| w.parse::<IpAddr>().ok())
+        .take(MAX_SERVERS)
+        .collect()
+}
+
+/// The servers to ask.
+pub fn servers() -> Vec<IpAddr> {
+    if let Ok(v) = std::env::var("DNSCACHEIP") {
+        let s = parse_servers(&v);
+        if !s.is_empty() {
+            return s;
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(conf) = std::fs::read_to_string("/etc/resolv.conf") {
+        for line in conf.lines() {
+            let Some(rest) = line.strip_prefix("nameserver") else {
+                continue;
+            };
+            if !rest.starts_with([' ', '\t']) {
+                continue;
+            }
+            let word = rest
+                .trim_start()
+                .split(|c: char| c.is_whitespace())
+                .next()
+                .unwrap_or("");
+            if let Ok(a) = word.parse::<IpAddr>() {
+                out.push(a);
+            }
+            if out.len() == MAX_SERVERS {
+                break;
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    out
+}
+
+/// One resource record of an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    A([u8; 4]),
+    Aaaa([u8; 16]),
+    /// The name's labels.
+    Ptr(Vec<Vec<u8>>),
+    /// The character-strings, concatenated.
+    Txt(Vec<u8>),
+}
+
+fn encode_name(name: &[u8], out: &mut Vec<u8>) -> Result<(), Errno> {
+    for label in name.split(|&b| b == b'.').filter(|l| !l.is_empty()) {
+        if label.len() > 63 {
+            return Err(Errno::EPROTO);
+        }
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+    Ok(())
+}
+
+/// Reads a (possibly compressed) name at `pos`; returns its labels and the
+/// position after it in the record.
+fn read_name(msg: &[u8], mut pos: usize) -> Option<(Vec<Vec<u8>>, usize)> {
+    let mut labels = Vec::new();
+    let mut end = None;
+    for _ in 0..128 {
+        let len = *msg.get(pos)? as usize;
+        if len & 0xc0 == 0xc0 {
+            let ptr = (len & 0x3f) << 8 | *msg.get(pos + 1)? as usize;
+            end.get_or_insert(pos + 2);
+            pos = ptr;
+        } else if len == 0 {
+            return Some((labels, end.unwrap_or(pos + 1)));
+        } else {
+            labels.push(msg.get(pos + 1..pos + 1 + len)?.to_vec());
+            pos += 1 + len;
+        }
+    }
+    None
+}
+
+/// What one server said.
+enum Reply {
+    Records(Vec<Record>),
+    /// Truncated: ask again over TCP.
+    Truncated,
+    /// Refused, SERVFAIL...: try the next server.
+    Failed,
+}
+
+fn parse_reply(msg: &[u8], id: u16, qtype: u16) -> Option<Reply> {
+    if msg.len() < 12 || u16::from_be_bytes([msg[0], msg[1]]) != id || msg[2] & 0x80 == 0 {
+        return None;
+    }
+    if msg[2] & 0x02 != 0 {
+        return Some(Reply::Truncated);
+    }
+    let rcode = msg[3] & 0x0f;
+    if rcode != 0 && rcode != 3 {
+        return Some(Reply::Failed);
+    }
+    let qd = u16::from_be_bytes([msg[4], msg[5]]);
+    let an = u16::from_be_bytes([msg[6], msg[7]]);
+    let mut pos = 12;
+    for _ in 0..qd {
+        pos = read_name(msg, pos)?.1 + 4;
+    }
+    let mut out = Vec::new();
+    for _ in 0..an {
+        let (_, p) = read_name(msg, pos)?;
+        let h = msg.get(p..p + 10)?;
+        let t = u16::from_be_bytes([h[0], h[1]]);
+        let class = u16::from_be_bytes([h[2], h[3]]);
+        let len = u16::from_be_bytes([h[8], h[9]]) as usize;
+        let rd = msg.get(p + 10..p + 10 + len)?;
+        if class == 1 && t == qtype {
+            match t {
+                T_A if len == 4 => out.push(Record::A([rd[0], rd[1], rd[2], rd[3]])),
+                T_AAAA if len == 16 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(rd);
+                    out.push(Record::Aaaa(a));
+                }
+                T_PTR => out.push(Record::Ptr(read_name(msg, p + 10)?.0)),
+                T_TXT => {
+                    let mut txt = Vec::new();
+                    let mut i = 0;
+                    while i < rd.len() {
+                        let l = rd[i] as usize;
+                        txt.extend_from_slice(rd.get(i + 1..i + 1 + l)?);
+                        i += 1 + l;
+                    }
+                    out.push(Record::Txt(txt));
+                }
+                _ => {}
+            }
+        }
+        pos = p + 10 + len;
+    }
+    Some(Reply::Records(out))
+}
+
+fn bind_any(server: &IpAddr) -> std::io::Result<UdpSocket> {
+    match server {
+        IpAddr::V4(_) => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)),
+        IpAddr::V6(_) => UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)),
+    }
+}
+
+fn ask_tcp(server: IpAddr, packet: &[u8], id: u16, qtype: u16) -> Option<Reply> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::new(server, 53), TCP_TIMEOUT).ok()?;
+    s.set_read_timeout(Some(TCP_TIMEOUT)).ok()?;
+    let mut out = (packet.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(packet);
+    s.write_all(&out).ok()?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut msg).ok()?;
+    parse_reply(&msg, id, qtype)
+}
+
+/// Asks the servers for `name`'s records of `qtype`.
+pub fn query(name: &[u8], qtype: u16, rng: &mut Rng) -> Result<Vec<Record>, Errno> {
+    let servers = servers();
+    let id = rng.next_u64() as u16;
+    let mut packet = Vec::with_capacity(64);
+    packet.extend_from_slice(&id.to_be_bytes());
+    packet.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    encode_name(name, &mut packet)?;
+    packet.extend_from_slice(&qtype.to_be_bytes());
+    packet.extend_from_slice(&[0, 1]);
+    let mut last = Errno::EAGAIN;
+    let mut alive = vec![true; servers.len()];
+    for secs in ROUNDS {
+        for (i, &server) in servers.iter().enumerate() {
+            if !alive[i] {
+                continue;
+            }
+            let Ok(sock) = bind_any(&server) else {
+                continue;
+            };
+            if sock.connect((server, 53)).is_err() || sock.send(&packet).is_err() {
+                alive[i] = false;
+                continue;
+            }
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            let mut buf = [0u8; 4096];
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    last = Errno::ETIMEDOUT;
+                    break;
+                }
+                let _ = sock.set_read_timeout(Some(left));
+                match sock.recv(&mut buf) {
+                    Ok(n) => match parse_reply(&buf[..n], id, qtype) {
+                        None => continue,
+                        Some(Reply::Records(r)) => return Ok(r),
+                        Some(Reply::Truncated) => match ask_tcp(server, &packet, id, qtype) {
+                            Some(Reply::Records(r)) => return Ok(r),
+                            _ => {
+                                alive[i] = false;
+                                break;
+                            }
+                        },
+                        Some(Reply::Failed) => {
+                            alive[i] = false;
+                            break;
+                        }
+                    },
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut =>
+                    {
+                        last = Errno::ETIMEDOUT;
+                        break;
+                    }
+                    Err(_) => {
+                        // Connection refused (nothing listens there).
+                        alive[i] = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if !alive.iter().any(|&a| a) {
+            break;
+        }
+    }
+    Err(if last == Errno::ETIMEDOUT {
+        Errno::ETIMEDOUT
+    } else {
+        Errno::EAGAIN
+    })
+}
+
+/// The PTR query name of an address.
+pub fn ptr_name(ip: &Ip6) -> Vec<u8> {
+    if let Some(v4) = addr::as_v4(ip) {
+        return format!("{}.{}.{}.{}.in-addr.arpa", v4[3], v4[2], v4[1], v4[0]).into_bytes();
+    }
+    let mut s = String::with_capacity(72);
+    for b in ip.iter().rev() {
+        s.push_str(&format!("{:x}.{:x}.", b & 15, b >> 4));
+    }
+    s.push_str("ip6.arpa");
+    s.into_bytes()
+}
+
+/// A name as text: lowercase, `a-z0-9-_` kept, other bytes as `\ooo`.
+pub fn format_name(labels: &[Vec<u8>]) -> Vec<u8> {
+    if labels.is_empty() {
+        return b".".to_vec();
+    }
+    let mut out = Vec::new();
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        for &c in l {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_' {
+                out.push(c);
+            } else {
+                out.extend_from_slice(format!("\\{c:03o}").as_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Address to name: `Ok(Some(name))`, `Ok(None)` when there is no PTR
+/// record (the caller decides what empty means), `Err` on failure.
+pub fn name_of(ip: &Ip6, rng: &mut Rng) -> Result<Option<Vec<u8>>, Errno> {
+    for r in query(&ptr_name(ip), T_PTR, rng)? {
+        if let Record::Ptr(labels) = r {
+            return Ok(Some(format_name(&labels)));
+        }
+    }
+    Ok(None)
+}
+
+/// The addresses of a name, without qualification (A, and AAAA first
+/// unless `v4_only`), v4-mapped, shuffled.
+pub fn addresses(name: &[u8], v4_only: bool, rng: &mut Rng) -> Result<Vec<Ip6>, Errno> {
+    let mut out = Vec::new();
+    if !v4_only {
+        for r in query(name, T_AAAA, rng)? {
+            if let Record::Aaaa(a) = r {
+                out.push(a);
+            }
+        }
+    }
+    for r in query(name, T_A, rng)? {
+        if let Record::A(a) = r {
+            out.push(addr::mapped(a));
+        }
+    }
+    rng.shuffle(&mut out);
+    Ok(out)
+}
+
+/// TXT records of a name, each concatenated, bytes outside 32..=126 as `?`.
+pub fn txt(name: &[u8], rng: &mut Rng) -> Result<Vec<u8>, Errno> {
+    let mut out = Vec::new();
+    for r in query(name, T_TXT, rng)? {
+        if let Record::Txt(t) = r {
+            out.extend(
+                t.iter()
+                    .map(|&b| if (32..=126).contains(&b) { b } else { b'?' }),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The qualification rules of spec/dns.md, as `(kind, suffix, replacement)`.
+fn rewrite_rules() -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+    let parse = |text: &str| -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+        text.lines()
+            .map(|l| l.trim_end_matches([' ', '\t', '\r']))
+            .filter_map(|l| {
+                let b = l.as_bytes();
+                let kind = *b.first()?;
+                let colon = b.iter().position(|&c| c == b':')?;
+                Some((kind, b[1..colon].to_vec(), b[colon + 1..].to_vec()))
+            })
+            .collect()
+    };
+    let file = std::env::var("DNSREWRITEFILE").unwrap_or_else(|_| "/etc/dnsrewrite".into());
+    if let Ok(t) = std::fs::read_to_string(&file) {
+        return parse(&t);
+    }
+    let from_domains = |domains: Vec<&str>| -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+        let mut repl = Vec::new();
+        for d in domains {
+            repl.push(b'+');
+            if !d.starts_with('.') {
+                repl.push(b'.');
+            }
+            repl.extend_from_slice(d.as_bytes());
+        }
+        vec![(b'?', Vec::new(), repl), (b'*', b".".to_vec(), Vec::new())]
+    };
+    if let Ok(ld) = std::env::var("LOCALDOMAIN") {
+        return from_domains(ld.split_whitespace().collect());
+    }
+    if let Ok(conf) = std::fs::read_to_string("/etc/resolv.conf") {
+        for line in conf.lines() {
+            for kw in ["search", "domain"] {
+                if let Some(rest) = line.strip_prefix(kw) {
+                    if rest.starts_with([' ', '\t']) {
+                        return from_domains(rest.split_whitespace().collect());
+                    }
+                }
+            }
+        }
+    }
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    if let Some(dot) = host.find('.') {
+        return vec![
+            (b'?', Vec::new(), host.as_bytes()[dot..].to_vec()),
+            (b'*', b".".to_vec(), Vec::new()),
+        ];
+    }
+    vec![(b'*', b".".to_vec(), Vec::new())]
+}
+
+/// Applies the qualification rules; returns the candidate names in order.
+pub fn qualify(name: &[u8]) -> Vec<Vec<u8>> {
+    let mut n = name.to_vec();
+    for (kind, suffix, repl) in rewrite_rules() {
+        let ends =
+            n.len() >= suffix.len() && n[n.len() - suffix.len()..].eq_ignore_ascii_case(&suffix);
+        match kind {
+            b'=' if n == suffix => n = repl.clone(),
+            b'*' if ends => {
+                n.truncate(n.len() - suffix.len());
+                n.extend_from_slice(&repl);
+            }
+            b'?' if ends
+                && !n[..n.len() - suffix.len()]
+                    .iter()
+                    .any(|&c| matches!(c, b'.' | b'[' | b']' | b':')) =>
+            {
+                n.truncate(n.len() - suffix.len());
+                n.extend_from_slice(&repl);
+            }
+            b'-' if ends => n = repl.clone(),
+            _ => {}
+        }
+    }
+    let mut parts = n.split(|&b| b == b'+');
+    let base = parts.next().unwrap_or_default().to_vec();
+    let alts: Vec<Vec<u8>> = parts.map(|p| [base.as_slice(), p].concat()).collect();
+    if alts.is_empty() {
+        vec![base]
+    } else {
+        alts
+    }
+}
+
+/// Host argument to addresses (spec/dns.md): qualification, the numeric
+/// shortcut, IPv6 literals, then DNS. `Ok(empty)` means "no IP address".
+pub fn resolve_host(name: &[u8], v4_only: bool, rng: &mut Rng) -> Result<Vec<Ip6>, Errno> {
+    for cand in qualify(name) {
+        if let Some(v4) = addr::numeric4(&cand) {
+            if !v4.is_empty() {
+                return Ok(v4.into_iter().map(addr::mapped).collect());
+            }
+            continue;
+        }
+        if let Some(a) = std::str::from_utf8(&cand)
+            .ok()
+            .filter(|s| s.contains(':'))
+            .and_then(addr::parse6)
+        {
+            return Ok(vec![a]);
+        }
+        let found = addresses(&cand, v4_only, rng)?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            ptr_name(&addr::mapped([127, 0, 0, 1])),
+            b"1.0.0.127.in-addr.arpa"
+        );
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert!(ptr_name(&v6).starts_with(b"1.0.0.0."));
+        assert!(ptr_name(&v6).ends_with(b".0.ip6.arpa"));
+        let labels = vec![b"Host One".to_vec(), b"Ex.ample".to_vec(), b"com".to_vec()];
+        assert_eq!(format_name(&labels), b"host\\040one.ex\\056ample.com");
+        assert_eq!(format_name(&[]), b".");
+    }
+
+    #[test]
+    fn servers_from_env_text() {
+        assert_eq!(
+            parse_servers("127.0.0.1 10.0.0.1"),
+            vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([10, 0, 0, 1])]
+        );
+        assert_eq!(
+            parse_servers("::1"),
+            vec![IpAddr::from(Ipv6Addr::LOCALHOST)]
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! tcpserver, tcpclient and the small ucspi tools, with the djbdns-style
+//! DNS client and the address text of the IPv6 build.
+
+pub mod addr;
+pub mod dns;
+pub mod ident;
+pub mod net;
+pub mod server;

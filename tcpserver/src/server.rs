@@ -1,0 +1,555 @@
+//! `tcpserver [opts] HOST PORT PROGRAM [ARG...]` (spec/tcpserver.md).
+//!
+//! One binary for IPv4 and IPv6: HOST `0` (or `::`, or empty) listens
+//! dual-stack; IPv4 clients are presented exactly as by the IPv4 build
+//! (PROTO=TCP, dotted quads, the IPv4 log line), IPv6 clients as by the
+//! IPv6 build (PROTO=TCP6 and the TCP6* twins). The parent only accepts,
+//! counts and reaps; lookups (DNS, ident, rules) happen in the child, never
+//! in the accept loop. Exit codes: parent 100 usage, 111 set-up failure, 0
+//! on SIGTERM; child 100 denied, 111 dropped, else the program's.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use common::args::{scan_ulong, Getopt};
+use common::diag::{self, errno_of};
+use common::exec::{EnvEdit, Prepared};
+use common::rules::{self, Entry};
+use common::sys::{self, Forked};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{Gid, Pid, Uid};
+use socket2::{Domain, Socket, Type};
+
+use crate::addr::{self, Ip6};
+use crate::dns::{self, Rng};
+use crate::ident;
+use crate::net;
+
+const USAGE: &str = "tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program";
+
+/// Default `-c`: simultaneous children.
+pub const DEFAULT_LIMIT: u64 = 40;
+/// Default `-b`: listen backlog.
+pub const DEFAULT_BACKLOG: u64 = 20;
+/// Default `-t`: ident timeout, seconds.
+pub const DEFAULT_IDENT_TIMEOUT: u64 = 26;
+/// A log field shows at most this many bytes.
+const FIELD_MAX: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// The command line, parsed.
+struct Opts {
+    limit: u64,
+    rules: Option<OsString>,
+    rules_missing_ok: bool,
+    banner: Vec<u8>,
+    gid: u32,
+    uid: u32,
+    print_port: bool,
+    backlog: u64,
+    localname: Option<Vec<u8>>,
+    ident_timeout: u64,
+    remote_host: bool,
+    paranoid: bool,
+    ident: bool,
+    nodelay: bool,
+    verbosity: Verbosity,
+    v4_only: bool,
+    present6: bool,
+    scope: u32,
+    host: Vec<u8>,
+    port: u16,
+    program: Vec<OsString>,
+}
+
+fn parse(args: &[OsString]) -> Opts {
+    let mut o = Opts {
+        limit: DEFAULT_LIMIT,
+        rules: None,
+        rules_missing_ok: false,
+        banner: Vec::new(),
+        gid: 0,
+        uid: 0,
+        print_port: false,
+        backlog: DEFAULT_BACKLOG,
+        localname: None,
+        ident_timeout: DEFAULT_IDENT_TIMEOUT,
+        remote_host: true,
+        paranoid: false,
+        ident: true,
+        nodelay: false,
+        verbosity: Verbosity::Normal,
+        v4_only: false,
+        present6: false,
+        scope: 0,
+        host: Vec::new(),
+        port: 0,
+        program: Vec::new(),
+    };
+    let num = |v: Option<&OsStr>| scan_ulong(v.map(OsStr::as_bytes).unwrap_or_default()).0;
+    let mut g = Getopt::new(args, "461UXpPhHrRoOdDqQvc:x:B:g:u:b:l:t:I:");
+    for opt in g.by_ref() {
+        let Ok(opt) = opt else { diag::usage(USAGE) };
+        let v = opt.value;
+        match opt.letter {
+            b'4' => o.v4_only = true,
+            b'6' => o.present6 = true,
+            b'1' => o.print_port = true,
+            b'U' => {
+                if let Some(u) = std::env::var_os("UID") {
+                    o.uid = scan_ulong(u.as_bytes()).0 as u32;
+                }
+                if let Some(g) = std::env::var_os("GID") {
+                    o.gid = scan_ulong(g.as_bytes()).0 as u32;
+                }
+            }
+            b'X' => o.rules_missing_ok = true,
+            b'p' => o.paranoid = true,
+            b'P' => o.paranoid = false,
+            b'h' => o.remote_host = true,
+            b'H' => o.remote_host = false,
+            b'r' => o.ident = true,
+            b'R' => o.ident = false,
+            // IP options: the kernel's default for accepted sockets is none;
+            // -o/-O are accepted for compatibility (docs/divergences.md).
+            b'o' | b'O' => {}
+            b'd' => o.nodelay = false,
+            b'D' => o.nodelay = true,
+            b'q' => o.verbosity = Verbosity::Quiet,
+            b'Q' => o.verbosity = Verbosity::Normal,
+            b'v' => o.verbosity = Verbosity::Verbose,
+            b'c' => o.limit = num(v),
+            b'x' => o.rules = v.map(OsStr::to_os_string),
+            b'B' => o.banner = v.map(|b| b.as_bytes().to_vec()).unwrap_or_default(),
+            b'g' => o.gid = num(v) as u32,
+            b'u' => o.uid = num(v) as u32,
+            b'b' => o.backlog = num(v),
+            b'l' => o.localname = v.map(|b| b.as_bytes().to_vec()),
+            b't' => o.ident_timeout = num(v),
+            b'I' => o.scope = net::if_index(v.map(OsStr::as_bytes).unwrap_or_default()),
+            _ => diag::usage(USAGE),
+        }
+    }
+    diag::set_quiet(o.verbosity == Verbosity::Quiet);
+    let rest = g.operands();
+    if rest.len() < 3 {
+        diag::usage(USAGE);
+    }
+    o.host = rest[0].as_bytes().to_vec();
+    o.port = net::port(rest[1].as_bytes())
+        .unwrap_or_else(|| diag::fatal(&[&"unable to figure out port number for ", &rest[1]]));
+    o.program = rest[2..].to_vec();
+    o
+}
+
+fn selfpipe(sigs: &[Signal]) -> File {
+    let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
+    for &s in sigs {
+        let w = w
+            .try_clone()
+            .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], errno_of(&e)));
+        if let Err(e) = signal_hook::low_level::pipe::register(s as i32, w) {
+            diag::fatal_sys(&[&"unable to install signal handler"], errno_of(&e));
+        }
+    }
+    File::from(r)
+}
+
+fn drain(f: &mut File) {
+    let mut buf = [0u8; 64];
+    while let Ok(n) = f.read(&mut buf) {
+        if n < buf.len() {
+            break;
+        }
+    }
+}
+
+/// Creates, binds and starts listening; returns the socket and its port.
+fn listen(o: &Opts) -> (Socket, u16) {
+    let any = o.host.is_empty() || o.host == b"0";
+    let (ip, mut v4) = if any {
+        (addr::ANY6, o.v4_only)
+    } else {
+        let mut rng = Rng::new();
+        let host = OsStr::from_bytes(&o.host);
+        match dns::resolve_host(&o.host, o.v4_only, &mut rng) {
+            Err(e) => diag::fatal_sys(
+                &[&"temporarily unable to figure out IP address for ", &host],
+                e,
+            ),
+            Ok(list) if list.is_empty() => diag::fatal(&[&"no IP address for ", &host]),
+            Ok(list) => {
+                let ip = list[0];
+                (ip, o.v4_only || addr::as_v4(&ip).is_some())
+            }
+        }
+    };
+    let make = |v4: bool| {
+        let domain = if v4 { Domain::IPV4 } else { Domain::IPV6 };
+        Socket::new(domain, Type::STREAM.cloexec(), None)
+    };
+    let sock = match make(v4) {
+        Ok(s) => s,
+        Err(e) if !v4 && matches!(errno_of(&e), Errno::EAFNOSUPPORT | Errno::EINVAL) => {
+            v4 = true;
+            make(true)
+                .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create socket"], errno_of(&e)))
+        }
+        Err(e) => diag::fatal_sys(&[&"unable to create socket"], errno_of(&e)),
+    };
+    let _ = sock.set_reuse_address(true);
+    if !v4 {
+        let _ = sock.set_only_v6(false);
+    }
+    let ip = if v4 && any {
+        addr::mapped([0, 0, 0, 0])
+    } else {
+        ip
+    };
+    let sa = net::join(&ip, o.port, o.scope, v4);
+    if let Err(e) = sock.bind(&sa.into()) {
+        diag::fatal_sys(&[&"unable to bind"], errno_of(&e));
+    }
+    let port = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .unwrap_or_else(|| diag::fatal_sys(&[&"unable to get local address"], Errno::EINVAL));
+    if let Err(e) = sock.listen(o.backlog.min(i32::MAX as u64) as i32) {
+        diag::fatal_sys(&[&"unable to listen"], errno_of(&e));
+    }
+    let _ = sock.set_nonblocking(true);
+    (sock, port)
+}
+
+fn drop_privileges(o: &Opts) {
+    if o.gid != 0 {
+        let gid = Gid::from_raw(o.gid);
+        if let Err(e) = nix::unistd::setgroups(&[gid]).and_then(|()| nix::unistd::setgid(gid)) {
+            diag::fatal_sys(&[&"unable to set gid"], e);
+        }
+    }
+    if o.uid != 0 {
+        if let Err(e) = nix::unistd::setuid(Uid::from_raw(o.uid)) {
+            diag::fatal_sys(&[&"unable to set uid"], e);
+        }
+    }
+}
+
+/// A line `tcpserver: TEXT` at verbose level.
+fn verbose(o: &Opts, text: &[u8]) {
+    if o.verbosity == Verbosity::Verbose {
+        let mut v = b"tcpserver: ".to_vec();
+        v.extend_from_slice(text);
+        v.push(b'\n');
+        diag::write_line(&v);
+    }
+}
+
+fn status(o: &Opts, children: u64) {
+    verbose(o, format!("status: {children}/{}", o.limit).as_bytes());
+}
+
+/// The raw wait status as the C programs print it.
+fn wstat(ws: &WaitStatus) -> i32 {
+    match *ws {
+        WaitStatus::Exited(_, code) => (code & 0xff) << 8,
+        WaitStatus::Signaled(_, sig, core) => sig as i32 | if core { 0x80 } else { 0 },
+        _ => 0,
+    }
+}
+
+pub fn main(args: &[OsString]) -> i32 {
+    diag::set_program("tcpserver");
+    let o = parse(args);
+    let mut chld = selfpipe(&[Signal::SIGCHLD]);
+    let mut term = selfpipe(&[Signal::SIGTERM]);
+    sys::ignore_signal(Signal::SIGPIPE);
+    let (listener, port) = listen(&o);
+    drop_privileges(&o);
+    if o.print_port {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(format!("{port}\n").as_bytes());
+    }
+    // fds 0 and 1 are the connection's in every child; ours are let go.
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+    }
+    let mut children: u64 = 0;
+    status(&o, children);
+    loop {
+        let accepting = children < o.limit;
+        let (conn_ready, chld_ready, term_ready) = {
+            let mut fds = vec![
+                PollFd::new(chld.as_fd(), PollFlags::POLLIN),
+                PollFd::new(term.as_fd(), PollFlags::POLLIN),
+            ];
+            if accepting {
+                fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+            }
+            if nix::poll::poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            (
+                fds.get(2).is_some_and(ready),
+                ready(&fds[0]),
+                ready(&fds[1]),
+            )
+        };
+        if term_ready {
+            drain(&mut term);
+            return 0;
+        }
+        if chld_ready {
+            drain(&mut chld);
+            loop {
+                match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+                    Ok(ws) => {
+                        if let Some(pid) = ws.pid() {
+                            verbose(&o, format!("end {pid} status {}", wstat(&ws)).as_bytes());
+                            children = children.saturating_sub(1);
+                            status(&o, children);
+                        }
+                    }
+                    Err(Errno::EINTR) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        if conn_ready {
+            let Ok((conn, peer)) = listener.accept() else {
+                continue;
+            };
+            children += 1;
+            status(&o, children);
+            match sys::fork() {
+                Ok(Forked::Child) => {
+                    drop(listener);
+                    child(&o, conn, peer, port)
+                }
+                Ok(Forked::Parent(_)) => {}
+                Err(e) => {
+                    diag::write_line(&diag::line(
+                        ": warning: ",
+                        &[&"dropping connection, unable to fork"],
+                        Some(e),
+                    ));
+                    children -= 1;
+                    status(&o, children);
+                }
+            }
+        }
+    }
+}
+
+/// `tcpserver: warning: dropping connection, TEXT: ERRSTR`, exit 111.
+fn drop_conn(parts: &[&dyn diag::Part], e: Errno) -> ! {
+    let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
+    v.extend_from_slice(parts);
+    diag::write_line(&diag::line(": warning: ", &v, Some(e)));
+    std::process::exit(diag::EXIT_TEMP)
+}
+
+/// A log field: the first 100 bytes, unprintable bytes, `%` and (unless
+/// `keep_colons`) `:` as `?`, `...` after 100 bytes or more.
+fn field(out: &mut Vec<u8>, s: &[u8], keep_colons: bool) {
+    for &c in s.iter().take(FIELD_MAX) {
+        let bad = !(33..=126).contains(&c) || c == b'%' || (c == b':' && !keep_colons);
+        out.push(if bad { b'?' } else { c });
+    }
+    if s.len() >= FIELD_MAX {
+        out.extend_from_slice(b"...");
+    }
+}
+
+/// The per-connection child: lookups, environment, rules, exec.
+fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> ! {
+    let peer: SocketAddr = peer
+        .as_socket()
+        .unwrap_or_else(|| drop_conn(&[&"unable to get remote address"], Errno::EINVAL));
+    let (rip, rport, _) = net::split(&peer);
+    let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
+    let text = |ip: &Ip6| {
+        if fake4 {
+            addr::fmt4(addr::as_v4(ip).unwrap_or_default())
+        } else {
+            addr::fmt6(ip)
+        }
+    };
+    let remote_ip = text(&rip);
+    let pid = std::process::id();
+    verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
+    if o.nodelay {
+        let _ = conn.set_tcp_nodelay(true);
+    }
+    if !o.banner.is_empty() {
+        if let Err(e) = (&conn).write_all(&o.banner) {
+            drop_conn(&[&"unable to print banner"], errno_of(&e));
+        }
+    }
+    let local: SocketAddr = match conn.local_addr() {
+        Ok(a) => a
+            .as_socket()
+            .unwrap_or_else(|| drop_conn(&[&"unable to get local address"], Errno::EINVAL)),
+        Err(e) => drop_conn(&[&"unable to get local address"], errno_of(&e)),
+    };
+    let (lip, _, lscope) = net::split(&local);
+    let local_ip = text(&lip);
+    let mut rng = Rng::new();
+    let nonempty = |r: Result<Option<Vec<u8>>, Errno>| r.ok().flatten().filter(|n| !n.is_empty());
+    let local_host = match &o.localname {
+        Some(n) => Some(n.clone()),
+        None => nonempty(dns::name_of(&lip, &mut rng)),
+    };
+    let mut remote_host = if o.remote_host {
+        nonempty(dns::name_of(&rip, &mut rng))
+    } else {
+        None
+    };
+    if o.paranoid {
+        if let Some(name) = &remote_host {
+            let ok = dns::addresses(name, false, &mut rng).is_ok_and(|l| l.contains(&rip));
+            if !ok {
+                remote_host = None;
+            }
+        }
+    }
+    let remote_info = if o.ident {
+        ident::query(
+            local,
+            peer,
+            Duration::from_secs(o.ident_timeout),
+            (rport, local.port()),
+        )
+    } else {
+        None
+    };
+
+    let mut env = EnvEdit::new();
+    let six = !fake4;
+    let both = |env: &mut EnvEdit, name: &str, v: Option<&[u8]>| {
+        let names: &[String] = &if six {
+            vec![format!("TCP{name}"), format!("TCP6{name}")]
+        } else {
+            vec![format!("TCP{name}")]
+        };
+        for n in names {
+            match v {
+                Some(v) => env.set(n, OsStr::from_bytes(v)),
+                None => env.unset(n),
+            }
+        }
+    };
+    env.set("PROTO", if six { "TCP6" } else { "TCP" });
+    if six {
+        env.set("TCPLOCALIP", &local_ip);
+        env.set("TCP6LOCALIP", addr::fmt6(&lip));
+    } else {
+        env.set("TCPLOCALIP", &local_ip);
+    }
+    both(
+        &mut env,
+        "LOCALPORT",
+        Some(listen_port.to_string().as_bytes()),
+    );
+    both(&mut env, "LOCALHOST", local_host.as_deref());
+    if six && lscope != 0 {
+        env.set("TCP6INTERFACE", net::if_name(lscope));
+    }
+    if six {
+        env.set("TCPREMOTEIP", &remote_ip);
+        env.set("TCP6REMOTEIP", addr::fmt6(&rip));
+    } else {
+        env.set("TCPREMOTEIP", &remote_ip);
+    }
+    both(&mut env, "REMOTEPORT", Some(rport.to_string().as_bytes()));
+    both(&mut env, "REMOTEHOST", remote_host.as_deref());
+    both(&mut env, "REMOTEINFO", remote_info.as_deref());
+
+    let mut deny = false;
+    if let Some(file) = &o.rules {
+        match std::fs::read(file) {
+            Err(e) if errno_of(&e) == Errno::ENOENT && o.rules_missing_ok => {}
+            Err(e) => drop_conn(&[&"unable to read ", file], errno_of(&e)),
+            Ok(data) => {
+                let db = common::cdb::Reader::new(data);
+                let found = rules::lookup(
+                    &db,
+                    remote_ip.as_bytes(),
+                    remote_host.as_deref(),
+                    remote_info.as_deref(),
+                )
+                .unwrap_or_else(|_| drop_conn(&[&"unable to read ", file], Errno::EPROTO));
+                if let Some((_, value)) = found {
+                    for e in rules::entries(value) {
+                        match e {
+                            Entry::Deny => deny = true,
+                            Entry::Set { name, value, .. } => {
+                                env.set(OsStr::from_bytes(name), OsStr::from_bytes(value))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if o.verbosity == Verbosity::Verbose {
+        // IPv4 clients: the IPv4 build's line; IPv6: the IPv6 build's (IPv6
+        // text, colons kept).
+        let keep = six;
+        let mut v = b"tcpserver: ".to_vec();
+        field(&mut v, if deny { b"deny" } else { b"ok" }, keep);
+        v.push(b' ');
+        field(&mut v, pid.to_string().as_bytes(), keep);
+        v.push(b' ');
+        field(&mut v, local_host.as_deref().unwrap_or_default(), keep);
+        v.push(b':');
+        field(&mut v, local_ip.as_bytes(), keep);
+        v.push(b':');
+        field(&mut v, listen_port.to_string().as_bytes(), keep);
+        v.push(b' ');
+        field(&mut v, remote_host.as_deref().unwrap_or_default(), keep);
+        v.push(b':');
+        field(&mut v, remote_ip.as_bytes(), keep);
+        v.push(b':');
+        field(&mut v, remote_info.as_deref().unwrap_or_default(), keep);
+        v.push(b':');
+        field(&mut v, rport.to_string().as_bytes(), keep);
+        v.push(b'\n');
+        diag::write_line(&v);
+    }
+    if deny {
+        std::process::exit(diag::EXIT_USAGE);
+    }
+    let fd: OwnedFd = conn.into();
+    if let Err(e) = nix::unistd::dup2_stdin(&fd).and_then(|()| nix::unistd::dup2_stdout(&fd)) {
+        drop_conn(&[&"unable to set up descriptors"], e);
+    }
+    drop(fd);
+    let prepared = Prepared::new(&o.program, Some(&env));
+    sys::default_signal(Signal::SIGPIPE);
+    let e = prepared.exec();
+    drop_conn(&[&"unable to run ", &o.program[0]], e)
+}
