@@ -54,10 +54,11 @@ pub fn exit_now(code: i32) -> ! {
 }
 
 /// `dup2(fd, target)`, leaving `target` open for an `exec` to come (it is
-/// not owned by anything afterwards). For a forked child setting up the
-/// descriptors of the program it runs (multilog's processors: fds 4, 5).
+/// not owned by anything afterwards). For a process setting up the
+/// descriptors of the program it is about to exec (multilog's processors:
+/// fds 4 and 5; tcpclient: fds 6 and 7).
 pub fn dup_onto(fd: std::os::fd::BorrowedFd<'_>, target: std::os::fd::RawFd) -> Result<(), Errno> {
-    // SAFETY: called in a forked child just before exec; whatever `target`
+    // SAFETY: called just before exec; whatever `target`
     // held is replaced on purpose and no Rust object uses it afterwards. The
     // returned OwnedFd is forgotten so that the descriptor stays open.
     let new = unsafe { nix::unistd::dup2_raw(fd, target) }?;

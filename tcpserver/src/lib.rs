@@ -2,6 +2,7 @@
 //! DNS client and the address text of the IPv6 build.
 
 pub mod addr;
+pub mod client;
 pub mod dns;
 pub mod ident;
 pub mod net;
