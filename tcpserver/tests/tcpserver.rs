@@ -1,0 +1,587 @@
+//! tcpserver and tcpclient over real loopback sockets, IPv4 and IPv6, with
+//! a resolver and an ident server started by the test.
+
+mod util;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::process::Command;
+
+use util::*;
+
+fn v4(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn map(pairs: &[(&str, String)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// The log with pids and ports replaced by P and N.
+fn shape(log: &str, pids: &[(String, &str)]) -> String {
+    let mut s = log.to_string();
+    for (from, to) in pids {
+        s = s.replace(from.as_str(), to);
+    }
+    s
+}
+
+fn ipv6_available() -> bool {
+    std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
+
+#[test]
+fn environment_ipv4_and_stale_values_removed() {
+    let t = TempDir::new("ts-env");
+    let env = [
+        ("TCPREMOTEHOST", "stale"),
+        ("TCPREMOTEINFO", "stale"),
+        ("TCPLOCALHOST", "stale"),
+        ("TCP6REMOTEIP", "x"),
+    ];
+    let s = Server::start(
+        &["-R", "-H", "-v", "127.0.0.1", "0", "sh", "-c", SHOW_ENV],
+        &[("DNSCACHEIP", "127.0.77.250")]
+            .iter()
+            .chain(env.iter())
+            .copied()
+            .collect::<Vec<_>>(),
+        &t,
+    );
+    let (out, cport) = talk_from(v4(s.port), None, b"");
+    let got = env_map(&out);
+    let want = map(&[
+        ("PROTO", "TCP".into()),
+        ("TCPLOCALIP", "127.0.0.1".into()),
+        ("TCPLOCALPORT", s.port.to_string()),
+        ("TCPREMOTEIP", "127.0.0.1".into()),
+        ("TCPREMOTEPORT", cport.to_string()),
+        ("TCP6REMOTEIP", "x".into()),
+    ]);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn environment_dual_stack() {
+    let t = TempDir::new("ts-dual");
+    let s = Server::start(
+        &["-R", "-H", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
+        &[],
+        &t,
+    );
+    let (out, cport) = talk_from(v4(s.port), None, b"");
+    assert_eq!(
+        env_map(&out),
+        map(&[
+            ("PROTO", "TCP".into()),
+            ("TCPLOCALHOST", "0".into()),
+            ("TCPLOCALIP", "127.0.0.1".into()),
+            ("TCPLOCALPORT", s.port.to_string()),
+            ("TCPREMOTEIP", "127.0.0.1".into()),
+            ("TCPREMOTEPORT", cport.to_string()),
+        ])
+    );
+    if !ipv6_available() {
+        return;
+    }
+    let (out, cport) = talk_from(SocketAddr::from((Ipv6Addr::LOCALHOST, s.port)), None, b"");
+    let p = s.port.to_string();
+    let c = cport.to_string();
+    assert_eq!(
+        env_map(&out),
+        map(&[
+            ("PROTO", "TCP6".into()),
+            ("TCPLOCALHOST", "0".into()),
+            ("TCP6LOCALHOST", "0".into()),
+            ("TCPLOCALIP", "::1".into()),
+            ("TCP6LOCALIP", "::1".into()),
+            ("TCPLOCALPORT", p.clone()),
+            ("TCP6LOCALPORT", p),
+            ("TCPREMOTEIP", "::1".into()),
+            ("TCP6REMOTEIP", "::1".into()),
+            ("TCPREMOTEPORT", c.clone()),
+            ("TCP6REMOTEPORT", c),
+        ])
+    );
+    // -6: IPv4 clients in IPv6 form.
+    let s6 = Server::start(
+        &["-6", "-R", "-H", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
+        &[],
+        &t,
+    );
+    let got = env_map(&talk(v4(s6.port), None, b""));
+    assert_eq!(got["PROTO"], "TCP6");
+    assert_eq!(got["TCPREMOTEIP"], "::ffff:127.0.0.1");
+    assert_eq!(got["TCP6LOCALIP"], "::ffff:127.0.0.1");
+}
+
+#[test]
+fn verbose_lines_exactly() {
+    let t = TempDir::new("ts-v");
+    let s = Server::start(
+        &["-v", "-R", "-H", "127.0.0.1", "0", "sh", "-c", "echo $$"],
+        &[("DNSCACHEIP", "127.0.77.251")],
+        &t,
+    );
+    let (out, cport) = talk_from(v4(s.port), None, b"");
+    let pid = String::from_utf8(out).unwrap().trim().to_string();
+    assert!(wait_until(5.0, || s.log().ends_with("status: 0/40\n")
+        && s.log().lines().count() == 6));
+    let want = format!(
+        "tcpserver: status: 0/40\ntcpserver: status: 1/40\ntcpserver: pid {pid} from 127.0.0.1\n\
+         tcpserver: ok {pid} :127.0.0.1:{p} :127.0.0.1::{cport}\ntcpserver: end {pid} status 0\ntcpserver: status: 0/40\n",
+        p = s.port
+    );
+    assert_eq!(s.log(), want);
+    if ipv6_available() {
+        let s = Server::start(
+            &["-v", "-R", "-H", "-l0", "::1", "0", "sh", "-c", "echo $$"],
+            &[],
+            &t,
+        );
+        let (out, cport) = talk_from(SocketAddr::from((Ipv6Addr::LOCALHOST, s.port)), None, b"");
+        let pid = String::from_utf8(out).unwrap().trim().to_string();
+        assert!(wait_until(5.0, || s.log().lines().count() == 6));
+        assert!(
+            s.log().contains(&format!(
+                "tcpserver: ok {pid} 0:::1:{} :::1::{cport}\n",
+                s.port
+            )),
+            "{}",
+            s.log()
+        );
+    }
+}
+
+#[test]
+fn names_from_dns_and_the_paranoid_check() {
+    let t = TempDir::new("ts-dns");
+    let ns = loopback();
+    dns_server(
+        ns,
+        &[
+            ("local.example", [127, 0, 0, 1]),
+            ("liar.example", [10, 9, 9, 9]),
+        ],
+        &[
+            ("1.0.0.127.in-addr.arpa", "Local.Example"),
+            (&format!("1.77.0.127.in-addr.arpa"), "liar.example"),
+        ],
+    );
+    let dnsip = ns.to_string();
+    let env = [("DNSCACHEIP", dnsip.as_str())];
+    let s = Server::start(
+        &["-v", "-R", "127.0.0.1", "0", "sh", "-c", SHOW_ENV],
+        &env,
+        &t,
+    );
+    let (out, cport) = talk_from(v4(s.port), None, b"");
+    let got = env_map(&out);
+    assert_eq!(got["TCPLOCALHOST"], "local.example");
+    assert_eq!(got["TCPREMOTEHOST"], "local.example");
+    assert!(wait_until(5.0, || s.log().contains(" ok ")));
+    assert!(s.log().contains(&format!(
+        "local.example:127.0.0.1:{} local.example:127.0.0.1::{cport}\n",
+        s.port
+    )));
+    // -H: no remote name; -l: the given local name.
+    let s = Server::start(
+        &[
+            "-R",
+            "-H",
+            "-lme.example",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            SHOW_ENV,
+        ],
+        &env,
+        &t,
+    );
+    let got = env_map(&talk(v4(s.port), None, b""));
+    assert_eq!(got["TCPLOCALHOST"], "me.example");
+    assert!(!got.contains_key("TCPREMOTEHOST"));
+    // -p: a name that does not map back to the address is dropped.
+    let s = Server::start(
+        &["-p", "-R", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
+        &env,
+        &t,
+    );
+    let got = env_map(&talk(v4(s.port), Some(IpAddr::from([127, 0, 77, 1])), b""));
+    assert_eq!(got["TCPREMOTEIP"], "127.0.77.1");
+    assert!(!got.contains_key("TCPREMOTEHOST"), "{got:?}");
+    let got = env_map(&talk(v4(s.port), None, b""));
+    assert_eq!(got["TCPREMOTEHOST"], "local.example");
+    // Without -p the liar's name is kept.
+    let s = Server::start(&["-R", "-l0", "0", "0", "sh", "-c", SHOW_ENV], &env, &t);
+    let got = env_map(&talk(v4(s.port), Some(IpAddr::from([127, 0, 77, 1])), b""));
+    assert_eq!(got["TCPREMOTEHOST"], "liar.example");
+}
+
+#[test]
+fn ident_answer() {
+    let t = TempDir::new("ts-ident");
+    let client_ip = loopback();
+    let seen = ident_server(client_ip, " : USERID : UNIX : jo e:x");
+    let s = Server::start(
+        &["-v", "-H", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
+        &[],
+        &t,
+    );
+    let (out, cport) = talk_from(v4(s.port), Some(client_ip), b"");
+    let got = env_map(&out);
+    assert_eq!(got["TCPREMOTEINFO"], "joe:x");
+    assert_eq!(seen.lock().unwrap()[0], format!("{cport} , {}\r\n", s.port));
+    assert!(wait_until(5.0, || s.log().contains(" ok ")));
+    assert!(
+        s.log().contains(&format!(":{client_ip}:joe?x:{cport}\n")),
+        "{}",
+        s.log()
+    );
+    // No ident server there: absent (connection refused at once).
+    let got = env_map(&talk(v4(s.port), Some(IpAddr::from([127, 0, 78, 1])), b""));
+    assert!(!got.contains_key("TCPREMOTEINFO"));
+}
+
+fn write_rules(path: &std::path::Path, text: &str) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = common::cdb::Writer::new(f).unwrap();
+    for line in text.lines() {
+        if let Ok(common::rules::Line::Rule { keys, value }) =
+            common::rules::parse_line(line.as_bytes())
+        {
+            for k in keys {
+                w.add(&k, &value).unwrap();
+            }
+        }
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn rules_allow_deny_variables_and_banner() {
+    let t = TempDir::new("ts-rules");
+    write_rules(
+        &t.join("rules.cdb"),
+        "127.0.0.1:allow,FOO=\"bar\",TCPLOCALIP=\"overridden\"\n127.0.77.:deny,DENIED=\"yes\"\n",
+    );
+    let s = Server::start(
+        &[
+            "-v",
+            "-R",
+            "-H",
+            "-l0",
+            "-B",
+            "hi there\r\n",
+            "-x",
+            "rules.cdb",
+            "0",
+            "0",
+            "sh",
+            "-c",
+            "env",
+        ],
+        &[],
+        &t,
+    );
+    let out = talk(v4(s.port), None, b"");
+    let text = String::from_utf8(out).unwrap();
+    let (banner, rest) = text.split_at(10);
+    assert_eq!(banner, "hi there\r\n");
+    let got = env_map(rest.as_bytes());
+    assert_eq!(got["FOO"], "bar");
+    assert_eq!(got["TCPLOCALIP"], "overridden");
+    // Denied: the banner, then the connection closes; exit 100.
+    let (out, cport) = talk_from(v4(s.port), Some(IpAddr::from([127, 0, 77, 200])), b"");
+    assert_eq!(out, b"hi there\r\n");
+    assert!(wait_until(5.0, || s.log().contains("status 25600")));
+    let log = s.log();
+    let deny = log.lines().find(|l| l.contains(" deny ")).unwrap();
+    let pid = deny.split(' ').nth(2).unwrap();
+    assert_eq!(
+        deny,
+        format!(
+            "tcpserver: deny {pid} 0:127.0.0.1:{} :127.0.77.200::{cport}",
+            s.port
+        )
+    );
+    assert!(log.contains(&format!("tcpserver: end {pid} status 25600\n")));
+
+    // A missing rules file drops the connection, unless -X.
+    let s = Server::start(
+        &[
+            "-v",
+            "-R",
+            "-H",
+            "-l0",
+            "-x",
+            "missing.cdb",
+            "127.0.0.1",
+            "0",
+            "echo",
+            "served",
+        ],
+        &[],
+        &t,
+    );
+    assert_eq!(talk(v4(s.port), None, b""), b"");
+    assert!(wait_until(5.0, || s.log().contains("status 28416")));
+    assert!(s.log().contains("tcpserver: warning: dropping connection, unable to read missing.cdb: file does not exist\n"));
+    let s = Server::start(
+        &[
+            "-X",
+            "-R",
+            "-H",
+            "-l0",
+            "-x",
+            "missing.cdb",
+            "127.0.0.1",
+            "0",
+            "echo",
+            "served",
+        ],
+        &[],
+        &t,
+    );
+    assert_eq!(talk(v4(s.port), None, b""), b"served\n");
+}
+
+#[test]
+fn connection_limit_serves_everyone_two_at_a_time() {
+    let t = TempDir::new("ts-limit");
+    let s = Server::start(
+        &[
+            "-v",
+            "-c",
+            "2",
+            "-R",
+            "-H",
+            "-l0",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            "sleep 0.3; echo done",
+        ],
+        &[],
+        &t,
+    );
+    let port = s.port;
+    let clients: Vec<_> = (0..5)
+        .map(|_| std::thread::spawn(move || talk(v4(port), None, b"")))
+        .collect();
+    for c in clients {
+        assert_eq!(c.join().unwrap(), b"done\n");
+    }
+    assert!(wait_until(5.0, || s.log().matches(" end ").count() == 5));
+    let log = s.log();
+    let most = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("tcpserver: status: "))
+        .map(|s| s.split('/').next().unwrap().parse::<u32>().unwrap())
+        .max();
+    assert_eq!(most, Some(2));
+    assert!(log.ends_with("tcpserver: status: 0/2\n"));
+}
+
+#[test]
+fn privileges_dropped_after_bind() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let t = TempDir::new("ts-uid");
+    let s = Server::start(
+        &[
+            "-u",
+            "65534",
+            "-g",
+            "65534",
+            "-R",
+            "-H",
+            "-l0",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            "id -u; id -g; id -G",
+        ],
+        &[],
+        &t,
+    );
+    assert_eq!(talk(v4(s.port), None, b""), b"65534\n65534\n65534\n");
+    let s = Server::start(
+        &[
+            "-U",
+            "-R",
+            "-H",
+            "-l0",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            "id -u; id -g",
+        ],
+        &[("UID", "65534"), ("GID", "65533")],
+        &t,
+    );
+    assert_eq!(talk(v4(s.port), None, b""), b"65534\n65533\n");
+}
+
+#[test]
+fn sigterm_ends_the_server() {
+    let t = TempDir::new("ts-term");
+    let mut s = Server::start(&["-R", "-H", "-l0", "127.0.0.1", "0", "true"], &[], &t);
+    kill("-TERM", s.child.id());
+    let mut code = None;
+    assert!(wait_until(5.0, || match s.child.try_wait() {
+        Ok(Some(st)) => {
+            code = st.code();
+            true
+        }
+        _ => false,
+    }));
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn usage_and_setup_errors() {
+    let t = TempDir::new("ts-usage");
+    let usage = "tcpserver: usage: tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program\n";
+    assert_eq!(
+        run(TCPSERVER, &["0", "0"], t.path()),
+        Out::new(100, "", usage)
+    );
+    assert_eq!(
+        run(TCPSERVER, &["-C", "5", "0", "0", "true"], t.path()),
+        Out::new(100, "", &format!("tcpserver: illegal option -- C\n{usage}"))
+    );
+    assert_eq!(
+        run(TCPSERVER, &["-q", "0"], t.path()),
+        Out::new(100, "", "")
+    );
+    assert_eq!(
+        run(TCPSERVER, &["0", "no-such-port-name", "true"], t.path()),
+        Out::new(
+            111,
+            "",
+            "tcpserver: fatal: unable to figure out port number for no-such-port-name\n"
+        )
+    );
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    assert_eq!(
+        run(TCPSERVER, &["127.0.0.1", &port, "true"], t.path()),
+        Out::new(
+            111,
+            "",
+            "tcpserver: fatal: unable to bind: address already used\n"
+        )
+    );
+    assert_eq!(
+        run(TCPSERVER, &["-q", "127.0.0.1", &port, "true"], t.path()),
+        Out::new(111, "", "")
+    );
+}
+
+#[test]
+fn tcpclient_errors_and_environment() {
+    let t = TempDir::new("tc");
+    let usage = "tcpclient: usage: tcpclient [ -46hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] host port program\n";
+    assert_eq!(
+        run::<&str>(TCPCLIENT, &[], t.path()),
+        Out::new(100, "", usage)
+    );
+    assert_eq!(
+        run(TCPCLIENT, &["-i", "bad", "0", "1", "true"], t.path()),
+        Out::new(100, "", usage)
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    assert_eq!(
+        run(TCPCLIENT, &["127.0.0.1", &closed, "true"], t.path()),
+        Out::new(
+            111,
+            "",
+            &format!(
+                "tcpclient: unable to connect to 127.0.0.1 port {closed}: connection refused\n"
+            )
+        )
+    );
+    assert_eq!(
+        run(TCPCLIENT, &["127.0.0.1", "nosuch", "true"], t.path()),
+        Out::new(
+            111,
+            "",
+            "tcpclient: fatal: unable to figure out port number for nosuch\n"
+        )
+    );
+    let ns = loopback();
+    dns_server(ns, &[], &[]);
+    let o = Command::new(TCPCLIENT)
+        .args(["nosuchhost.test", "25", "true"])
+        .env("DNSCACHEIP", ns.to_string())
+        .env("LOCALDOMAIN", "")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tcpclient: fatal: no IP address for nosuchhost.test\n"
+    );
+
+    // Against our tcpserver: fds 6 and 7, the environment, -v.
+    let s = Server::start(
+        &[
+            "-R",
+            "-H",
+            "-l0",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            "echo hello; cat",
+        ],
+        &[],
+        &t,
+    );
+    let port = s.port.to_string();
+    let o = Command::new(TCPCLIENT)
+        .args(["-v", "-R", "-l", "me", "127.0.0.1", &port, "sh", "-c"])
+        .arg(format!(
+            "head -n 1 <&6; echo ping >&7; exec 7>&-; {SHOW_ENV}"
+        ))
+        .env("DNSCACHEIP", ns.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.starts_with("hello\n"));
+    let got = env_map(out.as_bytes());
+    assert_eq!(got["PROTO"], "TCP");
+    assert_eq!(got["TCPREMOTEIP"], "127.0.0.1");
+    assert_eq!(got["TCPREMOTEPORT"], port);
+    assert_eq!(got["TCPLOCALIP"], "127.0.0.1");
+    assert_eq!(got["TCPLOCALHOST"], "me");
+    // The resolver answers, without a PTR record: set and empty.
+    assert_eq!(got["TCPREMOTEHOST"], "");
+    assert!(!got.contains_key("TCPREMOTEINFO"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("tcpclient: connected to 127.0.0.1 port {port}\n")
+    );
+    let _ = std::io::stdout().flush();
+}
