@@ -29,48 +29,46 @@ fn u32_at(b: &[u8], pos: usize) -> Option<u32> {
 
 /// A database read into memory. Lookups fail with [`Corrupt`] when a
 /// position points outside the file (the original reports `protocol error`).
-pub struct Reader {
-    data: Vec<u8>,
+pub struct Reader<D: AsRef<[u8]> = Vec<u8>> {
+    data: D,
 }
 
 /// The file is not a well-formed cdb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Corrupt;
 
-impl Reader {
-    pub fn new(data: Vec<u8>) -> Self {
+impl<D: AsRef<[u8]>> Reader<D> {
+    /// A database over its bytes (owned, or borrowed from a cache).
+    pub fn new(data: D) -> Self {
         Reader { data }
     }
 
     /// The data of the first record with `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>, Corrupt> {
+        let data = self.data.as_ref();
         let h = hash(key);
         let slot = (h as usize & 255) * 8;
-        let tpos = u32_at(&self.data, slot).ok_or(Corrupt)? as usize;
-        let slots = u32_at(&self.data, slot + 4).ok_or(Corrupt)? as usize;
+        let tpos = u32_at(data, slot).ok_or(Corrupt)? as usize;
+        let slots = u32_at(data, slot + 4).ok_or(Corrupt)? as usize;
         if slots == 0 {
             return Ok(None);
         }
         let mut s = (h as usize >> 8) % slots;
         for _ in 0..slots {
             let at = tpos + s * 8;
-            let sh = u32_at(&self.data, at).ok_or(Corrupt)?;
-            let rpos = u32_at(&self.data, at + 4).ok_or(Corrupt)? as usize;
+            let sh = u32_at(data, at).ok_or(Corrupt)?;
+            let rpos = u32_at(data, at + 4).ok_or(Corrupt)? as usize;
             if rpos == 0 {
                 return Ok(None);
             }
             if sh == h {
-                let klen = u32_at(&self.data, rpos).ok_or(Corrupt)? as usize;
-                let dlen = u32_at(&self.data, rpos + 4).ok_or(Corrupt)? as usize;
+                let klen = u32_at(data, rpos).ok_or(Corrupt)? as usize;
+                let dlen = u32_at(data, rpos + 4).ok_or(Corrupt)? as usize;
                 let kstart = rpos + 8;
-                let k = self.data.get(kstart..kstart + klen).ok_or(Corrupt)?;
+                let k = data.get(kstart..kstart + klen).ok_or(Corrupt)?;
                 if k == key {
                     let dstart = kstart + klen;
-                    return self
-                        .data
-                        .get(dstart..dstart + dlen)
-                        .ok_or(Corrupt)
-                        .map(Some);
+                    return data.get(dstart..dstart + dlen).ok_or(Corrupt).map(Some);
                 }
             }
             s += 1;

@@ -42,6 +42,16 @@ impl EnvEdit {
         self.changes.push((name.as_ref().as_bytes().to_vec(), None));
     }
 
+    /// The names changed, in order (with repetitions).
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.changes
+            .iter()
+            .map(|(n, _)| match n.iter().position(|&b| b == b'=') {
+                Some(i) => &n[..i],
+                None => &n[..],
+            })
+    }
+
     /// Applies the changes to `env` (entries `NAME=VALUE`), as the original:
     /// each change deletes the first entry of that name (the last entry takes
     /// its slot), then a "set" appends `NAME=VALUE`. A NAME containing `=`

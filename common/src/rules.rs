@@ -152,8 +152,8 @@ pub fn lookup_keys(ip: &[u8], host: Option<&[u8]>, info: Option<&[u8]>) -> Vec<V
 pub type Found<'a> = (Vec<u8>, &'a [u8]);
 
 /// The first rule that applies; `None` is the default allow.
-pub fn lookup<'a>(
-    db: &'a Reader,
+pub fn lookup<'a, D: AsRef<[u8]>>(
+    db: &'a Reader<D>,
     ip: &[u8],
     host: Option<&[u8]>,
     info: Option<&[u8]>,

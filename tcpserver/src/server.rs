@@ -8,11 +8,11 @@
 //! in the accept loop. Exit codes: parent 100 usage, 111 set-up failure, 0
 //! on SIGTERM; child 100 denied, 111 dropped, else the program's.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
@@ -24,7 +24,8 @@ use common::sys::{self, Forked};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Pid, Uid};
 use socket2::{Domain, Socket, Type};
@@ -295,6 +296,11 @@ pub fn main(args: &[OsString]) -> i32 {
         let _ = nix::unistd::dup2_stdout(&null);
     }
     let mut children: u64 = 0;
+    let mut fast = if !o.remote_host && !o.ident && o.localname.is_some() && o.banner.is_empty() {
+        FastPath::new(&o)
+    } else {
+        None
+    };
     status(&o, children);
     loop {
         let accepting = children < o.limit;
@@ -343,6 +349,19 @@ pub fn main(args: &[OsString]) -> i32 {
             };
             children += 1;
             status(&o, children);
+            // Without lookups to do, the parent prepares the environment and
+            // spawns the program directly (no copy of the parent); anything
+            // out of the ordinary (deny, unreadable rules, exec failure)
+            // takes the forked child below, which reproduces every message
+            // of the original.
+            let conn = if let Some(fp) = fast.as_mut() {
+                match spawn_fast(&o, fp, conn, &peer, port) {
+                    Ok(()) => continue,
+                    Err(conn) => conn,
+                }
+            } else {
+                conn
+            };
             match sys::fork() {
                 Ok(Forked::Child) => {
                     drop(listener);
@@ -446,47 +465,20 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
         None
     };
 
-    let mut env = EnvEdit::new();
     let six = !fake4;
-    let both = |env: &mut EnvEdit, name: &str, v: Option<&[u8]>| {
-        let names: &[String] = &if six {
-            vec![format!("TCP{name}"), format!("TCP6{name}")]
-        } else {
-            vec![format!("TCP{name}")]
-        };
-        for n in names {
-            match v {
-                Some(v) => env.set(n, OsStr::from_bytes(v)),
-                None => env.unset(n),
-            }
-        }
-    };
-    env.set("PROTO", if six { "TCP6" } else { "TCP" });
-    if six {
-        env.set("TCPLOCALIP", &local_ip);
-        env.set("TCP6LOCALIP", addr::fmt6(&lip));
-    } else {
-        env.set("TCPLOCALIP", &local_ip);
-    }
-    both(
-        &mut env,
-        "LOCALPORT",
-        Some(listen_port.to_string().as_bytes()),
-    );
-    both(&mut env, "LOCALHOST", local_host.as_deref());
-    if six && lscope != 0 {
-        env.set("TCP6INTERFACE", net::if_name(lscope));
-    }
-    if six {
-        env.set("TCPREMOTEIP", &remote_ip);
-        env.set("TCP6REMOTEIP", addr::fmt6(&rip));
-    } else {
-        env.set("TCPREMOTEIP", &remote_ip);
-    }
-    both(&mut env, "REMOTEPORT", Some(rport.to_string().as_bytes()));
-    both(&mut env, "REMOTEHOST", remote_host.as_deref());
-    both(&mut env, "REMOTEINFO", remote_info.as_deref());
-
+    let mut env = tcp_env(&Names {
+        six,
+        local_ip: &local_ip,
+        lip: &lip,
+        lscope,
+        listen_port,
+        local_host: local_host.as_deref(),
+        remote_ip: &remote_ip,
+        rip: &rip,
+        rport,
+        remote_host: remote_host.as_deref(),
+        remote_info: remote_info.as_deref(),
+    });
     let mut deny = false;
     if let Some(file) = &o.rules {
         match std::fs::read(file) {
@@ -516,29 +508,23 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
     }
 
     if o.verbosity == Verbosity::Verbose {
-        // IPv4 clients: the IPv4 build's line; IPv6: the IPv6 build's (IPv6
-        // text, colons kept).
-        let keep = six;
-        let mut v = b"tcpserver: ".to_vec();
-        field(&mut v, if deny { b"deny" } else { b"ok" }, keep);
-        v.push(b' ');
-        field(&mut v, pid.to_string().as_bytes(), keep);
-        v.push(b' ');
-        field(&mut v, local_host.as_deref().unwrap_or_default(), keep);
-        v.push(b':');
-        field(&mut v, local_ip.as_bytes(), keep);
-        v.push(b':');
-        field(&mut v, listen_port.to_string().as_bytes(), keep);
-        v.push(b' ');
-        field(&mut v, remote_host.as_deref().unwrap_or_default(), keep);
-        v.push(b':');
-        field(&mut v, remote_ip.as_bytes(), keep);
-        v.push(b':');
-        field(&mut v, remote_info.as_deref().unwrap_or_default(), keep);
-        v.push(b':');
-        field(&mut v, rport.to_string().as_bytes(), keep);
-        v.push(b'\n');
-        diag::write_line(&v);
+        diag::write_line(&ok_line(
+            deny,
+            pid,
+            &Names {
+                six,
+                local_ip: &local_ip,
+                lip: &lip,
+                lscope,
+                listen_port,
+                local_host: local_host.as_deref(),
+                remote_ip: &remote_ip,
+                rip: &rip,
+                rport,
+                remote_host: remote_host.as_deref(),
+                remote_info: remote_info.as_deref(),
+            },
+        ));
     }
     if deny {
         std::process::exit(diag::EXIT_USAGE);
@@ -552,4 +538,269 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
     sys::default_signal(Signal::SIGPIPE);
     let e = prepared.exec();
     drop_conn(&[&"unable to run ", &o.program[0]], e)
+}
+
+/// What a connection is known by.
+struct Names<'a> {
+    /// Presented as IPv6 (PROTO=TCP6 and the TCP6* twins).
+    six: bool,
+    local_ip: &'a str,
+    lip: &'a Ip6,
+    lscope: u32,
+    listen_port: u16,
+    local_host: Option<&'a [u8]>,
+    remote_ip: &'a str,
+    rip: &'a Ip6,
+    rport: u16,
+    remote_host: Option<&'a [u8]>,
+    remote_info: Option<&'a [u8]>,
+}
+
+/// The environment queue of spec/tcpserver.md, in its order (rule
+/// variables come after).
+fn tcp_env(n: &Names) -> EnvEdit {
+    let mut env = EnvEdit::new();
+    let both = |env: &mut EnvEdit, name: &str, v: Option<&[u8]>| {
+        let mut set = |full: String| match v {
+            Some(v) => env.set(full, OsStr::from_bytes(v)),
+            None => env.unset(full),
+        };
+        set(format!("TCP{name}"));
+        if n.six {
+            set(format!("TCP6{name}"));
+        }
+    };
+    env.set("PROTO", if n.six { "TCP6" } else { "TCP" });
+    env.set("TCPLOCALIP", n.local_ip);
+    if n.six {
+        env.set("TCP6LOCALIP", addr::fmt6(n.lip));
+    }
+    both(
+        &mut env,
+        "LOCALPORT",
+        Some(n.listen_port.to_string().as_bytes()),
+    );
+    both(&mut env, "LOCALHOST", n.local_host);
+    if n.six && n.lscope != 0 {
+        env.set("TCP6INTERFACE", net::if_name(n.lscope));
+    }
+    env.set("TCPREMOTEIP", n.remote_ip);
+    if n.six {
+        env.set("TCP6REMOTEIP", addr::fmt6(n.rip));
+    }
+    both(&mut env, "REMOTEPORT", Some(n.rport.to_string().as_bytes()));
+    both(&mut env, "REMOTEHOST", n.remote_host);
+    both(&mut env, "REMOTEINFO", n.remote_info);
+    env
+}
+
+/// The `ok`/`deny` line. IPv4 clients: the IPv4 build's line; IPv6: the
+/// IPv6 build's (IPv6 text, colons kept).
+fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
+    let keep = n.six;
+    let mut v = b"tcpserver: ".to_vec();
+    field(&mut v, if deny { b"deny" } else { b"ok" }, keep);
+    v.push(b' ');
+    field(&mut v, pid.to_string().as_bytes(), keep);
+    v.push(b' ');
+    field(&mut v, n.local_host.unwrap_or_default(), keep);
+    v.push(b':');
+    field(&mut v, n.local_ip.as_bytes(), keep);
+    v.push(b':');
+    field(&mut v, n.listen_port.to_string().as_bytes(), keep);
+    v.push(b' ');
+    field(&mut v, n.remote_host.unwrap_or_default(), keep);
+    v.push(b':');
+    field(&mut v, n.remote_ip.as_bytes(), keep);
+    v.push(b':');
+    field(&mut v, n.remote_info.unwrap_or_default(), keep);
+    v.push(b':');
+    field(&mut v, n.rport.to_string().as_bytes(), keep);
+    v.push(b'\n');
+    v
+}
+
+/// What the parent keeps for spawning without a fork: the inherited
+/// environment and argv as C strings, the spawn attributes, and the last
+/// rules file read (reused while its inode, size and mtime are unchanged:
+/// tcprules replaces the file by rename, so a new database is a new inode).
+pub struct FastPath {
+    base_env: Vec<(Vec<u8>, CString)>,
+    argv: Vec<CString>,
+    attr: PosixSpawnAttr,
+    rules: Option<(FileStamp, Vec<u8>)>,
+}
+
+/// Device, inode, size and modification time of a file.
+type FileStamp = (u64, u64, u64, i64, i64);
+
+fn cstring(b: &[u8]) -> CString {
+    CString::new(b.to_vec()).unwrap_or_default()
+}
+
+impl FastPath {
+    fn new(o: &Opts) -> Option<FastPath> {
+        let base_env = common::exec::current_env()
+            .into_iter()
+            .map(|e| {
+                let name = e.split(|&b| b == b'=').next().unwrap_or_default().to_vec();
+                (name, cstring(&e))
+            })
+            .collect();
+        let mut attr = PosixSpawnAttr::init().ok()?;
+        let mut dfl = SigSet::empty();
+        for s in [Signal::SIGPIPE, Signal::SIGCHLD, Signal::SIGTERM] {
+            dfl.add(s);
+        }
+        attr.set_sigdefault(&dfl).ok()?;
+        attr.set_sigmask(&SigSet::empty()).ok()?;
+        attr.set_flags(
+            PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
+        )
+        .ok()?;
+        Some(FastPath {
+            base_env,
+            argv: o.program.iter().map(|a| cstring(a.as_bytes())).collect(),
+            attr,
+            rules: None,
+        })
+    }
+
+    /// The rules database, from the cache when the file is unchanged.
+    fn rules_data(&mut self, file: &OsStr) -> std::io::Result<&[u8]> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(file)?;
+        let key = (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec());
+        if self.rules.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.rules = Some((key, std::fs::read(file)?));
+        }
+        Ok(self
+            .rules
+            .as_ref()
+            .map(|(_, d)| d.as_slice())
+            .unwrap_or_default())
+    }
+}
+
+/// The rule variables for a connection, or `None` when the connection must
+/// go through the forked child (denied, or the rules cannot be read).
+fn allowed_vars(o: &Opts, fp: &mut FastPath, remote_ip: &str) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    let Some(file) = &o.rules else {
+        return Some(Vec::new());
+    };
+    let data = match fp.rules_data(file) {
+        Ok(d) => d,
+        Err(e) if errno_of(&e) == Errno::ENOENT && o.rules_missing_ok => return Some(Vec::new()),
+        Err(_) => return None,
+    };
+    let db = common::cdb::Reader::new(data);
+    let found = rules::lookup(&db, remote_ip.as_bytes(), None, None).ok()?;
+    let mut vars = Vec::new();
+    if let Some((_, value)) = found {
+        for e in rules::entries(value) {
+            match e {
+                Entry::Deny => return None,
+                Entry::Set { name, value, .. } => vars.push((name.to_vec(), value.to_vec())),
+            }
+        }
+    }
+    Some(vars)
+}
+
+/// The parent-side path for connections that need no lookup (`-H -R -l`,
+/// no banner): the environment is built here and the program started with
+/// posix_spawn, without copying the parent. `Err(conn)` hands the
+/// connection back to the forked child when it is denied, the rules cannot
+/// be read, or the program cannot be started, so that every message is the
+/// original's.
+fn spawn_fast(
+    o: &Opts,
+    fp: &mut FastPath,
+    conn: Socket,
+    peer: &socket2::SockAddr,
+    listen_port: u16,
+) -> Result<(), Socket> {
+    let Some(peer) = peer.as_socket() else {
+        return Err(conn);
+    };
+    let Some(local) = conn.local_addr().ok().and_then(|a| a.as_socket()) else {
+        return Err(conn);
+    };
+    let (rip, rport, _) = net::split(&peer);
+    let (lip, _, lscope) = net::split(&local);
+    let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
+    let text = |ip: &Ip6| {
+        if fake4 {
+            addr::fmt4(addr::as_v4(ip).unwrap_or_default())
+        } else {
+            addr::fmt6(ip)
+        }
+    };
+    let (local_ip, remote_ip) = (text(&lip), text(&rip));
+    let Some(vars) = allowed_vars(o, fp, &remote_ip) else {
+        return Err(conn);
+    };
+    let names = Names {
+        six: !fake4,
+        local_ip: &local_ip,
+        lip: &lip,
+        lscope,
+        listen_port,
+        local_host: o.localname.as_deref(),
+        remote_ip: &remote_ip,
+        rip: &rip,
+        rport,
+        remote_host: None,
+        remote_info: None,
+    };
+    let mut env = tcp_env(&names);
+    for (k, v) in &vars {
+        env.set(OsStr::from_bytes(k), OsStr::from_bytes(v));
+    }
+    // The edited variables, last value of each name, in the order they were
+    // last set; the inherited ones not edited keep their place before them.
+    let mut edits: Vec<Vec<u8>> = Vec::new();
+    env.apply(&mut edits);
+    let touched: Vec<&[u8]> = env.names().collect();
+    let mut envp: Vec<&CStr> = fp
+        .base_env
+        .iter()
+        .filter(|(n, _)| !touched.contains(&n.as_slice()))
+        .map(|(_, c)| c.as_c_str())
+        .collect();
+    let extra: Vec<CString> = edits.iter().map(|e| cstring(e)).collect();
+    envp.extend(extra.iter().map(CString::as_c_str));
+    if o.nodelay {
+        let _ = conn.set_tcp_nodelay(true);
+    }
+    let fd = conn.as_raw_fd();
+    let mut fa = match PosixSpawnFileActions::init() {
+        Ok(fa) => fa,
+        Err(_) => return Err(conn),
+    };
+    if fa
+        .add_dup2(fd, 0)
+        .and_then(|()| fa.add_dup2(fd, 1))
+        .is_err()
+    {
+        return Err(conn);
+    }
+    let path = envp
+        .iter()
+        .find_map(|e| e.to_bytes().strip_prefix(b"PATH=").map(<[u8]>::to_vec));
+    for cand in common::exec::candidates(o.program[0].as_bytes(), path.as_deref()) {
+        let cand = cstring(&cand);
+        match nix::spawn::posix_spawn(cand.as_c_str(), &fa, &fp.attr, &fp.argv, &envp) {
+            Ok(pid) => {
+                verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
+                if o.verbosity == Verbosity::Verbose {
+                    diag::write_line(&ok_line(false, pid.as_raw() as u32, &names));
+                }
+                return Ok(());
+            }
+            Err(Errno::ENOENT) => {}
+            Err(_) => break,
+        }
+    }
+    Err(conn)
 }

@@ -576,3 +576,57 @@ fn tcpclient_errors_and_environment() {
     );
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn spawned_without_lookups_logs_the_same_lines() {
+    // -R -H -l: no lookups, the parent spawns the program itself; the log
+    // and the environment are those of the forked path.
+    let t = TempDir::new("ts-fast");
+    write_rules(
+        &t.join("rules.cdb"),
+        "127.0.0.1:allow,FOO=\"bar\"\n127.0.77.:deny\n",
+    );
+    let s = Server::start(
+        &[
+            "-v",
+            "-R",
+            "-H",
+            "-lme",
+            "-x",
+            "rules.cdb",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            "echo $$; env",
+        ],
+        &[("FOO", "inherited"), ("KEEP", "kept")],
+        &t,
+    );
+    let (out, cport) = talk_from(v4(s.port), None, b"");
+    let out = String::from_utf8(out).unwrap();
+    let pid = out.lines().next().unwrap().to_string();
+    let got = env_map(out.as_bytes());
+    assert_eq!(got["FOO"], "bar");
+    assert_eq!(got["KEEP"], "kept");
+    assert_eq!(got["TCPLOCALHOST"], "me");
+    assert!(wait_until(5.0, || s.log().lines().count() == 6));
+    let want = format!(
+        "tcpserver: status: 0/40\ntcpserver: status: 1/40\ntcpserver: pid {pid} from 127.0.0.1\n\
+         tcpserver: ok {pid} me:127.0.0.1:{p} :127.0.0.1::{cport}\ntcpserver: end {pid} status 0\ntcpserver: status: 0/40\n",
+        p = s.port
+    );
+    assert_eq!(s.log(), want);
+    // Denied and unrunnable programs take the forked path: same messages.
+    let (out, _) = talk_from(v4(s.port), Some(IpAddr::from([127, 0, 77, 9])), b"");
+    assert_eq!(out, b"");
+    assert!(wait_until(5.0, || s.log().contains("status 25600")));
+    let s = Server::start(
+        &["-R", "-H", "-l0", "127.0.0.1", "0", "/nonexistent/prog"],
+        &[],
+        &t,
+    );
+    assert_eq!(talk(v4(s.port), None, b""), b"");
+    assert!(wait_until(5.0, || s.log().contains("unable to run")));
+    assert_eq!(s.log(), "tcpserver: warning: dropping connection, unable to run /nonexistent/prog: file does not exist\n");
+}

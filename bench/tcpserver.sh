@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Benchmarks tcpserver against the C original, side by side in one run:
+# connections per second with `-RHl0 -x rules.cdb`, eight concurrent
+# clients reading a three-byte reply to end of file, the child a tiny static
+# program; and the ceiling, a program that only spawns and reaps that child
+# with eight in flight. Needs gcc (for the three small C helpers).
+#
+# The three are measured in turn R times (default 5), each for SECONDS
+# (default 3); the medians are printed, since a two-core machine running the
+# clients, the server and the children at once gives noisy single runs.
+#
+# Usage: bench/tcpserver.sh [SECONDS] [R]     (REF_BIN=dir to use given C binaries)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/reference.sh"
+S=${1:-3}
+R=${2:-5}
+
+cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p tcpserver -p tcprules
+OURS="$here/../target/release"
+REF=$(ref_bin)
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+gcc -O2 -static -o "$work/child" "$here/tcpserver/child.c"
+gcc -O2 -pthread -o "$work/load" "$here/tcpserver/load.c"
+gcc -O2 -o "$work/ceiling" "$here/tcpserver/ceiling.c"
+printf '127.0.0.1:allow,X="y"\n:deny\n' | "$OURS/tcprules" "$work/rules.cdb" "$work/rules.tmp"
+
+serve() { # $1 = bin dir; prints connections/s
+    "$1/tcpserver" -1 -RHl0 -x "$work/rules.cdb" -c 40 -b 100 127.0.0.1 0 "$work/child" > "$work/port" 2>/dev/null &
+    local pid=$!
+    pids+=("$pid")
+    until [ -s "$work/port" ]; do sleep 0.01; done
+    "$work/load" "$(cat "$work/port")" 8 "$S"
+    kill "$pid"
+    rm -f "$work/port"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+cs=() rs=() ks=()
+for _ in $(seq 1 "$R"); do
+    ks+=("$("$work/ceiling" "$work/child" 8 "$S")")
+    cs+=("$(serve "$REF")")
+    rs+=("$(serve "$OURS")")
+done
+echo "runs: ceiling ${ks[*]}; C ${cs[*]}; ours ${rs[*]}"
+ceiling=$(printf '%s\n' "${ks[@]}" | median)
+c=$(printf '%s\n' "${cs[@]}" | median)
+r=$(printf '%s\n' "${rs[@]}" | median)
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
+echo "spawn-and-reap ceiling (8 in flight, median): ${ceiling}/s"
+echo "C tcpserver:  ${c}/s ($(pct "$c" "$ceiling") of the ceiling)"
+echo "our tcpserver: ${r}/s ($(pct "$r" "$ceiling") of the ceiling; goal >= 95% and >= C)"
