@@ -46,8 +46,7 @@ programs="supervise svc svok svstat fghack svscan readproctitle
 softlimit setuidgid envuidgid envdir setlock pgrphack
 multilog tai64n tai64nlocal
 tcpserver tcpclient tcprules tcprulescheck
-recordio addcr delcr fixcrio argv0 rblsmtpd mconnect mconnect-io tcpcat
-who@ date@ finger@ http@"
+recordio addcr delcr fixcrio argv0 rblsmtpd mconnect-io"
 
 bindir="$prefix/bin"
 mkdir -p "$destdir$bindir" || die "unable to create $destdir$bindir"
@@ -60,13 +59,18 @@ for p in $programs; do
     installed="$installed $p"
 done
 
-# svscanboot: the two settings are written here, once.
-sed -e "s|^scandir=.*|scandir=$scandir|" -e "s|^bindir=.*|bindir=$bindir|" \
-    "$top/svscan/svscanboot" > "$destdir$bindir/svscanboot.new" ||
-    die "unable to write svscanboot"
-chmod 755 "$destdir$bindir/svscanboot.new"
-mv -f "$destdir$bindir/svscanboot.new" "$destdir$bindir/svscanboot"
-installed="$installed svscanboot"
+# The shell tools: their paths are written here, once.
+scripts="$top/svscan/svscanboot $top/tcpserver/scripts/mconnect $top/tcpserver/scripts/tcpcat
+$top/tcpserver/scripts/who@ $top/tcpserver/scripts/date@ $top/tcpserver/scripts/finger@
+$top/tcpserver/scripts/http@"
+for src in $scripts; do
+    p=$(basename "$src")
+    sed -e "s|^scandir=.*|scandir=$scandir|" -e "s|^bindir=.*|bindir=$bindir|" \
+        "$src" > "$destdir$bindir/$p.new" || die "unable to write $p"
+    chmod 755 "$destdir$bindir/$p.new"
+    mv -f "$destdir$bindir/$p.new" "$destdir$bindir/$p"
+    installed="$installed $p"
+done
 
 if [ "$command" = yes ]; then
     mkdir -p "$destdir/command" || die "unable to create $destdir/command"

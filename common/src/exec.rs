@@ -151,6 +151,21 @@ impl Prepared {
         }
     }
 
+    /// Prepares running `name` (searched in PATH) with the given argv, whose
+    /// first element need not be `name` (argv0).
+    pub fn with_path(name: &OsStr, argv: &[OsString], edit: Option<&EnvEdit>) -> Self {
+        let mut p = Prepared::new(argv, edit);
+        let path = p
+            .env
+            .iter()
+            .find_map(|e| e.to_bytes().strip_prefix(b"PATH=").map(<[u8]>::to_vec));
+        p.candidates = candidates(name.as_bytes(), path.as_deref())
+            .iter()
+            .map(|c| cstring(c))
+            .collect();
+        p
+    }
+
     /// Tries each candidate; returns the error to report if none could run.
     pub fn exec(&self) -> Errno {
         let mut remembered = None;

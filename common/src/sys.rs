@@ -102,3 +102,17 @@ pub fn localtime(t: i64) -> Option<LocalTime> {
         sec: tm.tm_sec as u32,
     })
 }
+
+/// A duplicate (close-on-exec, numbered 10 or above) of a descriptor
+/// inherited by number, such as the 6 and 7 that tcpclient gives.
+pub fn dup_inherited(fd: std::os::fd::RawFd) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) reads no memory; on a descriptor that
+    // is not open it fails with EBADF.
+    let r = unsafe { nix::libc::fcntl(fd, nix::libc::F_DUPFD_CLOEXEC, 10) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: r is a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
+}

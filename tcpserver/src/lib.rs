@@ -4,6 +4,10 @@
 pub mod addr;
 pub mod client;
 pub mod dns;
+pub mod filters;
 pub mod ident;
 pub mod net;
+pub mod pipes;
+pub mod rblsmtpd;
 pub mod server;
+pub mod small;

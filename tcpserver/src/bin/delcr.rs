@@ -1,0 +1,8 @@
+#![forbid(unsafe_code)]
+//! `delcr`.
+
+fn main() {
+    #[allow(unused_variables)]
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    std::process::exit(tcpserver::filters::delcr_main())
+}
