@@ -28,6 +28,20 @@ pub fn loopback() -> IpAddr {
 /// Answers on `addr:53`: A records and PTR records from the maps, NXDOMAIN
 /// for anything else. Names are matched case-insensitively.
 pub fn dns_server(addr: IpAddr, a: &[(&str, [u8; 4])], ptr: &[(&str, &str)]) {
+    dns_server_txt(addr, a, ptr, &[]);
+}
+
+/// [`dns_server`] with TXT records too (each given as character-strings).
+pub fn dns_server_txt(
+    addr: IpAddr,
+    a: &[(&str, [u8; 4])],
+    ptr: &[(&str, &str)],
+    txt: &[(&str, &[&[u8]])],
+) {
+    let txt: HashMap<String, Vec<Vec<u8>>> = txt
+        .iter()
+        .map(|(n, t)| (n.to_lowercase(), t.iter().map(|s| s.to_vec()).collect()))
+        .collect();
     let sock = UdpSocket::bind((addr, 53)).expect("bind DNS port 53 (tests run as root)");
     let a: HashMap<String, [u8; 4]> = a.iter().map(|(n, ip)| (n.to_lowercase(), *ip)).collect();
     let ptr: HashMap<String, String> = ptr
@@ -66,7 +80,17 @@ pub fn dns_server(addr: IpAddr, a: &[(&str, [u8; 4])], ptr: &[(&str, &str)]) {
                 answers.push((12, rd));
             }
         }
-        let known = a.contains_key(&name) || ptr.contains_key(&name);
+        if qtype == 16 {
+            if let Some(strings) = txt.get(&name) {
+                let mut rd = Vec::new();
+                for st in strings {
+                    rd.push(st.len() as u8);
+                    rd.extend_from_slice(st);
+                }
+                answers.push((16, rd));
+            }
+        }
+        let known = a.contains_key(&name) || ptr.contains_key(&name) || txt.contains_key(&name);
         let mut r = Vec::new();
         r.extend_from_slice(&q[..2]);
         r.extend_from_slice(&[0x81, if known { 0x80 } else { 0x83 }, 0, 1]);
