@@ -129,3 +129,16 @@ pub fn pids_of(argv: &[&str], cwd: &Path) -> Vec<u32> {
 pub fn kill(sig: &str, pid: u32) {
     let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
 }
+
+/// The directory of the workspace's binaries, for tests of a crate that has
+/// none of its own: the test executable is in `target/<profile>/deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("svscan").exists(),
+        "{} has no svscan: run the tests with `cargo test --workspace`",
+        dir.display()
+    );
+    dir
+}

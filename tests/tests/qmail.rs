@@ -1,0 +1,406 @@
+//! The qmail services end to end: the toolkit installer, the qmail-services
+//! installer (dry run, then into a temporary root), svscan hosting the
+//! qmail-smtpd and qmail-send templates from that root with small stand-ins
+//! for qmail-smtpd and qmail-start; then the demo tree from the README
+//! command.
+//!
+//! Needs root, as CI has: accounts are resolved through the root's
+//! /etc/passwd bind-mounted in a private mount namespace, and tcpserver
+//! drops to qmaild.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use testutil::*;
+
+const TOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// `name -> fields` of a passwd or group file.
+fn table(p: &Path) -> HashMap<String, Vec<String>> {
+    fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<String> = l.split(':').map(String::from).collect();
+            (f[0].clone(), f)
+        })
+        .collect()
+}
+
+/// A process group killed (with everything in it) when dropped.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn svstat(bin: &Path, dir: &Path) -> String {
+    let o = Command::new(bin.join("svstat")).arg(dir).output().unwrap();
+    let s = String::from_utf8(o.stdout).unwrap();
+    s.trim_end()
+        .split_once(": ")
+        .map(|(_, t)| t.to_string())
+        .unwrap_or(s)
+}
+
+fn pid_of(status: &str) -> Option<u32> {
+    status
+        .strip_prefix("up (pid ")?
+        .split(')')
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn installer(root: &Path, prefix: &Path, port: u16, dry: bool) -> Out {
+    let mut args = vec![format!("{TOP}/examples/install-qmail-services")];
+    if dry {
+        args.push("--dry-run".into());
+    }
+    for a in [
+        "--root",
+        root.to_str().unwrap(),
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--smtp-port",
+    ] {
+        args.push(a.into());
+    }
+    args.push(port.to_string());
+    run("sh", &args, root.parent().unwrap())
+}
+
+#[test]
+fn qmail_services_from_the_installer_under_svscan() {
+    if !is_root() {
+        eprintln!("skipped: needs root (mount namespace, other uids, chown)");
+        return;
+    }
+    let t = TempDir::new("e2e-qmail");
+    let bin = bin_dir();
+    let prefix = t.join("prefix");
+    let o = run(
+        "sh",
+        &[
+            format!("{TOP}/install.sh"),
+            "--from".into(),
+            bin.display().to_string(),
+            "--prefix".into(),
+            prefix.display().to_string(),
+        ],
+        t.path(),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let pbin = prefix.join("bin");
+
+    // A target root with the machine's accounts.
+    let root = t.join("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::copy("/etc/passwd", root.join("etc/passwd")).unwrap();
+    fs::copy("/etc/group", root.join("etc/group")).unwrap();
+    let passwd_before = fs::read(root.join("etc/passwd")).unwrap();
+    let port = free_port();
+
+    // Dry run: says what it would do, changes nothing.
+    let o = installer(&root, &prefix, port, true);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    for want in [
+        "append to {R}/etc/group: nofiles:x:",
+        "append to {R}/etc/passwd: qmaild:x:",
+        "chmod 1755 {R}/var/qmail/supervise/qmail-smtpd",
+        "ln -s {R}/var/qmail/supervise/qmail-send {R}/service/qmail-send",
+    ] {
+        let want = want.replace("{R}", root.to_str().unwrap());
+        assert!(
+            o.stdout.contains(&want),
+            "dry run lacks {want:?}:\n{}",
+            o.stdout
+        );
+    }
+    assert_eq!(fs::read(root.join("etc/passwd")).unwrap(), passwd_before);
+    assert!(!root.join("var").exists() && !root.join("service").exists());
+
+    // The real run, twice: the second changes nothing.
+    let o = installer(&root, &prefix, port, false);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let passwd = table(&root.join("etc/passwd"));
+    let group = table(&root.join("etc/group"));
+    let gid = |g: &str| group[g][2].clone();
+    for (user, grp, home) in [
+        ("alias", "nofiles", "/var/qmail/alias"),
+        ("qmaild", "nofiles", "/var/qmail"),
+        ("qmaill", "nofiles", "/var/qmail"),
+        ("qmailp", "nofiles", "/var/qmail"),
+        ("qmailq", "qmail", "/var/qmail"),
+        ("qmailr", "qmail", "/var/qmail"),
+        ("qmails", "qmail", "/var/qmail"),
+    ] {
+        let f = &passwd[user];
+        assert_eq!(f[1], "x", "{user}: no password in passwd");
+        assert_eq!(f[3], gid(grp), "{user}'s group");
+        assert_eq!(f[5], home);
+        assert!(
+            f[6] == "/usr/sbin/nologin" || f[6] == "/bin/false",
+            "{user}: no login shell"
+        );
+    }
+    let q = root.join("var/qmail/supervise");
+    for s in ["qmail-send", "qmail-smtpd"] {
+        assert_eq!(mode(&q.join(s)), 0o1755);
+        assert_eq!(mode(&q.join(s).join("log")), 0o1755);
+        assert_eq!(mode(&q.join(s).join("supervise")), 0o750);
+        assert_eq!(mode(&q.join(s).join("log/supervise")), 0o750);
+        assert_eq!(mode(&q.join(s).join("run")), 0o755);
+        assert_eq!(
+            fs::read_link(root.join("service").join(s)).unwrap(),
+            q.join(s)
+        );
+    }
+    let qmaill: u32 = passwd["qmaill"][2].parse().unwrap();
+    for d in ["var/log/qmail", "var/log/qmail/smtpd"] {
+        assert_eq!(
+            fs::metadata(root.join(d)).unwrap().uid(),
+            qmaill,
+            "{d} owned by qmaill"
+        );
+    }
+    let rules = Command::new(pbin.join("tcprulescheck"))
+        .arg(root.join("etc/tcp.smtp.cdb"))
+        .env("TCPREMOTEIP", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&rules.stdout),
+        "rule 127.0.0.1:\nset environment variable RELAYCLIENT=\nallow connection\n"
+    );
+    let snapshot = (
+        fs::read(root.join("etc/passwd")).unwrap(),
+        fs::read(root.join("etc/group")).unwrap(),
+    );
+    let o = installer(&root, &prefix, port, false);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.contains("# account qmaild exists"));
+    assert_eq!(
+        (
+            fs::read(root.join("etc/passwd")).unwrap(),
+            fs::read(root.join("etc/group")).unwrap()
+        ),
+        snapshot
+    );
+
+    // Stand-ins for qmail's programs.
+    let qbin = root.join("var/qmail/bin");
+    script(
+        qbin.join("qmail-smtpd"),
+        "echo '220 stand-in ESMTP'\nwhile IFS= read -r line; do\n  case \"$line\" in\n    QUIT*) echo \"221 bye ${RELAYCLIENT+relay}${RELAYCLIENT-norelay} uid=$(id -u)\"; exit 0;;\n    *) echo '250 ok';;\n  esac\ndone\n",
+    );
+    script(
+        qbin.join("qmail-start"),
+        "echo \"qmail-start: delivering to $1\"\nexec sleep 100000\n",
+    );
+
+    // svscan on the root's scan directory, seeing the root's accounts.
+    let svscan = format!(
+        "mount --bind {r}/etc/passwd /etc/passwd && mount --bind {r}/etc/group /etc/group && exec {b}/svscan {r}/service",
+        r = root.display(),
+        b = pbin.display()
+    );
+    let _scan = Group(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &svscan])
+            .env("PATH", format!("{}:/usr/bin:/bin", pbin.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let svc_dir = root.join("service");
+    let up = |d: &str| svstat(&pbin, &svc_dir.join(d)).starts_with("up (pid ");
+    for d in [
+        "qmail-smtpd",
+        "qmail-smtpd/log",
+        "qmail-send",
+        "qmail-send/log",
+    ] {
+        assert!(
+            wait_until(15.0, || up(d)),
+            "{d}: {}",
+            svstat(&pbin, &svc_dir.join(d))
+        );
+    }
+
+    // An SMTP session from 127.0.0.1: RELAYCLIENT set, run as qmaild.
+    let logs = || {
+        let r = |p: &str| fs::read_to_string(root.join(p)).unwrap_or_else(|e| e.to_string());
+        format!(
+            "smtpd log: {}\nsend log: {}",
+            r("var/log/qmail/smtpd/current"),
+            r("var/log/qmail/current")
+        )
+    };
+    let mut reply = String::new();
+    assert!(
+        wait_until(10.0, || {
+            let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(b"HELO x\r\nQUIT\r\n").unwrap();
+            reply.clear();
+            c.read_to_string(&mut reply).is_ok()
+        }),
+        "{}",
+        logs()
+    );
+    assert_eq!(
+        reply,
+        format!(
+            "220 stand-in ESMTP\n250 ok\n221 bye relay uid={}\n",
+            passwd["qmaild"][2]
+        )
+    );
+
+    // The smtpd log: tcpserver's lines, each with a TAI64N label.
+    let current = root.join("var/log/qmail/smtpd/current");
+    assert!(wait_until(10.0, || fs::read_to_string(&current)
+        .unwrap_or_default()
+        .contains(" tcpserver: end ")));
+    let text = fs::read_to_string(&current).unwrap();
+    for line in text.lines() {
+        let (label, rest) = line.split_at(25);
+        assert!(
+            label.starts_with("@4") && label[1..].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{line}"
+        );
+        assert!(rest.starts_with(" tcpserver: "), "{line}");
+    }
+    assert!(text.contains(" tcpserver: status: 0/40\n"));
+    assert!(text.contains(&format!(":127.0.0.1:{port} :127.0.0.1::")));
+    let send_log = root.join("var/log/qmail/current");
+    assert!(
+        wait_until(10.0, || fs::read_to_string(&send_log)
+            .unwrap_or_default()
+            .contains(" qmail-start: delivering to ./Mailbox\n")),
+        "{:?} {:?}",
+        fs::read_to_string(&send_log),
+        fs::read_dir(root.join("var/log/qmail"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+
+    // svc -t restarts; -d and -u.
+    let smtpd = svc_dir.join("qmail-smtpd");
+    let svc = |opt: &str| {
+        assert_eq!(
+            Command::new(pbin.join("svc"))
+                .arg(opt)
+                .arg(&smtpd)
+                .status()
+                .unwrap()
+                .code(),
+            Some(0)
+        )
+    };
+    let before = pid_of(&svstat(&pbin, &smtpd)).unwrap();
+    svc("-t");
+    assert!(wait_until(10.0, || pid_of(&svstat(&pbin, &smtpd))
+        .is_some_and(|p| p != before)));
+    svc("-d");
+    assert!(wait_until(10.0, || svstat(&pbin, &smtpd).starts_with("down ")));
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    svc("-u");
+    assert!(wait_until(10.0, || up("qmail-smtpd")));
+    assert!(wait_until(10.0, || TcpStream::connect(("127.0.0.1", port)).is_ok()));
+
+    // Stop the services before the group goes.
+    let dirs: Vec<PathBuf> = [
+        "qmail-smtpd",
+        "qmail-smtpd/log",
+        "qmail-send",
+        "qmail-send/log",
+    ]
+    .iter()
+    .map(|d| svc_dir.join(d))
+    .collect();
+    let _ = Command::new(pbin.join("svc"))
+        .arg("-dx")
+        .args(&dirs)
+        .status();
+}
+
+#[test]
+fn the_demo_tree_comes_up_from_the_readme_command() {
+    let bin = bin_dir();
+    let mut child = Command::new(format!("{TOP}/examples/run-demo"))
+        .env("DEMO_BIN", &bin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let tree = PathBuf::from(first.trim().strip_prefix("demo service tree: ").unwrap());
+    let _group = Group(child);
+    for d in ["clock", "clock/log", "hello", "hello/log"] {
+        assert!(
+            wait_until(15.0, || svstat(&bin, &tree.join(d)).starts_with("up (pid ")),
+            "{d}"
+        );
+    }
+    assert!(wait_until(10.0, || fs::read_to_string(
+        tree.join("clock/log/main/current")
+    )
+    .unwrap_or_default()
+    .contains(" clock: started")));
+    let mut reply = String::new();
+    assert!(wait_until(10.0, || {
+        let Ok(mut c) = TcpStream::connect(("127.0.0.1", 5555)) else {
+            return false;
+        };
+        reply.clear();
+        c.read_to_string(&mut reply).is_ok() && !reply.is_empty()
+    }));
+    assert_eq!(reply, "hello 127.0.0.1, you are the local machine\n");
+    let dirs: Vec<PathBuf> = ["clock", "clock/log", "hello", "hello/log"]
+        .iter()
+        .map(|d| tree.join(d))
+        .collect();
+    let _ = Command::new(bin.join("svc"))
+        .arg("-dx")
+        .args(&dirs)
+        .status();
+    let _ = fs::remove_dir_all(&tree);
+}
