@@ -9,6 +9,7 @@
 //! - [`cdb`]: the constant database of tcpserver's rules.
 //! - [`rules`]: the tcprules grammar, ranges, value encoding, lookup order.
 //! - [`exec`]: `pathexec`: PATH search and environment edits before `execve`.
+//! - [`selfpipe`]: signals as bytes on a pipe, for event loops.
 //! - [`sys`]: the only module allowed `unsafe`.
 #![deny(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod control;
 pub mod diag;
 pub mod exec;
 pub mod rules;
+pub mod selfpipe;
 pub mod status;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -16,8 +16,8 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use common::diag::{self, errno_of};
+use common::selfpipe::SelfPipe;
 use common::tai::{Tai64n, LABEL_LEN};
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
@@ -63,27 +63,6 @@ struct Multilog {
     last_time: (Tai64n, [u8; LABEL_LEN]),
 }
 
-fn selfpipe(sig: Signal) -> File {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
-    if let Err(e) = signal_hook::low_level::pipe::register(sig as i32, w) {
-        diag::fatal_sys(&[&"unable to install signal handler"], errno_of(&e));
-    }
-    File::from(r)
-}
-
-fn drain(f: &mut File) -> bool {
-    let mut buf = [0u8; 64];
-    let mut any = false;
-    while let Ok(n) = f.read(&mut buf) {
-        any |= n > 0;
-        if n < buf.len() {
-            break;
-        }
-    }
-    any
-}
-
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("multilog");
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
@@ -91,8 +70,11 @@ pub fn main(args: &[OsString]) -> i32 {
         diag::fatal_sys(&[&"unable to switch to current directory"], errno_of(&e));
     }
     let script = script::compile(args.get(1..).unwrap_or(&[]));
-    let mut term = selfpipe(Signal::SIGTERM);
-    let mut alrm = selfpipe(Signal::SIGALRM);
+    let pipe = |sig: Signal| {
+        SelfPipe::new(&[sig]).unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e))
+    };
+    let mut term = pipe(Signal::SIGTERM);
+    let mut alrm = pipe(Signal::SIGALRM);
 
     let mut status = Vec::new();
     for name in &script.status_files {
@@ -151,14 +133,14 @@ pub fn main(args: &[OsString]) -> i32 {
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             (ready(&fds[0]), ready(&fds[1]))
         };
-        if alrm_now && drain(&mut alrm) {
+        if alrm_now && alrm.drain() {
             for d in &mut m.dirs {
                 if !d.is_empty() {
                     d.rotate();
                 }
             }
         }
-        if term_now && drain(&mut term) {
+        if term_now && term.drain() {
             terminating = true;
         }
         if terminating && !m.line.open {

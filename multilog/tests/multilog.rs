@@ -13,7 +13,7 @@ const MULTILOG: &str = env!("CARGO_BIN_EXE_multilog");
 const TAI64N: &str = env!("CARGO_BIN_EXE_tai64n");
 const TAI64NLOCAL: &str = env!("CARGO_BIN_EXE_tai64nlocal");
 
-/// Runs a program with `input` on stdin; its output and exit code.
+/// Runs a program with `input` on stdin; exit code, stdout, stderr.
 fn feed(
     bin: &str,
     args: &[&str],
@@ -21,27 +21,8 @@ fn feed(
     cwd: &Path,
     env: &[(&str, &str)],
 ) -> (i32, Vec<u8>, String) {
-    let mut c = Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let o = c.wait_with_output().unwrap();
-    writer.join().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        o.stdout,
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let (code, out, err) = run_input(bin, args, input, cwd, env, &[]);
+    (code, out, String::from_utf8_lossy(&err).into_owned())
 }
 
 fn mode(p: &Path) -> u32 {

@@ -18,11 +18,12 @@ use std::time::Instant;
 
 use common::control::{self, Command};
 use common::diag::{self, errno_of};
+use common::selfpipe::SelfPipe;
 use common::status::{self, WriteError};
 use common::sys::{self, Forked};
 use common::tai::Tai64n;
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{Flock, FlockArg};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::Mode;
@@ -42,7 +43,7 @@ struct Supervise {
     dir: OsString,
     state: State,
     started: Instant,
-    selfpipe: File,
+    selfpipe: SelfPipe,
     control: File,
     /// Held open so the control FIFO never reports end of file.
     _control_writer: File,
@@ -63,11 +64,8 @@ pub fn main(args: &[OsString]) -> i32 {
     let dir = args[1].clone();
     let d: &OsStr = &dir;
 
-    let (pipe_r, pipe_w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
+    let selfpipe = SelfPipe::new(&[Signal::SIGCHLD])
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe for ", &d], e));
-    if let Err(e) = signal_hook::low_level::pipe::register(signal_hook::consts::SIGCHLD, pipe_w) {
-        diag::fatal_sys(&[&"unable to create pipe for ", &d], errno_of(&e));
-    }
     // SIGCHLD may arrive blocked from whoever started us; the self-pipe needs
     // it delivered, and `./run` gets it unblocked as from the original.
     let mut chld = SigSet::empty();
@@ -126,7 +124,7 @@ pub fn main(args: &[OsString]) -> i32 {
         dir: dir.clone(),
         state,
         started,
-        selfpipe: File::from(pipe_r),
+        selfpipe,
         control,
         _control_writer: control_writer,
         _ok: ok,
@@ -305,7 +303,7 @@ impl Supervise {
                 (ready(&fds[0]), ready(&fds[1]))
             };
             if pipe_ready {
-                drain(&mut self.selfpipe);
+                self.selfpipe.drain();
             }
             if self.reap() {
                 break;
@@ -366,14 +364,5 @@ impl Supervise {
             }
         }
         false
-    }
-}
-
-fn drain(f: &mut File) {
-    let mut buf = [0u8; 64];
-    while let Ok(n) = f.read(&mut buf) {
-        if n < buf.len() {
-            break;
-        }
     }
 }

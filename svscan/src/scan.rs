@@ -17,8 +17,6 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
-use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -26,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
+use common::selfpipe::SelfPipe;
 use common::sys::{self, Forked};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -65,30 +64,6 @@ struct Scanner {
     services: HashMap<(u64, u64), Service>,
 }
 
-fn selfpipe() -> (File, OwnedFd) {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
-    (File::from(r), w)
-}
-
-fn register(sig: Signal, w: &OwnedFd) {
-    let w = w
-        .try_clone()
-        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], errno_of(&e)));
-    if let Err(e) = signal_hook::low_level::pipe::register(sig as i32, w) {
-        diag::fatal_sys(&[&"unable to install signal handler"], errno_of(&e));
-    }
-}
-
-fn drain(f: &mut File) {
-    let mut buf = [0u8; 64];
-    while let Ok(n) = f.read(&mut buf) {
-        if n < buf.len() {
-            break;
-        }
-    }
-}
-
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("svscan");
     if let Some(dir) = args.get(1) {
@@ -96,12 +71,11 @@ pub fn main(args: &[OsString]) -> i32 {
             diag::fatal_sys(&[&"unable to chdir to ", dir], errno_of(&e));
         }
     }
-    let (mut chld_r, chld_w) = selfpipe();
-    register(Signal::SIGCHLD, &chld_w);
-    let (mut scan_r, scan_w) = selfpipe();
-    register(Signal::SIGALRM, &scan_w);
-    register(Signal::SIGHUP, &scan_w);
-    drop((chld_w, scan_w));
+    let pipe = |sigs: &[Signal]| {
+        SelfPipe::new(sigs).unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e))
+    };
+    let mut chld_r = pipe(&[Signal::SIGCHLD]);
+    let mut scan_r = pipe(&[Signal::SIGALRM, Signal::SIGHUP]);
     let mut set = SigSet::empty();
     for s in [Signal::SIGCHLD, Signal::SIGALRM, Signal::SIGHUP] {
         set.add(s);
@@ -136,11 +110,11 @@ pub fn main(args: &[OsString]) -> i32 {
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             let (chld, rescan) = (ready(&fds[0]), ready(&fds[1]));
             if chld {
-                drain(&mut chld_r);
+                chld_r.drain();
                 sc.reap();
             }
             if rescan {
-                drain(&mut scan_r);
+                scan_r.drain();
                 break;
             }
         }

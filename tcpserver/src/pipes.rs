@@ -106,12 +106,9 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
         .try_clone_to_owned()
         .map(File::from)
         .ok();
-    let mut err = std::io::stderr();
     let mut to_prog = Some(to_prog);
     let (mut prev_in, mut prev_out) = (0u8, 0u8);
     let mut buf = [0u8; CHUNK];
-    let mut lines = Vec::new();
-    let mut fixed = Vec::with_capacity(2 * CHUNK);
     loop {
         let (in_ready, out_ready) = {
             let mut fds = vec![PollFd::new(from_prog.as_fd(), PollFlags::POLLIN)];
@@ -133,57 +130,54 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
                 input = None;
                 to_prog = None;
                 if mode == Mode::Record {
-                    let _ = err.write_all(format!("{pid} < [EOF]\n").as_bytes());
+                    let _ = std::io::stderr().write_all(format!("{pid} < [EOF]\n").as_bytes());
                 }
-            } else {
-                let data = match mode {
-                    Mode::Record => {
-                        lines.clear();
-                        record(pid, b'<', &buf[..n], &mut lines);
-                        for l in &lines {
-                            let _ = err.write_all(l);
-                        }
-                        &buf[..n]
-                    }
-                    Mode::FixCr => {
-                        fixed.clear();
-                        fixcr(&buf[..n], &mut prev_in, &mut fixed);
-                        &fixed[..]
-                    }
-                };
-                if to_prog.as_mut().is_none_or(|w| w.write_all(data).is_err()) {
-                    return;
-                }
+            } else if !forward(mode, pid, b'<', &buf[..n], &mut prev_in, to_prog.as_mut()) {
+                return;
             }
         }
         if out_ready {
             let n = from_prog.read(&mut buf).unwrap_or(0);
             if n == 0 {
                 if mode == Mode::Record {
-                    let _ = err.write_all(format!("{pid} > [EOF]\n").as_bytes());
+                    let _ = std::io::stderr().write_all(format!("{pid} > [EOF]\n").as_bytes());
                 }
                 return;
             }
-            let data = match mode {
-                Mode::Record => {
-                    lines.clear();
-                    record(pid, b'>', &buf[..n], &mut lines);
-                    for l in &lines {
-                        let _ = err.write_all(l);
-                    }
-                    &buf[..n]
-                }
-                Mode::FixCr => {
-                    fixed.clear();
-                    fixcr(&buf[..n], &mut prev_out, &mut fixed);
-                    &fixed[..]
-                }
-            };
-            if output.as_mut().is_none_or(|w| w.write_all(data).is_err()) {
+            if !forward(mode, pid, b'>', &buf[..n], &mut prev_out, output.as_mut()) {
                 return;
             }
         }
     }
+}
+
+/// Records or fixes one chunk of direction `dir`, then writes it on; false
+/// when it cannot be written.
+fn forward(
+    mode: Mode,
+    pid: u32,
+    dir: u8,
+    chunk: &[u8],
+    prev: &mut u8,
+    to: Option<&mut File>,
+) -> bool {
+    let mut fixed = Vec::new();
+    let data = match mode {
+        Mode::Record => {
+            let mut lines = Vec::new();
+            record(pid, dir, chunk, &mut lines);
+            let mut err = std::io::stderr();
+            for l in &lines {
+                let _ = err.write_all(l);
+            }
+            chunk
+        }
+        Mode::FixCr => {
+            fixcr(chunk, prev, &mut fixed);
+            &fixed[..]
+        }
+    };
+    to.is_some_and(|w| w.write_all(data).is_ok())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -20,9 +20,9 @@ use common::args::{scan_ulong, Getopt};
 use common::diag::{self, errno_of};
 use common::exec::{EnvEdit, Prepared};
 use common::rules::{self, Entry};
+use common::selfpipe::SelfPipe;
 use common::sys::{self, Forked};
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
 use nix::sys::signal::{SigSet, Signal};
@@ -158,29 +158,6 @@ fn parse(args: &[OsString]) -> Opts {
     o
 }
 
-fn selfpipe(sigs: &[Signal]) -> File {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
-    for &s in sigs {
-        let w = w
-            .try_clone()
-            .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], errno_of(&e)));
-        if let Err(e) = signal_hook::low_level::pipe::register(s as i32, w) {
-            diag::fatal_sys(&[&"unable to install signal handler"], errno_of(&e));
-        }
-    }
-    File::from(r)
-}
-
-fn drain(f: &mut File) {
-    let mut buf = [0u8; 64];
-    while let Ok(n) = f.read(&mut buf) {
-        if n < buf.len() {
-            break;
-        }
-    }
-}
-
 /// Creates, binds and starts listening; returns the socket and its port.
 fn listen(o: &Opts) -> (Socket, u16) {
     let any = o.host.is_empty() || o.host == b"0";
@@ -280,8 +257,11 @@ fn wstat(ws: &WaitStatus) -> i32 {
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("tcpserver");
     let o = parse(args);
-    let mut chld = selfpipe(&[Signal::SIGCHLD]);
-    let mut term = selfpipe(&[Signal::SIGTERM]);
+    let pipe = |sig: Signal| {
+        SelfPipe::new(&[sig]).unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e))
+    };
+    let mut chld = pipe(Signal::SIGCHLD);
+    let mut term = pipe(Signal::SIGTERM);
     sys::ignore_signal(Signal::SIGPIPE);
     let (listener, port) = listen(&o);
     drop_privileges(&o);
@@ -323,11 +303,11 @@ pub fn main(args: &[OsString]) -> i32 {
             )
         };
         if term_ready {
-            drain(&mut term);
+            term.drain();
             return 0;
         }
         if chld_ready {
-            drain(&mut chld);
+            chld.drain();
             loop {
                 match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
@@ -465,9 +445,8 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
         None
     };
 
-    let six = !fake4;
-    let mut env = tcp_env(&Names {
-        six,
+    let names = Names {
+        six: !fake4,
         local_ip: &local_ip,
         lip: &lip,
         lscope,
@@ -478,7 +457,8 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
         rport,
         remote_host: remote_host.as_deref(),
         remote_info: remote_info.as_deref(),
-    });
+    };
+    let mut env = tcp_env(&names);
     let mut deny = false;
     if let Some(file) = &o.rules {
         match std::fs::read(file) {
@@ -508,23 +488,7 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
     }
 
     if o.verbosity == Verbosity::Verbose {
-        diag::write_line(&ok_line(
-            deny,
-            pid,
-            &Names {
-                six,
-                local_ip: &local_ip,
-                lip: &lip,
-                lscope,
-                listen_port,
-                local_host: local_host.as_deref(),
-                remote_ip: &remote_ip,
-                rip: &rip,
-                rport,
-                remote_host: remote_host.as_deref(),
-                remote_info: remote_info.as_deref(),
-            },
-        ));
+        diag::write_line(&ok_line(deny, pid, &names));
     }
     if deny {
         std::process::exit(diag::EXIT_USAGE);

@@ -2,9 +2,7 @@
 
 mod util;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use util::*;
 
@@ -15,26 +13,17 @@ const FIXCRIO: &str = env!("CARGO_BIN_EXE_fixcrio");
 const ARGV0: &str = env!("CARGO_BIN_EXE_argv0");
 const RBLSMTPD: &str = env!("CARGO_BIN_EXE_rblsmtpd");
 
-/// Runs with `input` on stdin and the given environment; (code, stdout, stderr).
+/// Runs with `input` on stdin and the given environment (none of
+/// rblsmtpd's variables inherited); (code, stdout, stderr).
 fn pipe(bin: &str, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> (i32, Vec<u8>, Vec<u8>) {
-    let mut c = Command::new(bin)
-        .args(args)
-        .env_remove("RBLSMTPD")
-        .env_remove("TCPREMOTEIP")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    let input = input.to_vec();
-    let w = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let o = c.wait_with_output().unwrap();
-    w.join().unwrap();
-    (o.status.code().unwrap_or(-1), o.stdout, o.stderr)
+    run_input(
+        bin,
+        args,
+        input,
+        std::path::Path::new("."),
+        env,
+        &["RBLSMTPD", "TCPREMOTEIP"],
+    )
 }
 
 #[test]

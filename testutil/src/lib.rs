@@ -142,3 +142,37 @@ pub fn bin_dir() -> PathBuf {
     );
     dir
 }
+
+/// Runs `bin args...` in `cwd` with `input` on stdin (written from another
+/// thread, so large inputs cannot deadlock), `remove` taken out of the
+/// environment and `env` added; returns (exit code, stdout, stderr).
+pub fn run_input(
+    bin: &str,
+    args: &[&str],
+    input: &[u8],
+    cwd: &Path,
+    env: &[(&str, &str)],
+    remove: &[&str],
+) -> (i32, Vec<u8>, Vec<u8>) {
+    use std::io::Write;
+    let mut cmd = Command::new(bin);
+    cmd.args(args).current_dir(cwd);
+    for r in remove {
+        cmd.env_remove(r);
+    }
+    let mut c = cmd
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let o = c.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (o.status.code().unwrap_or(-1), o.stdout, o.stderr)
+}
