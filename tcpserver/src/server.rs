@@ -382,6 +382,15 @@ fn field(out: &mut Vec<u8>, s: &[u8], keep_colons: bool) {
     }
 }
 
+/// An address as the connection is presented: a dotted quad for an IPv4
+/// client (`fake4`), IPv6 text otherwise.
+fn ip_text(ip: &Ip6, fake4: bool) -> String {
+    match addr::as_v4(ip).filter(|_| fake4) {
+        Some(v4) => addr::fmt4(v4),
+        None => addr::fmt6(ip),
+    }
+}
+
 /// The per-connection child: lookups, environment, rules, exec.
 fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> ! {
     let peer: SocketAddr = peer
@@ -389,14 +398,7 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
         .unwrap_or_else(|| drop_conn(&[&"unable to get remote address"], Errno::EINVAL));
     let (rip, rport, _) = net::split(&peer);
     let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
-    let text = |ip: &Ip6| {
-        if fake4 {
-            addr::fmt4(addr::as_v4(ip).unwrap_or_default())
-        } else {
-            addr::fmt6(ip)
-        }
-    };
-    let remote_ip = text(&rip);
+    let remote_ip = ip_text(&rip, fake4);
     let pid = std::process::id();
     verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
     if o.nodelay {
@@ -414,7 +416,7 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
         Err(e) => drop_conn(&[&"unable to get local address"], errno_of(&e)),
     };
     let (lip, _, lscope) = net::split(&local);
-    let local_ip = text(&lip);
+    let local_ip = ip_text(&lip, fake4);
     let mut rng = Rng::new();
     let nonempty = |r: Result<Option<Vec<u8>>, Errno>| r.ok().flatten().filter(|n| !n.is_empty());
     let local_host = match &o.localname {
@@ -693,14 +695,7 @@ fn spawn_fast(
     let (rip, rport, _) = net::split(&peer);
     let (lip, _, lscope) = net::split(&local);
     let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
-    let text = |ip: &Ip6| {
-        if fake4 {
-            addr::fmt4(addr::as_v4(ip).unwrap_or_default())
-        } else {
-            addr::fmt6(ip)
-        }
-    };
-    let (local_ip, remote_ip) = (text(&lip), text(&rip));
+    let (local_ip, remote_ip) = (ip_text(&lip, fake4), ip_text(&rip, fake4));
     let Some(vars) = allowed_vars(o, fp, &remote_ip) else {
         return Err(conn);
     };
