@@ -3,7 +3,6 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,11 +39,34 @@ impl Drop for TempDir {
 }
 
 /// Writes an executable script.
+///
+/// The file is written by a child process, not through a descriptor of the
+/// test process: another test thread forking at that moment would keep such
+/// a descriptor open until its exec, and executing the script then fails
+/// with "text busy".
 pub fn script(path: impl AsRef<Path>, body: &str) {
+    use std::io::Write;
     let path = path.as_ref();
     fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = Command::new("sh")
+        .args([
+            "-c",
+            "cat > \"$0.tmp\" && chmod 755 \"$0.tmp\" && mv -f \"$0.tmp\" \"$0\"",
+        ])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("#!/bin/sh\n{body}").as_bytes())
+        .unwrap();
+    assert!(
+        c.wait().unwrap().success(),
+        "cannot write {}",
+        path.display()
+    );
 }
 
 /// What a finished program did.
