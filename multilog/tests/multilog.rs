@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use testutil::*;
 
@@ -446,10 +446,21 @@ fn alarm_rotates_and_term_finishes_the_line() {
     assert!(wait_until(5.0, || fs::read(&cur).is_ok_and(|c| c.is_empty())));
     // TERM in the middle of a line: the line is finished, the rest stays
     // in the pipe.
+    // Each step waits until multilog has read what it was sent (the bytes
+    // read, from /proc/PID/io): "half", then the self-pipe's byte of TERM.
+    let rchar = |pid: u32| -> u64 {
+        fs::read_to_string(format!("/proc/{pid}/io"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("rchar: ").and_then(|v| v.parse().ok()))
+            .unwrap_or(0)
+    };
+    let before = rchar(c.id());
     w.write_all(b"half").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(wait_until(5.0, || rchar(c.id()) >= before + 4));
+    let before = rchar(c.id());
     kill("-TERM", c.id());
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(wait_until(5.0, || rchar(c.id()) > before));
     w.write_all(b" done\nleft for the next reader\n").unwrap();
     assert!(c.wait().unwrap().success());
     assert_eq!(fs::read(&cur).unwrap(), b"half done\n");

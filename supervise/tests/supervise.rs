@@ -217,7 +217,8 @@ fn want_down_and_want_up() {
     );
     let s = Supervised::start(t.path(), "a");
     // The trap is set once the pid file is written.
-    assert!(wait_until(5.0, || fs::read_to_string(t.join("a/pid")).is_ok_and(|p| p.ends_with('\n'))));
+    assert!(wait_until(5.0, || fs::read_to_string(t.join("a/pid"))
+        .is_ok_and(|p| p.ends_with('\n'))));
     assert_eq!(s.svc("-d"), Out::new(0, "", ""));
     assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds, want down"));
     assert_eq!(s.svc("-k"), Out::new(0, "", ""));
