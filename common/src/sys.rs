@@ -116,3 +116,15 @@ pub fn dup_inherited(fd: std::os::fd::RawFd) -> Result<std::os::fd::OwnedFd, Err
     // SAFETY: r is a new descriptor that nothing else owns.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r) })
 }
+
+/// Makes the C library's heap grow by what is asked, not by its default
+/// 128 KiB pad: a program run under `softlimit -m` with a tight bound (as
+/// old run scripts have for tcpserver) must fit in the address space the C
+/// original needed. Call first thing in `main`, before any allocation.
+pub fn small_heap() {
+    // SAFETY: mallopt only changes malloc's tuning parameters; it is called
+    // before any other thread exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_TOP_PAD, 0);
+    }
+}
