@@ -393,9 +393,7 @@ fn svscanboot_runs_svscan_under_readproctitle() {
     assert_eq!(cmd.len(), "readproctitle service errors: ".len() + 400 + 1);
     // Stop everything: the whole group (svscanboot, svscan, readproctitle,
     // supervise and the service).
-    let _ = Command::new("kill")
-        .args(["-9", "--", &format!("-{group}")])
-        .status();
+    kill_group("-9", group);
     let _ = boot.wait();
 }
 

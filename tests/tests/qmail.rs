@@ -55,9 +55,7 @@ struct Group(Child);
 
 impl Drop for Group {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-9", "--", &format!("-{}", self.0.id())])
-            .status();
+        kill_group("-9", self.0.id());
         let _ = self.0.wait();
     }
 }

@@ -147,9 +147,29 @@ pub fn pids_of(argv: &[&str], cwd: &Path) -> Vec<u32> {
     out
 }
 
-/// Sends `sig` (a `kill` option such as `-9`) to `pid`.
+/// Sends `sig` (written as a `kill` option: `-9`, `-TERM`, `-ALRM`, ...)
+/// to `pid`, without needing a `kill` program on the machine.
 pub fn kill(sig: &str, pid: u32) {
-    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal(sig));
+}
+
+/// Sends `sig` to every process of the process group `pgid`.
+pub fn kill_group(sig: &str, pgid: u32) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), signal(sig));
+}
+
+fn signal(sig: &str) -> nix::sys::signal::Signal {
+    use nix::sys::signal::Signal;
+    match sig.trim_start_matches('-') {
+        "9" | "KILL" => Signal::SIGKILL,
+        "15" | "TERM" => Signal::SIGTERM,
+        "ALRM" => Signal::SIGALRM,
+        "HUP" => Signal::SIGHUP,
+        "STOP" => Signal::SIGSTOP,
+        "CONT" => Signal::SIGCONT,
+        "INT" => Signal::SIGINT,
+        other => panic!("unknown signal {other}"),
+    }
 }
 
 /// The directory of the workspace's binaries, for tests of a crate that has

@@ -126,7 +126,7 @@ impl Drop for Supervised {
             if self.wait_exit(3.0).is_none() {
                 let pid = self.pid();
                 if pid != 0 {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    kill("-9", pid);
                 }
                 let _ = self.child.kill();
                 let _ = self.child.wait();
