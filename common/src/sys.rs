@@ -128,3 +128,27 @@ pub fn small_heap() {
         nix::libc::mallopt(nix::libc::M_TOP_PAD, 0);
     }
 }
+
+/// Removes any IP options from a connected socket (tcpserver without `-o`:
+/// `setsockopt(IPPROTO_IP, IP_OPTIONS, NULL, 0)`). Errors are the caller's
+/// to ignore, as the original does (an IPv6 socket refuses it).
+pub fn clear_ip_options(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a null option value of length 0 is the documented way to
+    // clear IP options; the kernel reads no memory for it, and the
+    // descriptor is borrowed for the duration of the call.
+    let r = unsafe {
+        nix::libc::setsockopt(
+            fd.as_raw_fd(),
+            nix::libc::IPPROTO_IP,
+            nix::libc::IP_OPTIONS,
+            std::ptr::null(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}

@@ -69,6 +69,8 @@ struct Opts {
     paranoid: bool,
     ident: bool,
     nodelay: bool,
+    /// `-o`: leave IP options on connections (default `-O`: remove them).
+    keep_ip_options: bool,
     verbosity: Verbosity,
     v4_only: bool,
     present6: bool,
@@ -94,6 +96,7 @@ fn parse(args: &[OsString]) -> Opts {
         paranoid: false,
         ident: true,
         nodelay: false,
+        keep_ip_options: false,
         verbosity: Verbosity::Normal,
         v4_only: false,
         present6: false,
@@ -126,9 +129,8 @@ fn parse(args: &[OsString]) -> Opts {
             b'H' => o.remote_host = false,
             b'r' => o.ident = true,
             b'R' => o.ident = false,
-            // IP options: the kernel's default for accepted sockets is none;
-            // -o/-O are accepted for compatibility (docs/divergences.md).
-            b'o' | b'O' => {}
+            b'o' => o.keep_ip_options = true,
+            b'O' => o.keep_ip_options = false,
             b'd' => o.nodelay = false,
             b'D' => o.nodelay = true,
             b'q' => o.verbosity = Verbosity::Quiet,
@@ -401,6 +403,9 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
     let remote_ip = ip_text(&rip, fake4);
     let pid = std::process::id();
     verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
+    if !o.keep_ip_options {
+        let _ = sys::clear_ip_options(conn.as_fd());
+    }
     if o.nodelay {
         let _ = conn.set_tcp_nodelay(true);
     }
@@ -729,6 +734,9 @@ fn spawn_fast(
         .collect();
     let extra: Vec<CString> = edits.iter().map(|e| cstring(e)).collect();
     envp.extend(extra.iter().map(CString::as_c_str));
+    if !o.keep_ip_options {
+        let _ = sys::clear_ip_options(conn.as_fd());
+    }
     if o.nodelay {
         let _ = conn.set_tcp_nodelay(true);
     }
