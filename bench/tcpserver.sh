@@ -9,7 +9,11 @@
 # (default 3); the medians are printed, since a two-core machine running the
 # clients, the server and the children at once gives noisy single runs.
 #
-# Usage: bench/tcpserver.sh [SECONDS] [R]     (REF_BIN=dir to use given C binaries)
+# With PIN=1 the server and its children run on CPU 0 and the clients on
+# CPU 1 (taskset), so that the clients' work does not count against the
+# server; the ceiling is then measured on CPU 0 too.
+#
+# Usage: [PIN=1] bench/tcpserver.sh [SECONDS] [R]     (REF_BIN=dir to use given C binaries)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/reference.sh"
@@ -29,12 +33,18 @@ gcc -O2 -pthread -o "$work/load" "$here/tcpserver/load.c"
 gcc -O2 -o "$work/ceiling" "$here/tcpserver/ceiling.c"
 printf '127.0.0.1:allow,X="y"\n:deny\n' | "$OURS/tcprules" "$work/rules.cdb" "$work/rules.tmp"
 
+server_cpu=() client_cpu=()
+if [ "${PIN:-0}" = 1 ]; then
+    server_cpu=(taskset -c 0)
+    client_cpu=(taskset -c 1)
+fi
+
 serve() { # $1 = bin dir; prints connections/s
-    "$1/tcpserver" -1 -RHl0 -x "$work/rules.cdb" -c 40 -b 100 127.0.0.1 0 "$work/child" > "$work/port" 2>/dev/null &
+    "${server_cpu[@]}" "$1/tcpserver" -1 -RHl0 -x "$work/rules.cdb" -c 40 -b 100 127.0.0.1 0 "$work/child" > "$work/port" 2>/dev/null &
     local pid=$!
     pids+=("$pid")
     until [ -s "$work/port" ]; do sleep 0.01; done
-    "$work/load" "$(cat "$work/port")" 8 "$S"
+    "${client_cpu[@]}" "$work/load" "$(cat "$work/port")" 8 "$S"
     kill "$pid"
     rm -f "$work/port"
 }
@@ -42,7 +52,7 @@ serve() { # $1 = bin dir; prints connections/s
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 cs=() rs=() ks=()
 for _ in $(seq 1 "$R"); do
-    ks+=("$("$work/ceiling" "$work/child" 8 "$S")")
+    ks+=("$("${server_cpu[@]}" "$work/ceiling" "$work/child" 8 "$S")")
     cs+=("$(serve "$REF")")
     rs+=("$(serve "$OURS")")
 done
