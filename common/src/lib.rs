@@ -10,7 +10,7 @@
 //! - [`rules`]: the tcprules grammar, ranges, value encoding, lookup order.
 //! - [`exec`]: `pathexec`: PATH search and environment edits before `execve`.
 //! - [`selfpipe`]: signals as bytes on a pipe, for event loops.
-//! - [`sys`]: the only module allowed `unsafe`.
+//! - [`sys`]: the only module where `unsafe_code` is allowed.
 #![deny(unsafe_code)]
 
 pub mod args;

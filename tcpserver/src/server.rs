@@ -568,26 +568,27 @@ fn tcp_env(n: &Names) -> EnvEdit {
 /// The `ok`/`deny` line. IPv4 clients: the IPv4 build's line; IPv6: the
 /// IPv6 build's (IPv6 text, colons kept).
 fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
-    let keep = n.six;
+    let (pid, lport, rport) = (
+        pid.to_string(),
+        n.listen_port.to_string(),
+        n.rport.to_string(),
+    );
+    let fields: [(&[u8], u8); 9] = [
+        (if deny { b"deny" } else { b"ok" }, b' '),
+        (pid.as_bytes(), b' '),
+        (n.local_host.unwrap_or_default(), b':'),
+        (n.local_ip.as_bytes(), b':'),
+        (lport.as_bytes(), b' '),
+        (n.remote_host.unwrap_or_default(), b':'),
+        (n.remote_ip.as_bytes(), b':'),
+        (n.remote_info.unwrap_or_default(), b':'),
+        (rport.as_bytes(), b'\n'),
+    ];
     let mut v = b"tcpserver: ".to_vec();
-    field(&mut v, if deny { b"deny" } else { b"ok" }, keep);
-    v.push(b' ');
-    field(&mut v, pid.to_string().as_bytes(), keep);
-    v.push(b' ');
-    field(&mut v, n.local_host.unwrap_or_default(), keep);
-    v.push(b':');
-    field(&mut v, n.local_ip.as_bytes(), keep);
-    v.push(b':');
-    field(&mut v, n.listen_port.to_string().as_bytes(), keep);
-    v.push(b' ');
-    field(&mut v, n.remote_host.unwrap_or_default(), keep);
-    v.push(b':');
-    field(&mut v, n.remote_ip.as_bytes(), keep);
-    v.push(b':');
-    field(&mut v, n.remote_info.unwrap_or_default(), keep);
-    v.push(b':');
-    field(&mut v, n.rport.to_string().as_bytes(), keep);
-    v.push(b'\n');
+    for (f, sep) in fields {
+        field(&mut v, f, n.six);
+        v.push(sep);
+    }
     v
 }
 
