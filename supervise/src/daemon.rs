@@ -246,8 +246,6 @@ impl Supervise {
                         return true;
                     }
                 }
-                // The warning needs the errno, so it is printed at the fork.
-                Action::WarnForkFailed => {}
                 Action::Exit => return true,
             }
         }

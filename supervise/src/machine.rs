@@ -56,7 +56,8 @@ pub enum Event {
     Exited(u32),
     /// [`Action::Start`] forked this pid.
     Started(u32),
-    /// [`Action::Start`] could not fork.
+    /// [`Action::Start`] could not fork (the caller has warned, with the
+    /// errno); a retry is scheduled when the service is wanted up.
     ForkFailed,
     /// [`State::deadline`] has passed.
     Timer,
@@ -71,8 +72,6 @@ pub enum Action {
     Signal(u32, Signal),
     /// Write the status record ([`State::status`]).
     Announce,
-    /// Warn that fork failed (the retry is already scheduled when wanted).
-    WarnForkFailed,
     /// Announce once more and exit 0.
     Exit,
 }
@@ -183,7 +182,6 @@ impl State {
                 out.push(Action::Announce);
             }
             Event::ForkFailed => {
-                out.push(Action::WarnForkFailed);
                 if self.want == Want::Up {
                     self.pending_start = Some(now.mono + FORK_RETRY);
                 }
@@ -432,10 +430,7 @@ mod tests {
     fn fork_failure_retries_after_a_minute() {
         let mut s = State::new(false, at(0));
         s.boot(at(0));
-        assert_eq!(
-            s.step(at(0), Event::ForkFailed),
-            vec![Action::WarnForkFailed]
-        );
+        assert_eq!(s.step(at(0), Event::ForkFailed), vec![]);
         assert_eq!(s.deadline(), Some(FORK_RETRY));
         assert_eq!(s.step(at(59_999), Event::Timer), vec![]);
         // d during the back-off is obeyed at once and cancels the retry.
