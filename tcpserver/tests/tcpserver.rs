@@ -4,7 +4,6 @@
 mod util;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::process::Command;
 
@@ -574,7 +573,21 @@ fn tcpclient_errors_and_environment() {
         String::from_utf8_lossy(&o.stderr),
         format!("tcpclient: connected to 127.0.0.1 port {port}\n")
     );
-    let _ = std::io::stdout().flush();
+    // HOST 0 is the local machine, 127.0.0.1.
+    let o = Command::new(TCPCLIENT)
+        .args([
+            "-R",
+            "-H",
+            "-l0",
+            "0",
+            &port,
+            "sh",
+            "-c",
+            "head -n 1 <&6; echo $TCPREMOTEIP",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n127.0.0.1\n");
 }
 
 #[test]

@@ -273,6 +273,33 @@ fn rblsmtpd_environment_and_usage() {
 }
 
 #[test]
+fn rblsmtpd_dialogue_ends_after_the_timeout() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    // stdin stays open and silent: the dialogue ends after -t seconds.
+    let start = Instant::now();
+    let mut c = Command::new(RBLSMTPD)
+        .args(["-t", "1", "true"])
+        .env("RBLSMTPD", "go away")
+        .env_remove("TCPREMOTEIP")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = c.stdin.take();
+    let o = c.wait_with_output().unwrap();
+    drop(stdin);
+    let took = start.elapsed();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(o.stdout, b"220 rblsmtpd.local\r\n");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+#[test]
 fn rblsmtpd_lists_in_dns() {
     let ns = loopback();
     dns_server_txt(
