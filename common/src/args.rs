@@ -54,11 +54,6 @@ impl<'a> Getopt<'a> {
         &self.args[self.ind.min(self.args.len())..]
     }
 
-    /// Index of the first operand in `args`.
-    pub fn index(&self) -> usize {
-        self.ind
-    }
-
     fn takes_value(&self, c: u8) -> Option<bool> {
         let i = self.spec.iter().position(|&s| s == c && c != b':')?;
         Some(self.spec.get(i + 1) == Some(&b':'))
