@@ -235,6 +235,10 @@ fn qmail_services_from_the_installer_under_svscan() {
         Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c", &svscan])
             .env("PATH", format!("{}:/usr/bin:/bin", pbin.display()))
+            // tcpserver looks up names (no -H, no -l in the template): a
+            // resolver address where nothing listens makes them fail at
+            // once instead of waiting on whatever DNS the machine has.
+            .env("DNSCACHEIP", "127.0.79.253")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
