@@ -1,4 +1,5 @@
-# Sourced by the benchmark scripts: finds the C originals to compare with.
+# Sourced by the benchmark scripts: finds the C originals to compare with,
+# and the small helpers they share.
 # Uses $REF_BIN if set (a directory holding the Debian binaries), else
 # downloads Debian's daemontools and ucspi-tcp packages into a scratch
 # directory and unpacks them there (never installed system-wide).
@@ -20,3 +21,6 @@ ref_bin() {
     fi
     echo "$scratch/root/usr/bin"
 }
+
+# The median of numbers, one per line on stdin.
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

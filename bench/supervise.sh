@@ -24,7 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 memory() { # $1 = bin dir, $2 = tag
     local bin=$1 tag=$2 pids=()

@@ -48,7 +48,6 @@ bring_up() { # $1 = bin dir, $2 = tag; prints seconds
     awk -v ns=$((t1 - t0)) 'BEGIN {printf "%.3f\n", ns / 1e9}'
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 cs=() rs=()
 for _ in $(seq 1 "$R"); do
     cs+=("$(bring_up "$REF" c)")

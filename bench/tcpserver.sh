@@ -49,7 +49,6 @@ serve() { # $1 = bin dir; prints connections/s
     rm -f "$work/port"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 cs=() rs=() ks=()
 for _ in $(seq 1 "$R"); do
     ks+=("$("${server_cpu[@]}" "$work/ceiling" "$work/child" 8 "$S")")

@@ -323,24 +323,12 @@ fn svscanboot_runs_svscan_under_readproctitle() {
     let root = t.join("service");
     script(root.join("a/run"), "exec sleep 1000\n");
     // Install with the project's installer, which writes the two settings.
-    let prefix = t.join("prefix");
-    let installer = concat!(env!("CARGO_MANIFEST_DIR"), "/../install.sh");
     let from = Path::new(SVSCAN).parent().unwrap();
-    let o = run(
-        "sh",
-        &[
-            installer,
-            "--from",
-            from.to_str().unwrap(),
-            "--prefix",
-            prefix.to_str().unwrap(),
-            "--scandir",
-            root.to_str().unwrap(),
-        ],
-        t.path(),
+    let bindir = install_toolkit(
+        from,
+        &t.join("prefix"),
+        &["--scandir", root.to_str().unwrap()],
     );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let bindir = prefix.join("bin");
     let boot = fs::read_to_string(bindir.join("svscanboot")).unwrap();
     assert!(boot.contains(&format!("\nscandir={}\n", root.display())));
     assert!(boot.contains(&format!("\nbindir={}\n", bindir.display())));

@@ -397,22 +397,8 @@ fn rblsmtpd_lists_in_dns() {
 #[test]
 fn shell_tools_installed_with_their_paths() {
     let t = TempDir::new("ucspi-scripts");
-    let prefix = t.join("prefix");
-    let installer = concat!(env!("CARGO_MANIFEST_DIR"), "/../install.sh");
     let from = std::path::Path::new(ADDCR).parent().unwrap();
-    let o = run(
-        "sh",
-        &[
-            installer,
-            "--from",
-            from.to_str().unwrap(),
-            "--prefix",
-            prefix.to_str().unwrap(),
-        ],
-        t.path(),
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let bin = prefix.join("bin");
+    let bin = install_toolkit(from, &t.join("prefix"), &[]);
     for s in ["mconnect", "tcpcat", "who@", "date@", "finger@", "http@"] {
         let text = std::fs::read_to_string(bin.join(s)).unwrap();
         assert!(text.starts_with("#!/bin/sh\n"));

@@ -105,19 +105,7 @@ fn qmail_services_from_the_installer_under_svscan() {
     let t = TempDir::new("e2e-qmail");
     let bin = bin_dir();
     let prefix = t.join("prefix");
-    let o = run(
-        "sh",
-        &[
-            format!("{TOP}/install.sh"),
-            "--from".into(),
-            bin.display().to_string(),
-            "--prefix".into(),
-            prefix.display().to_string(),
-        ],
-        t.path(),
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let pbin = prefix.join("bin");
+    let pbin = install_toolkit(&bin, &prefix, &[]);
 
     // A target root with the machine's accounts.
     let root = t.join("root");

@@ -218,3 +218,21 @@ pub fn run_input(
     writer.join().unwrap();
     (o.status.code().unwrap_or(-1), o.stdout, o.stderr)
 }
+
+/// Installs the toolkit with the project's install.sh: the binaries found
+/// in `from` (a build directory) under `prefix`, with `extra` options
+/// (e.g. `--scandir DIR`). Returns `prefix/bin`.
+pub fn install_toolkit(from: &Path, prefix: &Path, extra: &[&str]) -> PathBuf {
+    let installer = concat!(env!("CARGO_MANIFEST_DIR"), "/../install.sh");
+    let mut args = vec![
+        installer,
+        "--from",
+        from.to_str().unwrap(),
+        "--prefix",
+        prefix.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = run("sh", &args, prefix.parent().unwrap());
+    assert_eq!(o.code, 0, "install.sh failed: {}", o.stderr);
+    prefix.join("bin")
+}
