@@ -173,6 +173,8 @@ fn normally_down_then_once() {
     assert_eq!(s.svc("-o"), Out::new(0, "", ""));
     assert!(wait_until(5.0, || s.shape() == "up (pid P) N seconds, normally down"));
     assert_eq!(fs::read(t.join("a/supervise/status")).unwrap()[17], 0);
+    // Killed only once the run script has recorded its start.
+    assert!(wait_until(5.0, || count_lines(&t.join("a/starts")) == 1));
     assert_eq!(s.svc("-k"), Out::new(0, "", ""));
     assert!(wait_until(5.0, || s.shape() == "down N seconds"));
     // Well past the throttle: still down and started only once.
