@@ -2,7 +2,8 @@
 //!
 //! Each block says why it is sound. Everything here is a thin wrapper over a
 //! system call that `nix` exposes only as `unsafe` because of what it does to
-//! the whole process (fork, signal dispositions).
+//! the whole process (fork, signal dispositions), and [`launch`], which
+//! starts a program from a child sharing our memory until it execs.
 
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigHandler, Signal};
@@ -150,5 +151,293 @@ pub fn clear_ip_options(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), Errno> {
         Err(Errno::last())
     } else {
         Ok(())
+    }
+}
+
+/// What [`launch`] starts: the program's candidate paths (tried in order,
+/// as `pathexec` does), argv, environment, the descriptor to put on fds 0
+/// and 1, and the signals to set back to their default first (those the
+/// parent ignores or catches).
+pub struct LaunchSpec {
+    pub candidates: Vec<std::ffi::CString>,
+    pub argv: Vec<std::ffi::CString>,
+    pub env: Vec<std::ffi::CString>,
+    pub default_signals: Vec<Signal>,
+}
+
+/// Why a launched program did not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchFailure {
+    /// Putting the connection on fds 0 and 1 failed.
+    Descriptors(Errno),
+    /// No candidate could be executed; the error `pathexec` reports.
+    Exec(Errno),
+}
+
+/// Stack of a launched child until it has exec'd: it runs one small
+/// function making raw system calls, far below this.
+const LAUNCH_STACK: usize = 32 * 1024;
+
+/// Shared with a launched child until it leaves our address space.
+struct LaunchShared {
+    fd: std::os::fd::RawFd,
+    /// Null-terminated pointer arrays into the `spec` strings.
+    candidates: Vec<*const nix::libc::c_char>,
+    argv: Vec<*const nix::libc::c_char>,
+    env: Vec<*const nix::libc::c_char>,
+    signals: Vec<nix::libc::c_int>,
+    /// Set to a non-zero value before the clone; the kernel writes 0 here
+    /// (CLONE_CHILD_CLEARTID) when the child execs or exits, the moment it
+    /// stops using our memory.
+    in_use: std::sync::atomic::AtomicI32,
+    /// 0, or the failure: stage << 16 | errno (stage 1 descriptors, 2 exec).
+    failure: std::sync::atomic::AtomicU32,
+    stack: *mut u8,
+    /// Owns the strings the pointer arrays point into.
+    _spec: LaunchSpec,
+}
+
+/// 16-byte aligned, as both architectures want a stack pointer.
+const LAUNCH_STACK_LAYOUT: std::alloc::Layout =
+    match std::alloc::Layout::from_size_align(LAUNCH_STACK, 16) {
+        Ok(l) => l,
+        Err(_) => panic!("bad launch stack layout"),
+    };
+
+impl Drop for LaunchShared {
+    fn drop(&mut self) {
+        if !self.stack.is_null() {
+            // SAFETY: `stack` came from `alloc` with this layout, and a
+            // LaunchShared is only dropped once no child uses it (see
+            // `Launched::drop`).
+            unsafe { std::alloc::dealloc(self.stack, LAUNCH_STACK_LAYOUT) };
+        }
+    }
+}
+
+/// A program started by [`launch`]. Its pid is reaped like any child's;
+/// [`Launched::finished`] says when it no longer uses our memory and
+/// whether it failed to start.
+pub struct Launched {
+    pid: Pid,
+    shared: std::ptr::NonNull<LaunchShared>,
+}
+
+impl Launched {
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// `None` while the child may still read our memory (it has neither
+    /// exec'd nor exited); then `Some(None)` if the program started, or
+    /// `Some(Some(failure))`.
+    pub fn finished(&self) -> Option<Option<LaunchFailure>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        // SAFETY: `shared` is valid until this Launched is dropped; only
+        // atomics are read, which the child and the kernel write.
+        let s = unsafe { self.shared.as_ref() };
+        if s.in_use.load(SeqCst) != 0 {
+            return None;
+        }
+        let f = s.failure.load(SeqCst);
+        let e = Errno::from_raw((f & 0xffff) as i32);
+        Some(match f >> 16 {
+            0 => None,
+            1 => Some(LaunchFailure::Descriptors(e)),
+            _ => Some(LaunchFailure::Exec(e)),
+        })
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        if self.finished().is_some() {
+            // SAFETY: the pointer came from Box::into_raw in `launch`, and
+            // the child no longer uses the memory (in_use is 0).
+            drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
+        }
+        // Otherwise the child may still read it: the memory is left to
+        // it (a leak of one spec, never a use after free).
+    }
+}
+
+/// One raw system call of up to four arguments, returning the kernel's
+/// value (a negative errno on failure). Unlike libc's wrappers it never
+/// touches `errno`, which lives in the parent's thread-local storage that a
+/// launched child shares.
+#[cfg(target_arch = "x86_64")]
+fn raw_syscall(n: nix::libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the syscall instruction with the kernel's x86_64 calling
+    // convention (rax number, rdi rsi rdx r10 arguments; rcx and r11
+    // clobbered). Callers pass pointers valid for what each call reads.
+    unsafe {
+        std::arch::asm!("syscall", inlateout("rax") n as isize => ret,
+            in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+fn raw_syscall(n: nix::libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    let ret: isize;
+    // SAFETY: svc 0 with the kernel's arm64 calling convention (x8 number,
+    // x0-x3 arguments, x0 result). Callers pass valid pointers.
+    unsafe {
+        std::arch::asm!("svc 0", in("x8") n as usize,
+            inlateout("x0") a => ret, in("x1") b, in("x2") c, in("x3") d,
+            options(nostack));
+    }
+    ret
+}
+
+/// The launched child, on its own stack in our address space: descriptors,
+/// signals, then each candidate. Raw system calls only: no allocation, no
+/// errno, no lock, nothing that could race with the parent, which goes on
+/// running in the same memory.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+extern "C" fn launch_child(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
+    use nix::libc;
+    use std::sync::atomic::Ordering::SeqCst;
+    // SAFETY: `arg` is the LaunchShared the parent keeps alive until the
+    // kernel clears `in_use`, which happens only when we exec or exit.
+    let s = unsafe { &*(arg as *const LaunchShared) };
+    let fail = |stage: u32, r: isize| {
+        s.failure
+            .store(stage << 16 | (r.unsigned_abs() as u32 & 0xffff), SeqCst);
+        111
+    };
+    for target in [0usize, 1] {
+        let r = raw_syscall(libc::SYS_dup3, s.fd as usize, target, 0, 0);
+        if r < 0 {
+            return fail(1, r);
+        }
+    }
+    // A kernel sigaction of all zeros is SIG_DFL on both architectures.
+    let dfl = [0u64; 4];
+    for &sig in &s.signals {
+        raw_syscall(
+            libc::SYS_rt_sigaction,
+            sig as usize,
+            dfl.as_ptr() as usize,
+            0,
+            8,
+        );
+    }
+    let empty = 0u64;
+    raw_syscall(
+        libc::SYS_rt_sigprocmask,
+        libc::SIG_SETMASK as usize,
+        &empty as *const u64 as usize,
+        0,
+        8,
+    );
+    let (argv, envp) = (s.argv.as_ptr() as usize, s.env.as_ptr() as usize);
+    let mut remembered: isize = 0;
+    for &path in s.candidates.iter().take_while(|p| !p.is_null()) {
+        let r = raw_syscall(libc::SYS_execve, path as usize, argv, envp, 0);
+        match -r as i32 {
+            libc::ENOENT => {}
+            libc::EACCES | libc::EPERM | libc::EISDIR => remembered = r,
+            _ => return fail(2, r),
+        }
+    }
+    fail(
+        2,
+        if remembered != 0 {
+            remembered
+        } else {
+            -(libc::ENOENT as isize)
+        },
+    )
+}
+
+/// Starts a program on `fd` (as fds 0 and 1) without copying this process
+/// and without waiting for the exec: `clone(CLONE_VM)` runs a small child on
+/// a stack of ours, which sets up the descriptors and signals and execs.
+/// The parent goes on at once (posix_spawn would hold it until the exec,
+/// leaving a CPU idle on a busy server). The child's exit status is 111 if
+/// nothing could run; [`Launched::finished`] then says why.
+///
+/// `ENOSYS` on architectures without the raw system calls this needs; the
+/// caller then forks.
+pub fn launch(spec: LaunchSpec, fd: std::os::fd::BorrowedFd<'_>) -> Result<Launched, Errno> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        use nix::libc;
+        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+        use std::os::fd::AsRawFd;
+        let ptrs = |v: &[std::ffi::CString]| {
+            let mut p: Vec<*const libc::c_char> = v.iter().map(|c| c.as_ptr()).collect();
+            p.push(std::ptr::null());
+            p
+        };
+        // SAFETY: the layout has a non-zero size.
+        let stack = unsafe { std::alloc::alloc(LAUNCH_STACK_LAYOUT) };
+        if stack.is_null() {
+            return Err(Errno::ENOMEM);
+        }
+        let shared = Box::new(LaunchShared {
+            fd: fd.as_raw_fd(),
+            candidates: ptrs(&spec.candidates),
+            argv: ptrs(&spec.argv),
+            env: ptrs(&spec.env),
+            signals: spec
+                .default_signals
+                .iter()
+                .map(|&s| s as libc::c_int)
+                .collect(),
+            in_use: std::sync::atomic::AtomicI32::new(1),
+            failure: std::sync::atomic::AtomicU32::new(0),
+            stack,
+            _spec: spec,
+        });
+        let shared = Box::into_raw(shared);
+        // The child starts with every signal blocked, so that no handler of
+        // ours runs on its stack; it unblocks them once they are default.
+        let mut old = SigSet::empty();
+        let _ = pthread_sigmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::all()),
+            Some(&mut old),
+        );
+        // SAFETY: `stack` is LAUNCH_STACK bytes we own and never touch; its
+        // end (16-byte aligned) is the child's initial stack pointer. The
+        // child shares our memory but reads only `*shared`, which stays
+        // allocated until the kernel clears `in_use` (CLONE_CHILD_CLEARTID,
+        // at its exec or exit; see Launched::drop). It calls no libc
+        // function, so our locks, heap and errno are never touched. No
+        // CLONE_FILES: the child has its own descriptor table.
+        let pid = unsafe {
+            libc::clone(
+                launch_child,
+                stack.add(LAUNCH_STACK) as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD,
+                shared as *mut libc::c_void,
+                std::ptr::null_mut::<libc::pid_t>(),
+                std::ptr::null_mut::<libc::c_void>(),
+                (*shared).in_use.as_ptr(),
+            )
+        };
+        let err = Errno::last();
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+        // SAFETY: `shared` is non-null (from Box::into_raw).
+        let shared = unsafe { std::ptr::NonNull::new_unchecked(shared) };
+        if pid < 0 {
+            // No child: the memory is ours alone again.
+            // SAFETY: from Box::into_raw above, not shared with anyone.
+            drop(unsafe { Box::from_raw(shared.as_ptr()) });
+            return Err(err);
+        }
+        Ok(Launched {
+            pid: Pid::from_raw(pid),
+            shared,
+        })
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = (spec, fd);
+        Err(Errno::ENOSYS)
     }
 }

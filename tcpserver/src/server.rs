@@ -8,11 +8,11 @@
 //! in the accept loop. Exit codes: parent 100 usage, 111 set-up failure, 0
 //! on SIGTERM; child 100 denied, 111 dropped, else the program's.
 
-use std::ffi::{CStr, CString, OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
@@ -24,8 +24,7 @@ use common::selfpipe::SelfPipe;
 use common::sys::{self, Forked};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Pid, Uid};
 use socket2::{Domain, Socket, Type};
@@ -278,11 +277,8 @@ pub fn main(args: &[OsString]) -> i32 {
         let _ = nix::unistd::dup2_stdout(&null);
     }
     let mut children: u64 = 0;
-    let mut fast = if !o.remote_host && !o.ident && o.localname.is_some() && o.banner.is_empty() {
-        FastPath::new(&o)
-    } else {
-        None
-    };
+    let mut fast = (!o.remote_host && !o.ident && o.localname.is_some() && o.banner.is_empty())
+        .then(|| FastPath::new(&o));
     status(&o, children);
     loop {
         let accepting = children < o.limit;
@@ -314,6 +310,11 @@ pub fn main(args: &[OsString]) -> i32 {
                 match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
                     Ok(ws) => {
+                        // A child is reapable only after it left our memory:
+                        // a launch failure is reported before its end line.
+                        if let Some(fp) = fast.as_mut() {
+                            fp.sweep(&o);
+                        }
                         if let Some(pid) = ws.pid() {
                             verbose(&o, format!("end {pid} status {}", wstat(&ws)).as_bytes());
                             children = children.saturating_sub(1);
@@ -332,10 +333,9 @@ pub fn main(args: &[OsString]) -> i32 {
             children += 1;
             status(&o, children);
             // Without lookups to do, the parent prepares the environment and
-            // spawns the program directly (no copy of the parent); anything
-            // out of the ordinary (deny, unreadable rules, exec failure)
-            // takes the forked child below, which reproduces every message
-            // of the original.
+            // launches the program directly (no copy of the parent); deny
+            // and unreadable rules take the forked child below, which
+            // reproduces every message of the original.
             let conn = if let Some(fp) = fast.as_mut() {
                 match spawn_fast(&o, fp, conn, &peer, port) {
                     Ok(()) => continue,
@@ -366,10 +366,15 @@ pub fn main(args: &[OsString]) -> i32 {
 
 /// `tcpserver: warning: dropping connection, TEXT: ERRSTR`, exit 111.
 fn drop_conn(parts: &[&dyn diag::Part], e: Errno) -> ! {
+    warn_dropping(parts, e);
+    std::process::exit(diag::EXIT_TEMP)
+}
+
+/// `tcpserver: warning: dropping connection, TEXT: ERRSTR`.
+fn warn_dropping(parts: &[&dyn diag::Part], e: Errno) {
     let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
     v.extend_from_slice(parts);
     diag::write_line(&diag::line(": warning: ", &v, Some(e)));
-    std::process::exit(diag::EXIT_TEMP)
 }
 
 /// A log field: the first 100 bytes, unprintable bytes, `%` and (unless
@@ -592,15 +597,16 @@ fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
     v
 }
 
-/// What the parent keeps for spawning without a fork: the inherited
-/// environment and argv as C strings, the spawn attributes, and the last
-/// rules file read (reused while its inode, size and mtime are unchanged:
-/// tcprules replaces the file by rename, so a new database is a new inode).
+/// What the parent keeps for starting programs without a fork: the
+/// inherited environment and argv as C strings, the last rules file read
+/// (reused while its inode, size and mtime are unchanged: tcprules replaces
+/// the file by rename, so a new database is a new inode), and the programs
+/// launched that may still be using its memory (until they exec).
 pub struct FastPath {
     base_env: Vec<(Vec<u8>, CString)>,
     argv: Vec<CString>,
-    attr: PosixSpawnAttr,
     rules: Option<(FileStamp, Vec<u8>)>,
+    launched: Vec<sys::Launched>,
 }
 
 /// Device, inode, size and modification time of a file.
@@ -611,7 +617,7 @@ fn cstring(b: &[u8]) -> CString {
 }
 
 impl FastPath {
-    fn new(o: &Opts) -> Option<FastPath> {
+    fn new(o: &Opts) -> FastPath {
         let base_env = common::exec::current_env()
             .into_iter()
             .map(|e| {
@@ -619,23 +625,26 @@ impl FastPath {
                 (name, cstring(&e))
             })
             .collect();
-        let mut attr = PosixSpawnAttr::init().ok()?;
-        let mut dfl = SigSet::empty();
-        for s in [Signal::SIGPIPE, Signal::SIGCHLD, Signal::SIGTERM] {
-            dfl.add(s);
-        }
-        attr.set_sigdefault(&dfl).ok()?;
-        attr.set_sigmask(&SigSet::empty()).ok()?;
-        attr.set_flags(
-            PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
-        )
-        .ok()?;
-        Some(FastPath {
+        FastPath {
             base_env,
             argv: o.program.iter().map(|a| cstring(a.as_bytes())).collect(),
-            attr,
             rules: None,
-        })
+            launched: Vec::new(),
+        }
+    }
+
+    /// Lets go of the launched programs that have exec'd or exited,
+    /// reporting those that could not start.
+    fn sweep(&mut self, o: &Opts) {
+        self.launched.retain(|l| match l.finished() {
+            None => true,
+            Some(failure) => {
+                if let Some(f) = failure {
+                    report_launch_failure(o, f);
+                }
+                false
+            }
+        });
     }
 
     /// The rules database, from the cache when the file is unchanged.
@@ -680,11 +689,11 @@ fn allowed_vars(o: &Opts, fp: &mut FastPath, remote_ip: &str) -> Option<Vec<(Vec
 }
 
 /// The parent-side path for connections that need no lookup (`-H -R -l`,
-/// no banner): the environment is built here and the program started with
-/// posix_spawn, without copying the parent. `Err(conn)` hands the
-/// connection back to the forked child when it is denied, the rules cannot
-/// be read, or the program cannot be started, so that every message is the
-/// original's.
+/// no banner): the environment is built here and the program launched
+/// without copying the parent. `Err(conn)` hands the connection back to the
+/// forked child when it is denied or the rules cannot be read, so that every
+/// message is the original's; a program that cannot be run is reported when
+/// its child is reaped, in the words of the forked child.
 fn spawn_fast(
     o: &Opts,
     fp: &mut FastPath,
@@ -727,48 +736,51 @@ fn spawn_fast(
     let mut edits: Vec<Vec<u8>> = Vec::new();
     env.apply(&mut edits);
     let touched: Vec<&[u8]> = env.names().collect();
-    let mut envp: Vec<&CStr> = fp
+    let mut envp: Vec<CString> = fp
         .base_env
         .iter()
         .filter(|(n, _)| !touched.contains(&n.as_slice()))
-        .map(|(_, c)| c.as_c_str())
+        .map(|(_, c)| c.clone())
         .collect();
-    let extra: Vec<CString> = edits.iter().map(|e| cstring(e)).collect();
-    envp.extend(extra.iter().map(CString::as_c_str));
+    envp.extend(edits.iter().map(|e| cstring(e)));
     if !o.keep_ip_options {
         let _ = sys::clear_ip_options(conn.as_fd());
     }
     if o.nodelay {
         let _ = conn.set_tcp_nodelay(true);
     }
-    let fd = conn.as_raw_fd();
-    let mut fa = match PosixSpawnFileActions::init() {
-        Ok(fa) => fa,
-        Err(_) => return Err(conn),
-    };
-    if fa
-        .add_dup2(fd, 0)
-        .and_then(|()| fa.add_dup2(fd, 1))
-        .is_err()
-    {
-        return Err(conn);
-    }
     let path = envp
         .iter()
         .find_map(|e| e.to_bytes().strip_prefix(b"PATH=").map(<[u8]>::to_vec));
-    for cand in common::exec::candidates(o.program[0].as_bytes(), path.as_deref()) {
-        let cand = cstring(&cand);
-        match nix::spawn::posix_spawn(cand.as_c_str(), &fa, &fp.attr, &fp.argv, &envp) {
-            Ok(pid) => {
-                verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
-                if o.verbosity == Verbosity::Verbose {
-                    diag::write_line(&ok_line(false, pid.as_raw() as u32, &names));
-                }
-                return Ok(());
+    let spec = sys::LaunchSpec {
+        candidates: common::exec::candidates(o.program[0].as_bytes(), path.as_deref())
+            .iter()
+            .map(|c| cstring(c))
+            .collect(),
+        argv: fp.argv.clone(),
+        env: envp,
+        default_signals: vec![Signal::SIGPIPE, Signal::SIGCHLD, Signal::SIGTERM],
+    };
+    fp.sweep(o);
+    match sys::launch(spec, conn.as_fd()) {
+        Ok(launched) => {
+            let pid = launched.pid();
+            fp.launched.push(launched);
+            verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
+            if o.verbosity == Verbosity::Verbose {
+                diag::write_line(&ok_line(false, pid.as_raw() as u32, &names));
             }
-            Err(Errno::ENOENT) => {}
-            Err(_) => break,
+            Ok(())
         }
+        Err(_) => Err(conn),
     }
-    Err(conn)
+}
+
+/// The forked child's words for a program that could not start.
+fn report_launch_failure(o: &Opts, f: sys::LaunchFailure) {
+    let (what, e): (&[&dyn diag::Part], Errno) = match f {
+        sys::LaunchFailure::Descriptors(e) => (&[&"unable to set up descriptors"], e),
+        sys::LaunchFailure::Exec(e) => (&[&"unable to run ", &o.program[0]], e),
+    };
+    warn_dropping(what, e);
 }

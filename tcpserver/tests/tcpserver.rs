@@ -4,7 +4,9 @@
 mod util;
 
 use std::collections::HashMap;
+use std::fs;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use util::*;
@@ -642,4 +644,83 @@ fn spawned_without_lookups_logs_the_same_lines() {
     assert_eq!(talk(v4(s.port), None, b""), b"");
     assert!(wait_until(5.0, || s.log().contains("unable to run")));
     assert_eq!(s.log(), "tcpserver: warning: dropping connection, unable to run /nonexistent/prog: file does not exist\n");
+}
+
+#[test]
+fn launched_program_failures_in_the_forked_childs_words() {
+    // The launched child reports through the parent: the warning comes
+    // between the ok line and the end line, as from the forked child; a
+    // name searched in PATH reports the error pathexec keeps (a directory
+    // without execute permission comes before the missing one here).
+    let t = TempDir::new("ts-launch-fail");
+    let noexec = t.join("noexec");
+    fs::write(&noexec, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&noexec, fs::Permissions::from_mode(0o644)).unwrap();
+    for (prog, path, reason) in [
+        ("/nonexistent/prog", "/bin", "file does not exist"),
+        ("noexec", "/nonexistent:.", "access denied"),
+    ] {
+        let s = Server::start(
+            &["-v", "-R", "-H", "-l0", "127.0.0.1", "0", prog],
+            &[("PATH", path)],
+            &t,
+        );
+        let (out, cport) = talk_from(v4(s.port), None, b"");
+        assert_eq!(out, b"");
+        assert!(wait_until(5.0, || s.log().lines().count() >= 7));
+        let log = s.log();
+        let pid = log
+            .lines()
+            .nth(2)
+            .and_then(|l| l.strip_prefix("tcpserver: pid "))
+            .unwrap();
+        let pid = pid.split(' ').next().unwrap();
+        assert_eq!(
+            log,
+            format!(
+                "tcpserver: status: 0/40\ntcpserver: status: 1/40\ntcpserver: pid {pid} from 127.0.0.1\n\
+                 tcpserver: ok {pid} 0:127.0.0.1:{p} :127.0.0.1::{cport}\n\
+                 tcpserver: warning: dropping connection, unable to run {prog}: {reason}\n\
+                 tcpserver: end {pid} status 28416\ntcpserver: status: 0/40\n",
+                p = s.port
+            )
+        );
+    }
+}
+
+#[test]
+fn launched_program_gets_default_signals_and_an_empty_mask() {
+    // tcpserver ignores SIGPIPE and catches SIGCHLD and SIGTERM; the
+    // program must start with none of that, on the launched path (-R -H -l)
+    // and on the forked one (a banner forces it) alike.
+    let t = TempDir::new("ts-launch-signals");
+    for banner in [None, Some("-Bhi\n")] {
+        let mut args = vec!["-R", "-H", "-l0"];
+        args.extend(banner);
+        args.extend([
+            "127.0.0.1",
+            "0",
+            "grep",
+            "-E",
+            "^Sig(Blk|Ign)",
+            "/proc/self/status",
+        ]);
+        let s = Server::start(&args, &[], &t);
+        // What tcpserver inherited ignored stays ignored, as from the C
+        // program; SIGPIPE, which it ignores itself, does not.
+        let status = fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
+        let field = |name: &str| {
+            let hex = status.lines().find_map(|l| l.strip_prefix(name)).unwrap();
+            u64::from_str_radix(hex.trim(), 16).unwrap()
+        };
+        assert_ne!(field("SigIgn:") & 1 << 12, 0, "tcpserver ignores SIGPIPE");
+        let want = format!(
+            "SigBlk:\t{:016x}\nSigIgn:\t{:016x}\n",
+            0,
+            field("SigIgn:") & !(1 << 12)
+        );
+        let out = String::from_utf8(talk(v4(s.port), None, b"")).unwrap();
+        let out = out.strip_prefix("hi\n").unwrap_or(&out);
+        assert_eq!(out, want, "banner {banner:?}");
+    }
 }
