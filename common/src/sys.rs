@@ -154,15 +154,16 @@ pub fn clear_ip_options(fd: std::os::fd::BorrowedFd<'_>) -> Result<(), Errno> {
     }
 }
 
-/// What [`launch`] starts: the program's candidate paths (tried in order,
-/// as `pathexec` does), argv, environment, the descriptor to put on fds 0
-/// and 1, and the signals to set back to their default first (those the
-/// parent ignores or catches).
+/// What [`Launcher::launch`] starts: the program's candidate paths (tried in
+/// order, as `pathexec` does), argv, environment, and the signals to set
+/// back to their default first (those the parent ignores or catches). The
+/// strings of argv and the environment are shared (`Rc`), so that a server
+/// starting the same program again and again does not copy them.
 pub struct LaunchSpec {
     pub candidates: Vec<std::ffi::CString>,
-    pub argv: Vec<std::ffi::CString>,
-    pub env: Vec<std::ffi::CString>,
-    pub default_signals: Vec<Signal>,
+    pub argv: Vec<std::rc::Rc<std::ffi::CStr>>,
+    pub env: Vec<std::rc::Rc<std::ffi::CStr>>,
+    pub default_signals: &'static [Signal],
 }
 
 /// Why a launched program did not start.
@@ -178,25 +179,6 @@ pub enum LaunchFailure {
 /// function making raw system calls, far below this.
 const LAUNCH_STACK: usize = 32 * 1024;
 
-/// Shared with a launched child until it leaves our address space.
-struct LaunchShared {
-    fd: std::os::fd::RawFd,
-    /// Null-terminated pointer arrays into the `spec` strings.
-    candidates: Vec<*const nix::libc::c_char>,
-    argv: Vec<*const nix::libc::c_char>,
-    env: Vec<*const nix::libc::c_char>,
-    signals: Vec<nix::libc::c_int>,
-    /// Set to a non-zero value before the clone; the kernel writes 0 here
-    /// (CLONE_CHILD_CLEARTID) when the child execs or exits, the moment it
-    /// stops using our memory.
-    in_use: std::sync::atomic::AtomicI32,
-    /// 0, or the failure: stage << 16 | errno (stage 1 descriptors, 2 exec).
-    failure: std::sync::atomic::AtomicU32,
-    stack: *mut u8,
-    /// Owns the strings the pointer arrays point into.
-    _spec: LaunchSpec,
-}
-
 /// 16-byte aligned, as both architectures want a stack pointer.
 const LAUNCH_STACK_LAYOUT: std::alloc::Layout =
     match std::alloc::Layout::from_size_align(LAUNCH_STACK, 16) {
@@ -204,42 +186,79 @@ const LAUNCH_STACK_LAYOUT: std::alloc::Layout =
         Err(_) => panic!("bad launch stack layout"),
     };
 
-impl Drop for LaunchShared {
-    fn drop(&mut self) {
-        if !self.stack.is_null() {
-            // SAFETY: `stack` came from `alloc` with this layout, and a
-            // LaunchShared is only dropped once no child uses it (see
-            // `Launched::drop`).
-            unsafe { std::alloc::dealloc(self.stack, LAUNCH_STACK_LAYOUT) };
-        }
+/// Finished launches kept for reuse (their stacks and pointer arrays).
+const LAUNCH_SPARE: usize = 8;
+
+type CPtr = *const nix::libc::c_char;
+
+/// Shared with a launched child until it leaves our address space; reused
+/// for later launches once it has.
+struct LaunchShared {
+    fd: std::os::fd::RawFd,
+    /// Null-terminated pointer arrays into the `spec` strings.
+    candidates: Vec<CPtr>,
+    argv: Vec<CPtr>,
+    env: Vec<CPtr>,
+    signals: &'static [Signal],
+    /// Set to a non-zero value before the clone; the kernel writes 0 here
+    /// (CLONE_CHILD_CLEARTID) when the child execs or exits, the moment it
+    /// stops using our memory.
+    in_use: std::sync::atomic::AtomicI32,
+    /// 0, or the failure: stage << 16 | errno (stage 1 descriptors, 2 exec).
+    failure: std::sync::atomic::AtomicU32,
+    /// LAUNCH_STACK bytes from `alloc`, touched only by the children.
+    stack: std::ptr::NonNull<u8>,
+    /// Owns the strings the pointer arrays point into.
+    spec: Option<LaunchSpec>,
+}
+
+impl LaunchShared {
+    fn new() -> Option<Box<LaunchShared>> {
+        // SAFETY: the layout has a non-zero size.
+        let stack = std::ptr::NonNull::new(unsafe { std::alloc::alloc(LAUNCH_STACK_LAYOUT) })?;
+        Some(Box::new(LaunchShared {
+            fd: -1,
+            candidates: Vec::new(),
+            argv: Vec::new(),
+            env: Vec::new(),
+            signals: &[],
+            in_use: std::sync::atomic::AtomicI32::new(0),
+            failure: std::sync::atomic::AtomicU32::new(0),
+            stack,
+            spec: None,
+        }))
     }
-}
 
-/// A program started by [`launch`]. Its pid is reaped like any child's;
-/// [`Launched::finished`] says when it no longer uses our memory and
-/// whether it failed to start.
-pub struct Launched {
-    pid: Pid,
-    shared: std::ptr::NonNull<LaunchShared>,
-}
-
-impl Launched {
-    pub fn pid(&self) -> Pid {
-        self.pid
+    /// Points the arrays at `spec`'s strings and takes it.
+    fn load(&mut self, spec: LaunchSpec, fd: std::os::fd::RawFd) {
+        fn fill(v: &mut Vec<CPtr>, ptrs: impl Iterator<Item = CPtr>) {
+            v.clear();
+            v.extend(ptrs);
+            v.push(std::ptr::null());
+        }
+        use std::sync::atomic::Ordering::SeqCst;
+        fill(
+            &mut self.candidates,
+            spec.candidates.iter().map(|c| c.as_ptr()),
+        );
+        fill(&mut self.argv, spec.argv.iter().map(|c| c.as_ptr()));
+        fill(&mut self.env, spec.env.iter().map(|c| c.as_ptr()));
+        self.signals = spec.default_signals;
+        self.fd = fd;
+        self.in_use.store(1, SeqCst);
+        self.failure.store(0, SeqCst);
+        self.spec = Some(spec);
     }
 
     /// `None` while the child may still read our memory (it has neither
     /// exec'd nor exited); then `Some(None)` if the program started, or
     /// `Some(Some(failure))`.
-    pub fn finished(&self) -> Option<Option<LaunchFailure>> {
+    fn finished(&self) -> Option<Option<LaunchFailure>> {
         use std::sync::atomic::Ordering::SeqCst;
-        // SAFETY: `shared` is valid until this Launched is dropped; only
-        // atomics are read, which the child and the kernel write.
-        let s = unsafe { self.shared.as_ref() };
-        if s.in_use.load(SeqCst) != 0 {
+        if self.in_use.load(SeqCst) != 0 {
             return None;
         }
-        let f = s.failure.load(SeqCst);
+        let f = self.failure.load(SeqCst);
         let e = Errno::from_raw((f & 0xffff) as i32);
         Some(match f >> 16 {
             0 => None,
@@ -249,15 +268,152 @@ impl Launched {
     }
 }
 
-impl Drop for Launched {
+impl Drop for LaunchShared {
     fn drop(&mut self) {
-        if self.finished().is_some() {
-            // SAFETY: the pointer came from Box::into_raw in `launch`, and
-            // the child no longer uses the memory (in_use is 0).
-            drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
+        // SAFETY: `stack` came from `alloc` with this layout, and a
+        // LaunchShared is only dropped when no child uses it (see
+        // `Launcher::drop`).
+        unsafe { std::alloc::dealloc(self.stack.as_ptr(), LAUNCH_STACK_LAYOUT) };
+    }
+}
+
+/// Starts programs without copying this process and without waiting for
+/// their exec ([`Launcher::launch`]), and keeps what each child reads of our
+/// memory until it has exec'd or exited.
+pub struct Launcher {
+    running: Vec<(Pid, std::ptr::NonNull<LaunchShared>)>,
+    /// Boxed: each moves in and out of `running` as a raw pointer, and the
+    /// children rely on its address.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<LaunchShared>>,
+}
+
+impl Default for Launcher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Launcher {
+    pub fn new() -> Launcher {
+        Launcher {
+            running: Vec::new(),
+            spare: Vec::new(),
         }
-        // Otherwise the child may still read it: the memory is left to
-        // it (a leak of one spec, never a use after free).
+    }
+
+    /// Lets go of what the children that have exec'd or exited used, and
+    /// calls `failed` for each of them that could not start. A child that
+    /// has been reaped is always let go of here.
+    pub fn sweep(&mut self, mut failed: impl FnMut(Pid, LaunchFailure)) {
+        let mut i = 0;
+        while let Some(&(pid, shared)) = self.running.get(i) {
+            // SAFETY: every pointer in `running` came from Box::into_raw in
+            // `launch` and is freed only below, after its removal.
+            let done = unsafe { shared.as_ref() }.finished();
+            let Some(failure) = done else {
+                i += 1;
+                continue;
+            };
+            self.running.swap_remove(i);
+            if let Some(f) = failure {
+                failed(pid, f);
+            }
+            // SAFETY: from Box::into_raw, removed from `running` above, and
+            // the child no longer uses it (finished).
+            let mut b = unsafe { Box::from_raw(shared.as_ptr()) };
+            b.spec = None;
+            if self.spare.len() < LAUNCH_SPARE {
+                self.spare.push(b);
+            }
+        }
+    }
+
+    /// Starts a program on `fd` (as fds 0 and 1): `clone(CLONE_VM)` runs a
+    /// small child on a stack of ours, which sets up the descriptors and
+    /// signals and execs, while the parent goes on at once (posix_spawn
+    /// would hold it until the exec, leaving a CPU idle on a busy server).
+    /// The child's exit status is 111 if nothing could run; [`sweep`] then
+    /// says why.
+    ///
+    /// `ENOSYS` on architectures without the raw system calls this needs;
+    /// the caller then forks.
+    ///
+    /// [`sweep`]: Launcher::sweep
+    pub fn launch(
+        &mut self,
+        spec: LaunchSpec,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<Pid, Errno> {
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        {
+            use nix::libc;
+            use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+            use std::os::fd::AsRawFd;
+            let mut b = match self.spare.pop() {
+                Some(b) => b,
+                None => LaunchShared::new().ok_or(Errno::ENOMEM)?,
+            };
+            b.load(spec, fd.as_raw_fd());
+            let stack_top = b.stack.as_ptr().wrapping_add(LAUNCH_STACK);
+            let shared = Box::into_raw(b);
+            // The child starts with every signal blocked, so that no handler
+            // of ours runs on its stack; it unblocks them once they are
+            // default.
+            let mut old = SigSet::empty();
+            let _ = pthread_sigmask(
+                SigmaskHow::SIG_SETMASK,
+                Some(&SigSet::all()),
+                Some(&mut old),
+            );
+            // SAFETY: `stack_top` is the end of LAUNCH_STACK bytes we own and
+            // never touch ourselves (16-byte aligned), the child's initial
+            // stack pointer. The child shares our memory but reads only
+            // `*shared`, which stays allocated and unchanged until the kernel
+            // clears `in_use` (CLONE_CHILD_CLEARTID, at its exec or exit; see
+            // `sweep` and `drop`). It calls no libc function, so our locks,
+            // heap and errno are never touched. No CLONE_FILES: the child has
+            // its own descriptor table, copied here while `fd` is open.
+            let pid = unsafe {
+                libc::clone(
+                    launch_child,
+                    stack_top as *mut libc::c_void,
+                    libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD,
+                    shared as *mut libc::c_void,
+                    std::ptr::null_mut::<libc::pid_t>(),
+                    std::ptr::null_mut::<libc::c_void>(),
+                    (*shared).in_use.as_ptr(),
+                )
+            };
+            let err = Errno::last();
+            let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            if pid < 0 {
+                // SAFETY: from Box::into_raw above; there is no child.
+                let mut b = unsafe { Box::from_raw(shared) };
+                b.spec = None;
+                self.spare.push(b);
+                return Err(err);
+            }
+            // SAFETY: Box::into_raw never returns null.
+            let shared = unsafe { std::ptr::NonNull::new_unchecked(shared) };
+            let pid = Pid::from_raw(pid);
+            self.running.push((pid, shared));
+            Ok(pid)
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            let _ = (spec, fd);
+            Err(Errno::ENOSYS)
+        }
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        self.sweep(|_, _| {});
+        // What is left may still be read by a child that has not exec'd:
+        // it is left to it (a leak, never a use after free).
+        self.running.clear();
     }
 }
 
@@ -316,7 +472,7 @@ extern "C" fn launch_child(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
     }
     // A kernel sigaction of all zeros is SIG_DFL on both architectures.
     let dfl = [0u64; 4];
-    for &sig in &s.signals {
+    for &sig in s.signals {
         raw_syscall(
             libc::SYS_rt_sigaction,
             sig as usize,
@@ -351,93 +507,4 @@ extern "C" fn launch_child(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
             -(libc::ENOENT as isize)
         },
     )
-}
-
-/// Starts a program on `fd` (as fds 0 and 1) without copying this process
-/// and without waiting for the exec: `clone(CLONE_VM)` runs a small child on
-/// a stack of ours, which sets up the descriptors and signals and execs.
-/// The parent goes on at once (posix_spawn would hold it until the exec,
-/// leaving a CPU idle on a busy server). The child's exit status is 111 if
-/// nothing could run; [`Launched::finished`] then says why.
-///
-/// `ENOSYS` on architectures without the raw system calls this needs; the
-/// caller then forks.
-pub fn launch(spec: LaunchSpec, fd: std::os::fd::BorrowedFd<'_>) -> Result<Launched, Errno> {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    {
-        use nix::libc;
-        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-        use std::os::fd::AsRawFd;
-        let ptrs = |v: &[std::ffi::CString]| {
-            let mut p: Vec<*const libc::c_char> = v.iter().map(|c| c.as_ptr()).collect();
-            p.push(std::ptr::null());
-            p
-        };
-        // SAFETY: the layout has a non-zero size.
-        let stack = unsafe { std::alloc::alloc(LAUNCH_STACK_LAYOUT) };
-        if stack.is_null() {
-            return Err(Errno::ENOMEM);
-        }
-        let shared = Box::new(LaunchShared {
-            fd: fd.as_raw_fd(),
-            candidates: ptrs(&spec.candidates),
-            argv: ptrs(&spec.argv),
-            env: ptrs(&spec.env),
-            signals: spec
-                .default_signals
-                .iter()
-                .map(|&s| s as libc::c_int)
-                .collect(),
-            in_use: std::sync::atomic::AtomicI32::new(1),
-            failure: std::sync::atomic::AtomicU32::new(0),
-            stack,
-            _spec: spec,
-        });
-        let shared = Box::into_raw(shared);
-        // The child starts with every signal blocked, so that no handler of
-        // ours runs on its stack; it unblocks them once they are default.
-        let mut old = SigSet::empty();
-        let _ = pthread_sigmask(
-            SigmaskHow::SIG_SETMASK,
-            Some(&SigSet::all()),
-            Some(&mut old),
-        );
-        // SAFETY: `stack` is LAUNCH_STACK bytes we own and never touch; its
-        // end (16-byte aligned) is the child's initial stack pointer. The
-        // child shares our memory but reads only `*shared`, which stays
-        // allocated until the kernel clears `in_use` (CLONE_CHILD_CLEARTID,
-        // at its exec or exit; see Launched::drop). It calls no libc
-        // function, so our locks, heap and errno are never touched. No
-        // CLONE_FILES: the child has its own descriptor table.
-        let pid = unsafe {
-            libc::clone(
-                launch_child,
-                stack.add(LAUNCH_STACK) as *mut libc::c_void,
-                libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD,
-                shared as *mut libc::c_void,
-                std::ptr::null_mut::<libc::pid_t>(),
-                std::ptr::null_mut::<libc::c_void>(),
-                (*shared).in_use.as_ptr(),
-            )
-        };
-        let err = Errno::last();
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-        // SAFETY: `shared` is non-null (from Box::into_raw).
-        let shared = unsafe { std::ptr::NonNull::new_unchecked(shared) };
-        if pid < 0 {
-            // No child: the memory is ours alone again.
-            // SAFETY: from Box::into_raw above, not shared with anyone.
-            drop(unsafe { Box::from_raw(shared.as_ptr()) });
-            return Err(err);
-        }
-        Ok(Launched {
-            pid: Pid::from_raw(pid),
-            shared,
-        })
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let _ = (spec, fd);
-        Err(Errno::ENOSYS)
-    }
 }

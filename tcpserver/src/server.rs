@@ -8,12 +8,13 @@
 //! in the accept loop. Exit codes: parent 100 usage, 111 set-up failure, 0
 //! on SIGTERM; child 100 denied, 111 dropped, else the program's.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::rc::Rc;
 use std::time::Duration;
 
 use common::args::{scan_ulong, Getopt};
@@ -603,10 +604,10 @@ fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
 /// the file by rename, so a new database is a new inode), and the programs
 /// launched that may still be using its memory (until they exec).
 pub struct FastPath {
-    base_env: Vec<(Vec<u8>, CString)>,
-    argv: Vec<CString>,
+    base_env: Vec<(Vec<u8>, Rc<CStr>)>,
+    argv: Vec<Rc<CStr>>,
     rules: Option<(FileStamp, Vec<u8>)>,
-    launched: Vec<sys::Launched>,
+    launcher: sys::Launcher,
 }
 
 /// Device, inode, size and modification time of a file.
@@ -622,29 +623,25 @@ impl FastPath {
             .into_iter()
             .map(|e| {
                 let name = e.split(|&b| b == b'=').next().unwrap_or_default().to_vec();
-                (name, cstring(&e))
+                (name, Rc::from(cstring(&e)))
             })
             .collect();
         FastPath {
             base_env,
-            argv: o.program.iter().map(|a| cstring(a.as_bytes())).collect(),
+            argv: o
+                .program
+                .iter()
+                .map(|a| Rc::from(cstring(a.as_bytes())))
+                .collect(),
             rules: None,
-            launched: Vec::new(),
+            launcher: sys::Launcher::new(),
         }
     }
 
     /// Lets go of the launched programs that have exec'd or exited,
     /// reporting those that could not start.
     fn sweep(&mut self, o: &Opts) {
-        self.launched.retain(|l| match l.finished() {
-            None => true,
-            Some(failure) => {
-                if let Some(f) = failure {
-                    report_launch_failure(o, f);
-                }
-                false
-            }
-        });
+        self.launcher.sweep(|_, f| report_launch_failure(o, f));
     }
 
     /// The rules database, from the cache when the file is unchanged.
@@ -736,13 +733,13 @@ fn spawn_fast(
     let mut edits: Vec<Vec<u8>> = Vec::new();
     env.apply(&mut edits);
     let touched: Vec<&[u8]> = env.names().collect();
-    let mut envp: Vec<CString> = fp
+    let mut envp: Vec<Rc<CStr>> = fp
         .base_env
         .iter()
         .filter(|(n, _)| !touched.contains(&n.as_slice()))
-        .map(|(_, c)| c.clone())
+        .map(|(_, c)| Rc::clone(c))
         .collect();
-    envp.extend(edits.iter().map(|e| cstring(e)));
+    envp.extend(edits.iter().map(|e| Rc::from(cstring(e))));
     if !o.keep_ip_options {
         let _ = sys::clear_ip_options(conn.as_fd());
     }
@@ -759,13 +756,11 @@ fn spawn_fast(
             .collect(),
         argv: fp.argv.clone(),
         env: envp,
-        default_signals: vec![Signal::SIGPIPE, Signal::SIGCHLD, Signal::SIGTERM],
+        default_signals: &[Signal::SIGPIPE, Signal::SIGCHLD, Signal::SIGTERM],
     };
     fp.sweep(o);
-    match sys::launch(spec, conn.as_fd()) {
-        Ok(launched) => {
-            let pid = launched.pid();
-            fp.launched.push(launched);
+    match fp.launcher.launch(spec, conn.as_fd()) {
+        Ok(pid) => {
             verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
             if o.verbosity == Verbosity::Verbose {
                 diag::write_line(&ok_line(false, pid.as_raw() as u32, &names));
