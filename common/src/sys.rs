@@ -176,8 +176,11 @@ pub enum LaunchFailure {
 }
 
 /// Stack of a launched child until it has exec'd: it runs one small
-/// function making raw system calls, far below this.
-const LAUNCH_STACK: usize = 32 * 1024;
+/// function making raw system calls, which was measured to use 88 bytes in
+/// a release build and 816 in a debug one. Kept small, as a server under a
+/// tight `softlimit -m` has little heap to spare for the children that
+/// have not exec'd yet.
+const LAUNCH_STACK: usize = 4 * 1024;
 
 /// 16-byte aligned, as both architectures want a stack pointer.
 const LAUNCH_STACK_LAYOUT: std::alloc::Layout =
@@ -186,8 +189,17 @@ const LAUNCH_STACK_LAYOUT: std::alloc::Layout =
         Err(_) => panic!("bad launch stack layout"),
     };
 
-/// Finished launches kept for reuse (their stacks and pointer arrays).
-const LAUNCH_SPARE: usize = 8;
+/// Children that may be using our memory at once (between their clone and
+/// their exec). Their stacks and pointer arrays are allocated when the
+/// Launcher is made, and reused: a burst of connections does not grow the
+/// heap of a server run under a tight `softlimit -m`. With this many
+/// pending, `launch` first waits for the oldest to exec, as posix_spawn
+/// waits for every child.
+const LAUNCH_MAX: usize = 4;
+
+/// The longest `launch` waits for room; past it, `EAGAIN` (the caller
+/// forks). An exec takes well under a millisecond.
+const LAUNCH_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 type CPtr = *const nix::libc::c_char;
 
@@ -282,6 +294,8 @@ impl Drop for LaunchShared {
 /// memory until it has exec'd or exited.
 pub struct Launcher {
     running: Vec<(Pid, std::ptr::NonNull<LaunchShared>)>,
+    /// Failures found while making room in `launch`, for the next `sweep`.
+    failed: Vec<(Pid, LaunchFailure)>,
     /// Boxed: each moves in and out of `running` as a raw pointer, and the
     /// children rely on its address.
     #[allow(clippy::vec_box)]
@@ -297,8 +311,11 @@ impl Default for Launcher {
 impl Launcher {
     pub fn new() -> Launcher {
         Launcher {
-            running: Vec::new(),
-            spare: Vec::new(),
+            running: Vec::with_capacity(LAUNCH_MAX),
+            failed: Vec::new(),
+            spare: (0..LAUNCH_MAX)
+                .filter_map(|_| LaunchShared::new())
+                .collect(),
         }
     }
 
@@ -306,6 +323,52 @@ impl Launcher {
     /// calls `failed` for each of them that could not start. A child that
     /// has been reaped is always let go of here.
     pub fn sweep(&mut self, mut failed: impl FnMut(Pid, LaunchFailure)) {
+        for (pid, f) in self.failed.drain(..) {
+            failed(pid, f);
+        }
+        self.release(failed);
+    }
+
+    /// Waits (at most LAUNCH_WAIT) for the oldest running child to leave
+    /// our memory, then lets go of every finished one.
+    fn wait_for_room(&mut self) {
+        let deadline = std::time::Instant::now() + LAUNCH_WAIT;
+        let mut failed = std::mem::take(&mut self.failed);
+        while self.running.len() >= LAUNCH_MAX {
+            let Some(&(_, shared)) = self.running.first() else {
+                break;
+            };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // SAFETY: pointers in `running` are valid until released below.
+            let word = unsafe { shared.as_ref() }.in_use.as_ptr();
+            let ts = nix::libc::timespec {
+                tv_sec: 0,
+                tv_nsec: left.subsec_nanos().into(),
+            };
+            // SAFETY: FUTEX_WAIT reads the word (ours, alive) and the
+            // timespec; the kernel wakes us when it clears the word at the
+            // child's exec or exit (CLONE_CHILD_CLEARTID). EAGAIN if it is
+            // already 0; any error just ends this wait.
+            unsafe {
+                nix::libc::syscall(
+                    nix::libc::SYS_futex,
+                    word,
+                    nix::libc::FUTEX_WAIT,
+                    1,
+                    &ts as *const nix::libc::timespec,
+                )
+            };
+            self.release(|pid, f| failed.push((pid, f)));
+        }
+        self.failed = failed;
+    }
+
+    /// Lets go of the finished children, calling `failed` for those that
+    /// could not start.
+    fn release(&mut self, mut failed: impl FnMut(Pid, LaunchFailure)) {
         let mut i = 0;
         while let Some(&(pid, shared)) = self.running.get(i) {
             // SAFETY: every pointer in `running` came from Box::into_raw in
@@ -323,9 +386,7 @@ impl Launcher {
             // the child no longer uses it (finished).
             let mut b = unsafe { Box::from_raw(shared.as_ptr()) };
             b.spec = None;
-            if self.spare.len() < LAUNCH_SPARE {
-                self.spare.push(b);
-            }
+            self.spare.push(b);
         }
     }
 
@@ -336,8 +397,10 @@ impl Launcher {
     /// The child's exit status is 111 if nothing could run; [`sweep`] then
     /// says why.
     ///
-    /// `ENOSYS` on architectures without the raw system calls this needs;
-    /// the caller then forks.
+    /// `EAGAIN` if LAUNCH_MAX children are still before their exec after
+    /// LAUNCH_WAIT, `ENOSYS` on architectures without the raw system calls
+    /// this needs; the caller then forks. A child that could not start is
+    /// reported by the next [`sweep`], even if it was let go of here.
     ///
     /// [`sweep`]: Launcher::sweep
     pub fn launch(
@@ -350,6 +413,12 @@ impl Launcher {
             use nix::libc;
             use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
             use std::os::fd::AsRawFd;
+            if self.running.len() >= LAUNCH_MAX {
+                self.wait_for_room();
+                if self.running.len() >= LAUNCH_MAX {
+                    return Err(Errno::EAGAIN);
+                }
+            }
             let mut b = match self.spare.pop() {
                 Some(b) => b,
                 None => LaunchShared::new().ok_or(Errno::ENOMEM)?,

@@ -647,6 +647,46 @@ fn spawned_without_lookups_logs_the_same_lines() {
 }
 
 #[test]
+fn many_launches_at_once_each_with_its_own_environment() {
+    // Thirty-two clients at once, five connections each: more programs
+    // before their exec than the parent has launch slots, which it reuses
+    // as each child execs. Every program must see its own connection.
+    let t = TempDir::new("ts-launch-many");
+    write_rules(&t.join("rules.cdb"), "127.0.0.1:allow,FOO=\"bar\"\n");
+    let s = Server::start(
+        &[
+            "-R",
+            "-H",
+            "-l0",
+            "-x",
+            "rules.cdb",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            "echo $TCPREMOTEPORT $FOO",
+        ],
+        &[],
+        &t,
+    );
+    let port = s.port;
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    let (out, cport) = talk_from(v4(port), None, b"");
+                    assert_eq!(String::from_utf8(out).unwrap(), format!("{cport} bar\n"));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(s.log(), "");
+}
+
+#[test]
 fn launched_program_failures_in_the_forked_childs_words() {
     // The launched child reports through the parent: the warning comes
     // between the ok line and the end line, as from the forked child; a
