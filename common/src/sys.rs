@@ -193,7 +193,7 @@ const LAUNCH_STACK_LAYOUT: std::alloc::Layout =
 /// their exec). Their stacks and pointer arrays are allocated when the
 /// Launcher is made, and reused: a burst of connections does not grow the
 /// heap of a server run under a tight `softlimit -m`. With this many
-/// pending, `launch` first waits for the oldest to exec, as posix_spawn
+/// pending, `launch` first waits for one of them to exec, as posix_spawn
 /// waits for every child.
 const LAUNCH_MAX: usize = 4;
 
@@ -329,8 +329,8 @@ impl Launcher {
         self.release(failed);
     }
 
-    /// Waits (at most LAUNCH_WAIT) for the oldest running child to leave
-    /// our memory, then lets go of every finished one.
+    /// Waits (at most LAUNCH_WAIT in all) for a running child to leave our
+    /// memory, then lets go of every finished one, until there is room.
     fn wait_for_room(&mut self) {
         let deadline = std::time::Instant::now() + LAUNCH_WAIT;
         let mut failed = std::mem::take(&mut self.failed);
@@ -345,7 +345,7 @@ impl Launcher {
             // SAFETY: pointers in `running` are valid until released below.
             let word = unsafe { shared.as_ref() }.in_use.as_ptr();
             let ts = nix::libc::timespec {
-                tv_sec: 0,
+                tv_sec: left.as_secs() as nix::libc::time_t,
                 tv_nsec: left.subsec_nanos().into(),
             };
             // SAFETY: FUTEX_WAIT reads the word (ours, alive) and the
