@@ -167,6 +167,7 @@ impl Prepared {
     }
 
     /// Tries each candidate; returns the error to report if none could run.
+    /// `sys::launch_child` makes the same choice with raw system calls.
     pub fn exec(&self) -> Errno {
         let mut remembered = None;
         for c in &self.candidates {

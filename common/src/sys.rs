@@ -559,6 +559,8 @@ extern "C" fn launch_child(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
         8,
     );
     let (argv, envp) = (s.argv.as_ptr() as usize, s.env.as_ptr() as usize);
+    // The error kept is the one `exec::Prepared::exec` keeps (pathexec's):
+    // that code cannot run here (it allocates and sets errno).
     let mut remembered: isize = 0;
     for &path in s.candidates.iter().take_while(|p| !p.is_null()) {
         let r = raw_syscall(libc::SYS_execve, path as usize, argv, envp, 0);
