@@ -166,8 +166,21 @@ impl Prepared {
         p
     }
 
+    /// The paths to try, in order.
+    pub fn candidates(&self) -> &[CString] {
+        &self.candidates
+    }
+
+    pub fn argv(&self) -> &[CString] {
+        &self.argv
+    }
+
+    pub fn env(&self) -> &[CString] {
+        &self.env
+    }
+
     /// Tries each candidate; returns the error to report if none could run.
-    /// `sys::launch_child` makes the same choice with raw system calls.
+    /// `rt::Spawner::spawn` makes the same choice with posix_spawn.
     pub fn exec(&self) -> Errno {
         let mut remembered = None;
         for c in &self.candidates {

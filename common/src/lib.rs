@@ -9,7 +9,8 @@
 //! - [`cdb`]: the constant database of tcpserver's rules.
 //! - [`rules`]: the tcprules grammar, ranges, value encoding, lookup order.
 //! - [`exec`]: `pathexec`: PATH search and environment edits before `execve`.
-//! - [`selfpipe`]: signals as bytes on a pipe, for event loops.
+//! - [`rt`]: the runtime of every daemon: signals, event loop, deadlines,
+//!   back-off, spawner, reaper.
 //! - [`sys`]: the only module where `unsafe_code` is allowed.
 #![deny(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod cdb;
 pub mod control;
 pub mod diag;
 pub mod exec;
+pub mod rt;
 pub mod rules;
 pub mod selfpipe;
 pub mod status;

@@ -579,3 +579,29 @@ extern "C" fn launch_child(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
         },
     )
 }
+
+/// Adds "change to `dir`" to a posix_spawn descriptor plan
+/// (`posix_spawn_file_actions_addchdir_np`, glibc 2.29 and musl 1.1.24),
+/// which nix does not wrap: the log supervise that svscan starts, and
+/// multilog's processors, run in another directory than their parent.
+pub fn spawn_add_chdir(
+    actions: &mut nix::spawn::PosixSpawnFileActions,
+    dir: &std::ffi::CStr,
+) -> Result<(), Errno> {
+    let fa: *mut nix::spawn::PosixSpawnFileActions = actions;
+    // SAFETY: PosixSpawnFileActions is #[repr(transparent)] over an
+    // initialised posix_spawn_file_actions_t (nix's `init`), so the cast
+    // pointer is valid and exclusively borrowed for the call; `dir` is a
+    // NUL-terminated string that the C library copies.
+    let r = unsafe {
+        nix::libc::posix_spawn_file_actions_addchdir_np(
+            fa.cast::<nix::libc::posix_spawn_file_actions_t>(),
+            dir.as_ptr(),
+        )
+    };
+    if r != 0 {
+        Err(Errno::from_raw(r))
+    } else {
+        Ok(())
+    }
+}

@@ -5,10 +5,12 @@
 //! start-up error. After start-up nothing is fatal: failures warn and the
 //! loop goes on.
 //!
-//! The loop polls the SIGCHLD self-pipe and the control FIFO with the state
-//! machine's deadline as timeout; it never sleeps.
+//! The loop is the common runtime's: it waits on the signals (SIGCHLD) and
+//! the control FIFO with the state machine's deadline; it never sleeps.
+//! `./run` is started with posix_spawn; the reaper hands its exit to the
+//! state machine.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::fd::AsFd;
@@ -18,16 +20,15 @@ use std::time::Instant;
 
 use common::control::{self, Command};
 use common::diag::{self, errno_of};
-use common::selfpipe::SelfPipe;
+use common::exec::Prepared;
+use common::rt::{Backoff, Disposition, Reaper, Runtime, Spawner};
 use common::status::{self, WriteError};
-use common::sys::{self, Forked};
 use common::tai::Tai64n;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::poll::PollFlags;
+use nix::sys::signal::{self, Signal};
 use nix::sys::stat::Mode;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::machine::{Action, Event, Now, State};
@@ -43,16 +44,21 @@ struct Supervise {
     dir: OsString,
     state: State,
     started: Instant,
-    selfpipe: SelfPipe,
+    rt: Runtime,
+    spawner: Spawner,
+    reaper: Reaper<()>,
     control: File,
+    /// A control FIFO that keeps failing (replaced by a regular file, say)
+    /// is read again only after a deadline.
+    control_backoff: Backoff,
     /// Held open so the control FIFO never reports end of file.
     _control_writer: File,
     /// Held open (never read) so that `svok` and `svc` find a reader.
     _ok: File,
     /// The exclusive flock on supervise/lock, held for life.
     _lock: Flock<File>,
-    /// Prepared before any fork so that the child only execs.
-    run_path: CString,
+    /// `./run`, argv exactly `["./run"]`, no PATH search, prepared once.
+    run: Prepared,
 }
 
 /// Entry point: `args` is the whole argv.
@@ -64,13 +70,10 @@ pub fn main(args: &[OsString]) -> i32 {
     let dir = args[1].clone();
     let d: &OsStr = &dir;
 
-    let selfpipe = SelfPipe::new(&[Signal::SIGCHLD])
+    // SIGCHLD may arrive blocked from whoever started us: the runtime
+    // unblocks it, and `./run` gets an empty mask as from the original.
+    let rt = Runtime::new(&[(Signal::SIGCHLD, Disposition::Catch)])
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe for ", &d], e));
-    // SIGCHLD may arrive blocked from whoever started us; the self-pipe needs
-    // it delivered, and `./run` gets it unblocked as from the original.
-    let mut chld = SigSet::empty();
-    chld.add(Signal::SIGCHLD);
-    let _ = signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
 
     if let Err(e) = std::env::set_current_dir(d) {
         diag::fatal_sys(&[&"unable to chdir to ", &d], errno_of(&e));
@@ -124,12 +127,15 @@ pub fn main(args: &[OsString]) -> i32 {
         dir: dir.clone(),
         state,
         started,
-        selfpipe,
+        spawner: rt.spawner(),
+        rt,
+        reaper: Reaper::with_capacity(1),
         control,
+        control_backoff: Backoff::new(),
         _control_writer: control_writer,
         _ok: ok,
         _lock: lock,
-        run_path: CString::from(c"./run"),
+        run: Prepared::new(&[OsString::from("./run")], None),
     };
     let now = sv.now();
     let actions = sv.state.boot(now);
@@ -232,14 +238,28 @@ impl Supervise {
                     let _ = signal::kill(Pid::from_raw(pid as i32), sig);
                 }
                 Action::Start => {
-                    let ev = match self.fork_run() {
-                        Ok(pid) => Event::Started(pid),
-                        Err(e) => {
+                    let ev = match self.spawner.spawn(&self.run, &[], None) {
+                        Ok(pid) => {
+                            self.reaper.adopt(pid, ());
+                            Event::Started(pid.as_raw() as u32)
+                        }
+                        // No process could be made: the fork failure of
+                        // the original, and its back-off.
+                        Err(e @ (Errno::EAGAIN | Errno::ENOMEM)) => {
                             diag::warn_sys(
                                 &[&"unable to fork for ", &self.dir, &", sleeping 60 seconds"],
                                 e,
                             );
                             Event::ForkFailed
+                        }
+                        // The original's child says this, then exits 111.
+                        Err(e) => {
+                            diag::write_line(&diag::line(
+                                ": fatal: ",
+                                &[&"unable to start ", &self.dir, &"/run"],
+                                Some(e),
+                            ));
+                            Event::RunFailed
                         }
                     };
                     if self.handle(ev) {
@@ -252,57 +272,21 @@ impl Supervise {
         false
     }
 
-    /// Forks and execs `./run` (argv exactly `["./run"]`, no PATH search).
-    fn fork_run(&self) -> Result<u32, Errno> {
-        match sys::fork()? {
-            Forked::Parent(pid) => Ok(pid.as_raw() as u32),
-            Forked::Child => {
-                sys::default_signal(Signal::SIGPIPE);
-                let Err(e) = nix::unistd::execv(&self.run_path, &[&self.run_path]);
-                diag::write_line(&diag::line(
-                    ": fatal: ",
-                    &[&"unable to start ", &self.dir, &"/run"],
-                    Some(e),
-                ));
-                sys::exit_now(diag::EXIT_TEMP)
-            }
-        }
-    }
-
     fn run(mut self) -> i32 {
         // Unlike the original, no status write on entering the loop: every
         // change has been announced when it happened.
         loop {
-            let timeout = match self.state.deadline() {
-                None => PollTimeout::NONE,
-                Some(t) => {
-                    let left = t.saturating_sub(self.started.elapsed());
-                    // Round up so that the timer never fires early.
-                    let ms = left.as_micros().div_ceil(1000);
-                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
-                        .unwrap_or(PollTimeout::MAX)
-                }
-            };
-            let (pipe_ready, control_ready) = {
-                let mut fds = [
-                    PollFd::new(self.selfpipe.as_fd(), PollFlags::POLLIN),
-                    PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
-                ];
-                match nix::poll::poll(&mut fds, timeout) {
-                    Ok(_) => {}
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => {
-                        // Cannot happen with valid descriptors; never spin.
-                        diag::warn_sys(&[&"unable to poll"], e);
-                        continue;
-                    }
-                }
-                let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), ready(&fds[1]))
-            };
-            if pipe_ready {
-                self.selfpipe.drain();
+            let now = Instant::now();
+            let mut deadline = self.state.deadline().map(|t| self.started + t);
+            let control_ok = !self.control_backoff.waiting(now);
+            if !control_ok {
+                deadline = min_deadline(deadline, self.control_backoff.deadline());
             }
+            let control = self.control.as_fd();
+            let watch = [(control, PollFlags::POLLIN)];
+            let wake = self
+                .rt
+                .wait(if control_ok { &watch } else { &[] }, deadline);
             if self.reap() {
                 break;
             }
@@ -314,7 +298,7 @@ impl Supervise {
             {
                 break;
             }
-            if control_ready && self.read_commands() {
+            if control_ok && wake.ready(0) && self.read_commands() {
                 break;
             }
         }
@@ -328,22 +312,13 @@ impl Supervise {
 
     /// Reaps every exited child; true if supervise must exit.
     fn reap(&mut self) -> bool {
-        loop {
-            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => return false,
-                Ok(ws) => {
-                    if let Some(pid) = ws.pid() {
-                        if matches!(ws, WaitStatus::Exited(..) | WaitStatus::Signaled(..))
-                            && self.handle(Event::Exited(pid.as_raw() as u32))
-                        {
-                            return true;
-                        }
-                    }
-                }
-                Err(Errno::EINTR) => {}
-                Err(_) => return false,
+        self.rt.take(Signal::SIGCHLD);
+        while let Some((pid, _, _)) = self.reaper.reap() {
+            if self.handle(Event::Exited(pid.as_raw() as u32)) {
+                return true;
             }
         }
+        false
     }
 
     /// Reads what is queued in the control FIFO and acts on each byte in
@@ -351,9 +326,27 @@ impl Supervise {
     fn read_commands(&mut self) -> bool {
         let mut buf = [0u8; CONTROL_CHUNK];
         let n = match self.control.read(&mut buf) {
+            Ok(0) => {
+                // Always readable and empty: not our FIFO any more (a regular
+                // file in its place). Look again after a deadline, not in a
+                // loop.
+                if self.control_backoff.failed(Instant::now()) {
+                    diag::warn(&[&"unable to read ", &self.dir, &"/supervise/control: not a FIFO"]);
+                }
+                return false;
+            }
             Ok(n) => n,
-            Err(_) => return false,
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                return false
+            }
+            Err(e) => {
+                if self.control_backoff.failed(Instant::now()) {
+                    diag::warn_sys(&[&"unable to read ", &self.dir, &"/supervise/control"], errno_of(&e));
+                }
+                return false;
+            }
         };
+        self.control_backoff.succeeded();
         for &b in &buf[..n] {
             if let Some(c) = Command::from_byte(b) {
                 if self.handle(Event::Command(c)) {
@@ -362,5 +355,12 @@ impl Supervise {
             }
         }
         false
+    }
+}
+
+fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

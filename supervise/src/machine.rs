@@ -3,8 +3,9 @@
 //! [`State::step`] takes an [`Event`] (a control byte, a child's exit, the
 //! result of a start, the deadline) and the current time, updates the state
 //! and returns the [`Action`]s the caller must carry out, in order. The
-//! caller reports the outcome of [`Action::Start`] back as [`Event::Started`]
-//! or [`Event::ForkFailed`].
+//! caller reports the outcome of [`Action::Start`] back as [`Event::Started`],
+//! [`Event::RunFailed`] or [`Event::ForkFailed`]. Where `./run` is in its
+//! life is a [`Phase`], an enum of the combinations that can exist.
 //!
 //! Two deliberate differences from the C supervise (docs/divergences.md):
 //! the one-start-per-second throttle and the fork-failure back-off are a
@@ -54,10 +55,14 @@ pub enum Event {
     Command(Command),
     /// A child with this pid was reaped.
     Exited(u32),
-    /// [`Action::Start`] forked this pid.
+    /// [`Action::Start`] started this pid.
     Started(u32),
-    /// [`Action::Start`] could not fork (the caller has warned, with the
-    /// errno); a retry is scheduled when the service is wanted up.
+    /// [`Action::Start`] could not run `./run` (the caller has said why,
+    /// as the original's child does): as a child that exited at once, the
+    /// next start comes after the throttle.
+    RunFailed,
+    /// [`Action::Start`] could not make a process (the caller has warned,
+    /// with the errno); a retry is scheduled when the service is wanted up.
     ForkFailed,
     /// [`State::deadline`] has passed.
     Timer,
@@ -66,7 +71,8 @@ pub enum Event {
 /// Something the caller must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Fork and exec `./run`; report [`Event::Started`] or [`Event::ForkFailed`].
+    /// Start `./run`; report [`Event::Started`], [`Event::RunFailed`] or
+    /// [`Event::ForkFailed`].
     Start,
     /// Send this signal to the running `./run`.
     Signal(u32, Signal),
@@ -76,36 +82,57 @@ pub enum Action {
     Exit,
 }
 
+/// Whether `./run` runs, as the states that can exist: paused only while
+/// running, a start due only while down, an exit pending only while
+/// running (down, `x` exits at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Nothing runs and no start is due.
+    Down,
+    /// Nothing runs; a start is due at this (monotonic) time.
+    StartDue(Duration),
+    /// `./run` runs with this pid.
+    Running {
+        pid: u32,
+        /// Stopped by `p`.
+        paused: bool,
+        /// `x` was received: exit once it has exited.
+        exit_after: bool,
+    },
+}
+
 /// supervise's whole state.
 #[derive(Debug, Clone)]
 pub struct State {
-    /// Pid of the running `./run`; 0 when down.
-    pub pid: u32,
-    /// Paused by `p` (meaningful only while running).
-    pub paused: bool,
+    pub phase: Phase,
     pub want: Want,
-    /// `x` was received: exit as soon as the service is down.
-    pub exit_requested: bool,
     /// Time of the last pid change (and of start-up).
     pub stamp: Tai64n,
     /// Monotonic time of the last start, for the throttle.
     last_start: Option<Duration>,
-    /// A start is due at this time.
-    pending_start: Option<Duration>,
 }
 
 impl State {
     /// The state at start-up: want down if the `down` file exists.
     pub fn new(normally_down: bool, now: Now) -> Self {
         State {
-            pid: 0,
-            paused: false,
+            phase: Phase::Down,
             want: if normally_down { Want::Down } else { Want::Up },
-            exit_requested: false,
             stamp: now.wall,
             last_start: None,
-            pending_start: None,
         }
+    }
+
+    /// Pid of the running `./run`; 0 when down.
+    pub fn pid(&self) -> u32 {
+        match self.phase {
+            Phase::Running { pid, .. } => pid,
+            _ => 0,
+        }
+    }
+
+    pub fn paused(&self) -> bool {
+        matches!(self.phase, Phase::Running { paused: true, .. })
     }
 
     /// The actions to take right after start-up (the status of [`State::new`]
@@ -120,15 +147,18 @@ impl State {
 
     /// When the caller must send [`Event::Timer`], if ever.
     pub fn deadline(&self) -> Option<Duration> {
-        self.pending_start
+        match self.phase {
+            Phase::StartDue(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// The status record of this state.
     pub fn status(&self) -> Status {
         Status {
             stamp: self.stamp,
-            pid: self.pid,
-            paused: self.paused,
+            pid: self.pid(),
+            paused: self.paused(),
             want: match self.want {
                 Want::Up => status::WANT_UP,
                 Want::Down => status::WANT_DOWN,
@@ -137,22 +167,22 @@ impl State {
         }
     }
 
-    /// Starts now if the throttle allows, else schedules the start.
+    /// While down: starts now if the throttle allows, else schedules it.
     fn request_start(&mut self, now: Now, out: &mut Vec<Action>) {
         let earliest = self
             .last_start
             .map_or(Duration::ZERO, |t| t + START_INTERVAL);
         if now.mono >= earliest {
-            self.pending_start = None;
+            self.phase = Phase::Down;
             out.push(Action::Start);
         } else {
-            self.pending_start = Some(earliest);
+            self.phase = Phase::StartDue(earliest);
         }
     }
 
     fn signal(&self, sig: Signal, out: &mut Vec<Action>) {
-        if self.pid != 0 {
-            out.push(Action::Signal(self.pid, sig));
+        if let Phase::Running { pid, .. } = self.phase {
+            out.push(Action::Signal(pid, sig));
         }
     }
 
@@ -162,34 +192,53 @@ impl State {
         match ev {
             Event::Command(c) => self.command(now, c, &mut out),
             Event::Exited(pid) => {
-                if pid != 0 && pid == self.pid {
-                    self.pid = 0;
-                    self.stamp = now.wall;
-                    out.push(Action::Announce);
-                    if self.exit_requested {
-                        out.push(Action::Exit);
-                    } else if self.want == Want::Up {
-                        self.request_start(now, &mut out);
+                if let Phase::Running {
+                    pid: p, exit_after, ..
+                } = self.phase
+                {
+                    if pid != 0 && pid == p {
+                        self.phase = Phase::Down;
+                        self.stamp = now.wall;
+                        out.push(Action::Announce);
+                        if exit_after {
+                            out.push(Action::Exit);
+                        } else if self.want == Want::Up {
+                            self.request_start(now, &mut out);
+                        }
                     }
                 }
             }
             Event::Started(pid) => {
-                self.pid = pid;
-                self.paused = false;
+                self.phase = Phase::Running {
+                    pid,
+                    paused: false,
+                    exit_after: false,
+                };
                 self.stamp = now.wall;
                 self.last_start = Some(now.mono);
-                self.pending_start = None;
                 out.push(Action::Announce);
+            }
+            Event::RunFailed => {
+                // What a reader of the original's status sees after a child
+                // that could not exec: down since just now, next try after
+                // the throttle.
+                self.phase = Phase::Down;
+                self.stamp = now.wall;
+                self.last_start = Some(now.mono);
+                out.push(Action::Announce);
+                if self.want == Want::Up {
+                    self.request_start(now, &mut out);
+                }
             }
             Event::ForkFailed => {
                 if self.want == Want::Up {
-                    self.pending_start = Some(now.mono + FORK_RETRY);
+                    self.phase = Phase::StartDue(now.mono + FORK_RETRY);
                 }
             }
             Event::Timer => {
-                if let Some(t) = self.pending_start {
-                    if now.mono >= t && self.pid == 0 && !self.exit_requested {
-                        self.pending_start = None;
+                if let Phase::StartDue(t) = self.phase {
+                    if now.mono >= t {
+                        self.phase = Phase::Down;
                         out.push(Action::Start);
                     }
                 }
@@ -207,27 +256,33 @@ impl State {
                     Want::Once
                 };
                 out.push(Action::Announce);
-                if self.pid == 0 && !self.exit_requested {
+                if self.phase == Phase::Down {
                     self.request_start(now, out);
                 }
             }
             Command::Down => {
                 self.want = Want::Down;
-                self.pending_start = None;
-                if self.pid != 0 {
-                    self.signal(Signal::SIGTERM, out);
-                    self.signal(Signal::SIGCONT, out);
-                    self.paused = false;
+                if let Phase::StartDue(_) = self.phase {
+                    self.phase = Phase::Down;
+                }
+                self.signal(Signal::SIGTERM, out);
+                self.signal(Signal::SIGCONT, out);
+                if let Phase::Running { paused, .. } = &mut self.phase {
+                    *paused = false;
                 }
                 out.push(Action::Announce);
             }
             Command::Pause => {
-                self.paused = true;
+                if let Phase::Running { paused, .. } = &mut self.phase {
+                    *paused = true;
+                }
                 out.push(Action::Announce);
                 self.signal(Signal::SIGSTOP, out);
             }
             Command::Continue => {
-                self.paused = false;
+                if let Phase::Running { paused, .. } = &mut self.phase {
+                    *paused = false;
+                }
                 out.push(Action::Announce);
                 self.signal(Signal::SIGCONT, out);
             }
@@ -237,11 +292,13 @@ impl State {
             Command::Term => self.signal(Signal::SIGTERM, out),
             Command::Kill => self.signal(Signal::SIGKILL, out),
             Command::Exit => {
-                self.exit_requested = true;
-                self.pending_start = None;
                 out.push(Action::Announce);
-                if self.pid == 0 {
-                    out.push(Action::Exit);
+                match &mut self.phase {
+                    Phase::Running { exit_after, .. } => *exit_after = true,
+                    _ => {
+                        self.phase = Phase::Down;
+                        out.push(Action::Exit);
+                    }
                 }
             }
         }
@@ -284,7 +341,7 @@ mod tests {
         let mut s = running();
         // Dies after 200 ms: announced down, restart due at 1 s.
         assert_eq!(s.step(at(200), Event::Exited(100)), vec![Action::Announce]);
-        assert_eq!(s.pid, 0);
+        assert_eq!(s.pid(), 0);
         assert_eq!(s.deadline(), Some(Duration::from_secs(1)));
         assert_eq!(s.step(at(999), Event::Timer), vec![]);
         assert_eq!(s.step(at(1000), Event::Timer), vec![Action::Start]);
@@ -364,7 +421,7 @@ mod tests {
             cmd(&mut s, 2, b't'),
             vec![Action::Signal(100, Signal::SIGTERM)]
         );
-        assert!(s.paused);
+        assert!(s.paused());
         assert_eq!(
             cmd(&mut s, 3, b'c'),
             vec![Action::Announce, Action::Signal(100, Signal::SIGCONT)]
@@ -380,7 +437,7 @@ mod tests {
         assert_eq!(s.status().encode()[16], 0);
         cmd(&mut s, 2, b'u');
         s.step(at(2), Event::Started(7));
-        assert!(!s.paused);
+        assert!(!s.paused());
     }
 
     #[test]
@@ -444,7 +501,7 @@ mod tests {
     fn unknown_pid_is_ignored() {
         let mut s = running();
         assert_eq!(s.step(at(1), Event::Exited(555)), vec![]);
-        assert_eq!(s.pid, 100);
+        assert_eq!(s.pid(), 100);
     }
 
     #[test]
@@ -458,5 +515,62 @@ mod tests {
         let b = s.status().encode();
         assert_eq!(&b[12..16], &[0, 0, 0, 0]);
         assert_eq!(b[17], b'u');
+    }
+
+    #[test]
+    fn run_that_cannot_start_is_down_since_now_and_retried_after_the_throttle() {
+        let mut s = State::new(false, at(0));
+        assert_eq!(s.boot(at(0)), vec![Action::Start]);
+        assert_eq!(s.step(at(0), Event::RunFailed), vec![Action::Announce]);
+        assert_eq!(s.phase, Phase::StartDue(START_INTERVAL));
+        assert_eq!(s.step(at(1000), Event::Timer), vec![Action::Start]);
+        assert_eq!(s.step(at(1500), Event::RunFailed), vec![Action::Announce]);
+        assert_eq!(s.stamp, at(1500).wall);
+        assert_eq!(s.deadline(), Some(Duration::from_millis(2500)));
+        // Wanted down, it stays down.
+        let mut o = State::new(true, at(0));
+        cmd(&mut o, 1, b'o');
+        assert_eq!(o.step(at(1), Event::RunFailed), vec![Action::Announce]);
+        assert_eq!(o.phase, Phase::Down);
+    }
+
+    #[test]
+    fn the_phase_holds_only_states_that_exist() {
+        // Paused exists only while running; a start due only while down; an
+        // exit pending only while running.
+        let mut s = running();
+        cmd(&mut s, 1, b'p');
+        assert_eq!(
+            s.phase,
+            Phase::Running {
+                pid: 100,
+                paused: true,
+                exit_after: false
+            }
+        );
+        cmd(&mut s, 2, b'x');
+        assert_eq!(
+            s.phase,
+            Phase::Running {
+                pid: 100,
+                paused: true,
+                exit_after: true
+            }
+        );
+        assert_eq!(
+            s.step(at(3), Event::Exited(100)),
+            vec![Action::Announce, Action::Exit]
+        );
+        assert_eq!(s.phase, Phase::Down);
+        assert!(!s.paused());
+        let mut d = State::new(true, at(0));
+        cmd(&mut d, 1, b'p');
+        assert_eq!(d.phase, Phase::Down);
+        cmd(&mut d, 2, b'u');
+        d.step(at(2), Event::Started(7));
+        d.step(at(3), Event::Exited(7));
+        assert_eq!(d.phase, Phase::StartDue(Duration::from_millis(1002)));
+        cmd(&mut d, 4, b'd');
+        assert_eq!(d.phase, Phase::Down);
     }
 }

@@ -1,0 +1,491 @@
+//! The runtime under every daemon: one event loop, one spawner, one reaper.
+//!
+//! - [`Runtime`]: the signals a program handles, as a table. Installing the
+//!   table makes each signal set a flag and write a byte on one self-pipe;
+//!   [`Runtime::wait`] polls that pipe with the caller's descriptors up to a
+//!   deadline. The same table says which signals a child gets back at their
+//!   default ([`Runtime::spawner`], [`Runtime::reset_child`]).
+//! - [`Timers`]: typed deadlines, the earliest first.
+//! - [`Backoff`]: what a loop does with an error that persists (a poll or an
+//!   accept that keeps failing): warn once, wait on a deadline that grows,
+//!   retry; never spin.
+//! - [`Spawner`]: starts a program with `posix_spawn` (no copy of the
+//!   parent, no unsafe code): PATH candidates as `pathexec` tries them,
+//!   descriptor plan, working directory, signals reset, empty mask.
+//! - [`Reaper`]: reaps every exited child and hands each exit to its owner
+//!   (pid -> service, pid -> connection); children of nobody (orphans of a
+//!   PID 1) are reported without an owner.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::diag::{self, errno_of};
+use crate::exec::Prepared;
+use crate::sys;
+
+/// Most descriptors one [`Runtime::wait`] watches besides the self-pipe.
+pub const MAX_WATCH: usize = 8;
+
+/// The first wait after a persistent error, and the longest.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// What a program does with a signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Caught: a flag and a byte on the self-pipe.
+    Catch,
+    /// Ignored (SIGPIPE in most daemons).
+    Ignore,
+}
+
+/// The program's signal table, installed, and the self-pipe it feeds.
+pub struct Runtime {
+    pipe: File,
+    table: Vec<(Signal, Disposition, Option<Arc<AtomicBool>>)>,
+    /// Whether the last failed poll has been reported.
+    poll_backoff: Backoff,
+}
+
+/// What ended a [`Runtime::wait`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wake {
+    ready: u32,
+    /// A caught signal arrived (see [`Runtime::take`]).
+    pub signal: bool,
+}
+
+impl Wake {
+    /// Whether watched descriptor `i` (its index in the slice given to
+    /// `wait`) is ready, or has an error or hang-up to report.
+    pub fn ready(&self, i: usize) -> bool {
+        self.ready & (1 << i) != 0
+    }
+}
+
+impl Runtime {
+    /// Installs `table`: caught signals get a flag and the self-pipe,
+    /// ignored ones SIG_IGN; every caught signal is unblocked (whoever
+    /// started us may have blocked it). SIGPIPE, which the Rust runtime
+    /// ignores, is in every table, so that every child gets it back.
+    pub fn new(table: &[(Signal, Disposition)]) -> Result<Runtime, Errno> {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+        let mut rt = Runtime {
+            pipe: File::from(r),
+            table: Vec::with_capacity(table.len() + 1),
+            poll_backoff: Backoff::new(),
+        };
+        let mut unblock = SigSet::empty();
+        for &(sig, d) in table {
+            let flag = match d {
+                Disposition::Catch => {
+                    let flag = Arc::new(AtomicBool::new(false));
+                    // The flag first, then the byte: by the time the pipe is
+                    // readable the flag says which signal it was.
+                    signal_hook::flag::register(sig as i32, Arc::clone(&flag))
+                        .map_err(|e| errno_of(&e))?;
+                    let w = w.try_clone().map_err(|e| errno_of(&e))?;
+                    signal_hook::low_level::pipe::register(sig as i32, w)
+                        .map_err(|e| errno_of(&e))?;
+                    unblock.add(sig);
+                    Some(flag)
+                }
+                Disposition::Ignore => {
+                    sys::ignore_signal(sig);
+                    None
+                }
+            };
+            rt.table.push((sig, d, flag));
+        }
+        if !rt.table.iter().any(|t| t.0 == Signal::SIGPIPE) {
+            rt.table.push((Signal::SIGPIPE, Disposition::Ignore, None));
+        }
+        signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&unblock), None)?;
+        Ok(rt)
+    }
+
+    /// The signals a child must get back at their default: every one in
+    /// the table (caught ones are reset by exec anyway; ignored ones are not).
+    pub fn reset_set(&self) -> SigSet {
+        let mut s = SigSet::empty();
+        for &(sig, _, _) in &self.table {
+            s.add(sig);
+        }
+        s
+    }
+
+    /// In a forked child that will exec: every signal of the table back at
+    /// its default and an empty mask, before any other work (a TERM meant
+    /// for the child must not reach the parent's handlers).
+    pub fn reset_child(&self) {
+        for &(sig, _, _) in &self.table {
+            sys::default_signal(sig);
+        }
+        let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    }
+
+    /// A spawner whose children get this table's signals at their default.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            reset: self.reset_set(),
+        }
+    }
+
+    /// Whether `sig` arrived since the last `take` of it.
+    pub fn take(&self, sig: Signal) -> bool {
+        self.table
+            .iter()
+            .find(|t| t.0 == sig)
+            .and_then(|t| t.2.as_ref())
+            .is_some_and(|f| f.swap(false, Ordering::SeqCst))
+    }
+
+    /// Whether `sig` has arrived and not been taken yet (leaves it pending).
+    pub fn pending(&self, sig: Signal) -> bool {
+        self.table
+            .iter()
+            .find(|t| t.0 == sig)
+            .and_then(|t| t.2.as_ref())
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    fn drain(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        let mut any = false;
+        while let Ok(n) = self.pipe.read(&mut buf) {
+            any |= n > 0;
+            if n < buf.len() {
+                break;
+            }
+        }
+        any
+    }
+
+    /// Waits until one of `watch` is ready, a caught signal arrives, or
+    /// `deadline` passes; at most [`MAX_WATCH`] descriptors (more are not
+    /// watched). Returns early and empty on EINTR. A poll that fails for
+    /// another reason warns once and waits a growing deadline on the signals
+    /// alone, so that a persistent error never spins.
+    pub fn wait(&mut self, watch: &[(BorrowedFd<'_>, PollFlags)], deadline: Option<Instant>) -> Wake {
+        let n = watch.len().min(MAX_WATCH);
+        let pipe = self.pipe.as_fd();
+        let mut fds: [PollFd<'_>; MAX_WATCH + 1] =
+            std::array::from_fn(|_| PollFd::new(pipe, PollFlags::POLLIN));
+        for (slot, &(fd, ev)) in fds[1..].iter_mut().zip(&watch[..n]) {
+            *slot = PollFd::new(fd, ev);
+        }
+        let timeout = timeout_until(deadline);
+        let mut wake = Wake::default();
+        match nix::poll::poll(&mut fds[..n + 1], timeout) {
+            Ok(_) => {
+                self.poll_backoff.succeeded();
+                for (i, f) in fds[1..n + 1].iter().enumerate() {
+                    if f.revents().is_some_and(|r| !r.is_empty()) {
+                        wake.ready |= 1 << i;
+                    }
+                }
+                if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                    wake.signal = self.drain();
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => {
+                if self.poll_backoff.failed(Instant::now()) {
+                    diag::warn_sys(&[&"unable to poll"], e);
+                }
+                let until = self.poll_backoff.deadline();
+                let until = match (until, deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let mut only = [PollFd::new(pipe, PollFlags::POLLIN)];
+                if nix::poll::poll(&mut only, timeout_until(until)).is_err() {
+                    // Not even the pipe can be polled: wait with no
+                    // descriptor at all (a signal still interrupts it).
+                    let _ = nix::poll::poll(&mut [], timeout_until(until));
+                }
+                wake.signal = self.drain();
+            }
+        }
+        wake
+    }
+}
+
+/// A poll timeout that ends at `deadline`, rounded up to the millisecond so
+/// that it never fires early.
+pub fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(t) => {
+            let left = t.saturating_duration_since(Instant::now());
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+/// Typed deadlines: at most one per kind, the earliest first.
+#[derive(Debug, Clone)]
+pub struct Timers<K: Copy + Eq> {
+    at: Vec<(Instant, K)>,
+}
+
+impl<K: Copy + Eq> Default for Timers<K> {
+    fn default() -> Self {
+        Timers { at: Vec::new() }
+    }
+}
+
+impl<K: Copy + Eq> Timers<K> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets (or moves) the deadline of `kind`.
+    pub fn set(&mut self, kind: K, at: Instant) {
+        self.cancel(kind);
+        self.at.push((at, kind));
+    }
+
+    pub fn cancel(&mut self, kind: K) {
+        self.at.retain(|&(_, k)| k != kind);
+    }
+
+    pub fn get(&self, kind: K) -> Option<Instant> {
+        self.at.iter().find(|&&(_, k)| k == kind).map(|&(t, _)| t)
+    }
+
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.at.iter().map(|&(t, _)| t).min()
+    }
+
+    /// Removes and returns one kind whose deadline has passed.
+    pub fn expired(&mut self, now: Instant) -> Option<K> {
+        let i = self.at.iter().position(|&(t, _)| t <= now)?;
+        Some(self.at.swap_remove(i).1)
+    }
+}
+
+/// The state of an operation that may fail again and again: the first
+/// failure after a success is reported (the caller warns once), then the
+/// operation is not retried before a deadline that doubles from
+/// [`BACKOFF_MIN`] to [`BACKOFF_MAX`].
+#[derive(Debug, Clone, Default)]
+pub struct Backoff {
+    delay: Option<Duration>,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a failure at `now`; true if it is the first since the last
+    /// success (the one to warn about).
+    pub fn failed(&mut self, now: Instant) -> bool {
+        let first = self.delay.is_none();
+        let d = self
+            .delay
+            .map_or(BACKOFF_MIN, |d| (d * 2).min(BACKOFF_MAX));
+        self.delay = Some(d);
+        self.until = Some(now + d);
+        first
+    }
+
+    pub fn succeeded(&mut self) {
+        self.delay = None;
+        self.until = None;
+    }
+
+    /// Whether the operation must wait (its deadline has not passed).
+    pub fn waiting(&self, now: Instant) -> bool {
+        self.until.is_some_and(|t| now < t)
+    }
+
+    /// When the operation may be tried again, if it is waiting.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.until
+    }
+
+    /// Lets the next try happen at once (something changed that may have
+    /// cured the error, such as a child exiting and freeing a descriptor).
+    pub fn retry_now(&mut self) {
+        self.until = None;
+    }
+}
+
+/// One step of a child's descriptor plan, carried out in order before the
+/// exec: `dup2(from, to)` (`from` may be close-on-exec: the copy is not).
+#[derive(Debug, Clone, Copy)]
+pub struct FdAction(pub RawFd, pub RawFd);
+
+/// Starts programs with `posix_spawn`; see [`Runtime::spawner`].
+#[derive(Debug, Clone)]
+pub struct Spawner {
+    reset: SigSet,
+}
+
+impl Spawner {
+    /// Starts `prog` (its candidates tried as `pathexec` does: ENOENT moves
+    /// on; EACCES, EPERM and EISDIR are remembered; any other error stops)
+    /// after changing to `cwd` and carrying out `fds`. The error is the one
+    /// pathexec would report, or the descriptor plan's own.
+    pub fn spawn(&self, prog: &Prepared, fds: &[FdAction], cwd: Option<&CString>) -> Result<Pid, Errno> {
+        let mut attr = PosixSpawnAttr::init()?;
+        attr.set_flags(PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK)?;
+        attr.set_sigdefault(&self.reset)?;
+        attr.set_sigmask(&SigSet::empty())?;
+        let mut actions = PosixSpawnFileActions::init()?;
+        if let Some(dir) = cwd {
+            sys::spawn_add_chdir(&mut actions, dir)?;
+        }
+        for &FdAction(from, to) in fds {
+            actions.add_dup2(from, to)?;
+        }
+        let mut remembered = None;
+        for c in prog.candidates() {
+            match nix::spawn::posix_spawn(c.as_c_str(), &actions, &attr, prog.argv(), prog.env()) {
+                Ok(pid) => return Ok(pid),
+                Err(Errno::ENOENT) => {}
+                Err(e @ (Errno::EACCES | Errno::EPERM | Errno::EISDIR)) => remembered = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(remembered.unwrap_or(Errno::ENOENT))
+    }
+}
+
+/// Reaps children and says whose each one was.
+#[derive(Debug)]
+pub struct Reaper<O> {
+    owners: HashMap<i32, O>,
+}
+
+impl<O> Default for Reaper<O> {
+    fn default() -> Self {
+        Reaper {
+            owners: HashMap::new(),
+        }
+    }
+}
+
+impl<O> Reaper<O> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Room for `n` children reserved now, so that tracking them later does
+    /// not allocate (a server under a tight memory limit).
+    pub fn with_capacity(n: usize) -> Self {
+        Reaper {
+            owners: HashMap::with_capacity(n),
+        }
+    }
+
+    /// `pid` belongs to `owner` until it is reaped.
+    pub fn adopt(&mut self, pid: Pid, owner: O) {
+        self.owners.insert(pid.as_raw(), owner);
+    }
+
+    /// Children adopted and not reaped yet.
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+    }
+
+    pub fn owner(&self, pid: Pid) -> Option<&O> {
+        self.owners.get(&pid.as_raw())
+    }
+
+    pub fn owners(&self) -> impl Iterator<Item = (Pid, &O)> {
+        self.owners.iter().map(|(&p, o)| (Pid::from_raw(p), o))
+    }
+
+    /// One exited child, if any (never blocks): its pid, its owner (`None`
+    /// for a child nobody adopted) and how it ended.
+    pub fn reap(&mut self) -> Option<(Pid, Option<O>, WaitStatus)> {
+        loop {
+            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => return None,
+                Ok(ws @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    let pid = ws.pid()?;
+                    return Some((pid, self.owners.remove(&pid.as_raw()), ws));
+                }
+                Ok(_) => {}
+                Err(Errno::EINTR) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// The raw wait status as the C programs print it (`end PID status N`).
+pub fn wstat(ws: &WaitStatus) -> i32 {
+    match *ws {
+        WaitStatus::Exited(_, code) => (code & 0xff) << 8,
+        WaitStatus::Signaled(_, sig, core) => sig as i32 | if core { 0x80 } else { 0 },
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_earliest_first_one_per_kind() {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum K {
+            A,
+            B,
+        }
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        t.set(K::A, t0 + Duration::from_secs(5));
+        t.set(K::B, t0 + Duration::from_secs(2));
+        t.set(K::A, t0 + Duration::from_secs(1));
+        assert_eq!(t.next(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(t.expired(t0), None);
+        assert_eq!(t.expired(t0 + Duration::from_secs(1)), Some(K::A));
+        assert_eq!(t.expired(t0 + Duration::from_secs(1)), None);
+        t.cancel(K::B);
+        assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn backoff_warns_once_and_grows_to_its_bound() {
+        let t0 = Instant::now();
+        let mut b = Backoff::new();
+        assert!(b.failed(t0));
+        assert!(b.waiting(t0));
+        assert_eq!(b.deadline(), Some(t0 + BACKOFF_MIN));
+        let mut warned = 0;
+        for _ in 0..20 {
+            warned += usize::from(b.failed(t0));
+        }
+        assert_eq!(warned, 0);
+        assert_eq!(b.deadline(), Some(t0 + BACKOFF_MAX));
+        b.succeeded();
+        assert!(!b.waiting(t0));
+        assert!(b.failed(t0));
+    }
+}
