@@ -10,27 +10,25 @@
 //! left alone, as by the original.
 //!
 //! Scans happen at start, then every [`SCAN_INTERVAL`]; SIGALRM or SIGHUP
-//! trigger one at once. The loop never sleeps blocking: it polls two
-//! self-pipes (SIGCHLD: reap; SIGALRM/SIGHUP: rescan) with the next scan as
-//! deadline. Exit codes: 111 if DIR cannot be entered or the loop cannot be
-//! set up; otherwise svscan never exits.
+//! trigger one at once. The loop is the common runtime's: it waits on the
+//! signals (SIGCHLD: reap; SIGALRM/SIGHUP: rescan) with the next scan as
+//! deadline, starts each supervise with posix_spawn, and the reaper says
+//! which service each exit belongs to. Exit codes: 111 if DIR cannot be
+//! entered or the loop cannot be set up; otherwise svscan never exits.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
-use common::selfpipe::SelfPipe;
-use common::sys::{self, Forked};
+use common::rt::{Disposition, FdAction, Reaper, Runtime, Spawner};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 /// Time between scans, as the original.
@@ -59,9 +57,15 @@ struct Service {
     active: bool,
 }
 
+/// Which service a supervise belongs to: its key, and whether it is the
+/// log's.
+type Owner = ((u64, u64), bool);
+
 /// svscan's table, keyed by (device, inode).
 struct Scanner {
     services: HashMap<(u64, u64), Service>,
+    spawner: Spawner,
+    reaper: Reaper<Owner>,
 }
 
 pub fn main(args: &[OsString]) -> i32 {
@@ -71,50 +75,30 @@ pub fn main(args: &[OsString]) -> i32 {
             diag::fatal_sys(&[&"unable to chdir to ", dir], errno_of(&e));
         }
     }
-    let pipe = |sigs: &[Signal]| {
-        SelfPipe::new(sigs).unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e))
-    };
-    let mut chld_r = pipe(&[Signal::SIGCHLD]);
-    let mut scan_r = pipe(&[Signal::SIGALRM, Signal::SIGHUP]);
-    let mut set = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGALRM, Signal::SIGHUP] {
-        set.add(s);
-    }
-    let _ = signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    let mut rt = Runtime::new(&[
+        (Signal::SIGCHLD, Disposition::Catch),
+        (Signal::SIGALRM, Disposition::Catch),
+        (Signal::SIGHUP, Disposition::Catch),
+    ])
+    .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
 
     let mut sc = Scanner {
         services: HashMap::new(),
+        spawner: rt.spawner(),
+        reaper: Reaper::new(),
     };
     loop {
         sc.reap();
         sc.scan();
         let next = Instant::now() + SCAN_INTERVAL;
-        loop {
-            let left = next.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            let mut fds = [
-                PollFd::new(chld_r.as_fd(), PollFlags::POLLIN),
-                PollFd::new(scan_r.as_fd(), PollFlags::POLLIN),
-            ];
-            if nix::poll::poll(
-                &mut fds,
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-            )
-            .is_err()
-            {
-                continue;
-            }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            let (chld, rescan) = (ready(&fds[0]), ready(&fds[1]));
-            if chld {
-                chld_r.drain();
+        while Instant::now() < next {
+            let wake = rt.wait(&[], Some(next));
+            if wake.signal && rt.take(Signal::SIGCHLD) {
                 sc.reap();
             }
-            if rescan {
-                scan_r.drain();
+            // Both signals are taken: one rescan answers them.
+            let (alrm, hup) = (rt.take(Signal::SIGALRM), rt.take(Signal::SIGHUP));
+            if alrm || hup {
                 break;
             }
         }
@@ -124,22 +108,13 @@ pub fn main(args: &[OsString]) -> i32 {
 impl Scanner {
     /// Reaps exited children and forgets their pids.
     fn reap(&mut self) {
-        loop {
-            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => return,
-                Ok(ws) => {
-                    let Some(pid) = ws.pid() else { continue };
-                    for s in self.services.values_mut() {
-                        if s.pid == Some(pid) {
-                            s.pid = None;
-                        }
-                        if s.pidlog == Some(pid) {
-                            s.pidlog = None;
-                        }
-                    }
+        while let Some((pid, owner, _)) = self.reaper.reap() {
+            let Some((key, log)) = owner else { continue };
+            if let Some(s) = self.services.get_mut(&key) {
+                let slot = if log { &mut s.pidlog } else { &mut s.pid };
+                if *slot == Some(pid) {
+                    *slot = None;
                 }
-                Err(Errno::EINTR) => {}
-                Err(_) => return,
             }
         }
     }
@@ -186,13 +161,23 @@ impl Scanner {
         };
         s.active = true;
         if s.pid.is_none() {
-            match spawn_supervise(s, false) {
-                Some(pid) => s.pid = Some(pid),
-                None => return,
+            match spawn_supervise(&self.spawner, s, false) {
+                Ok(pid) => {
+                    s.pid = Some(pid);
+                    self.reaper.adopt(pid, (key, false));
+                }
+                // No process could be made (the original's failed fork):
+                // not the log either, until the next scan.
+                Err(Errno::EAGAIN | Errno::ENOMEM) => return,
+                // The original's child failed its exec; the log starts.
+                Err(_) => {}
             }
         }
         if s.pipe.is_some() && s.pidlog.is_none() {
-            s.pidlog = spawn_supervise(s, true);
+            s.pidlog = spawn_supervise(&self.spawner, s, true).ok();
+            if let Some(pid) = s.pidlog {
+                self.reaper.adopt(pid, (key, true));
+            }
         }
     }
 }
@@ -237,9 +222,9 @@ fn new_service(name: &OsStr, known: usize) -> Option<Service> {
     })
 }
 
-/// Forks `supervise NAME` (or, for `log`, `supervise log` in NAME with stdin
-/// on the pipe). Returns the pid, or `None` after a warning.
-fn spawn_supervise(s: &Service, log: bool) -> Option<Pid> {
+/// Starts `supervise NAME` (or, for `log`, `supervise log` in NAME with
+/// stdin on the pipe). Returns the pid, or the error after a warning.
+fn spawn_supervise(spawner: &Spawner, s: &Service, log: bool) -> Result<Pid, Errno> {
     let name = &s.name;
     let mut shown = name.clone();
     if log {
@@ -248,35 +233,21 @@ fn spawn_supervise(s: &Service, log: bool) -> Option<Pid> {
     let target: &OsStr = if log { OsStr::new("log") } else { name };
     let argv = [OsString::from("supervise"), target.to_os_string()];
     let prepared = Prepared::new(&argv, None);
-    match sys::fork() {
-        Err(e) => {
-            diag::warn_sys(&[&"unable to fork for ", &shown], e);
-            None
-        }
-        Ok(Forked::Parent(pid)) => Some(pid),
-        Ok(Forked::Child) => {
-            let child_fail = |what: &[&dyn diag::Part], e: Errno| -> ! {
-                diag::warn_sys(what, e);
-                sys::exit_now(diag::EXIT_TEMP)
-            };
-            if let Some((r, w)) = &s.pipe {
-                let moved = if log {
-                    nix::unistd::dup2_stdin(r)
-                } else {
-                    nix::unistd::dup2_stdout(w)
-                };
-                if let Err(e) = moved {
-                    child_fail(&[&"unable to set up descriptors for ", &shown], e);
-                }
-            }
-            if log {
-                if let Err(e) = nix::unistd::chdir(name.as_os_str()) {
-                    child_fail(&[&"unable to switch to ", name], e);
-                }
-            }
-            sys::default_signal(Signal::SIGPIPE);
-            let e = prepared.exec();
-            child_fail(&[&"unable to start supervise ", &shown], e)
-        }
+    let mut fds = Vec::with_capacity(1);
+    if let Some((r, w)) = &s.pipe {
+        fds.push(if log {
+            FdAction(r.as_raw_fd(), 0)
+        } else {
+            FdAction(w.as_raw_fd(), 1)
+        });
     }
+    let cwd = if log {
+        // A directory name read from the scan directory holds no NUL.
+        Some(CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)?)
+    } else {
+        None
+    };
+    spawner
+        .spawn(&prepared, &fds, cwd.as_ref())
+        .inspect_err(|&e| diag::warn_sys(&[&"unable to start supervise ", &shown], e))
 }
