@@ -8,16 +8,11 @@
 //! bytes, 111 on a read error.
 //!
 //! The area is the process's real argv memory (what /proc/PID/cmdline
-//! shows). Its address comes from /proc/self/stat (arg_start), the offset of
-//! the last argument from /proc/self/cmdline, and it is rewritten through
-//! /proc/self/mem: no pointer is ever made to it, and its length never
-//! changes.
+//! shows), rewritten by `common::sys::ArgvArea`.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 
 /// The shortest display area accepted.
 pub const MIN_AREA: usize = 5;
@@ -37,40 +32,16 @@ pub fn feed(area: &mut [u8], input: &[u8]) {
     }
 }
 
-/// Where the last argument lives in our memory: (address, length).
-fn locate_last_arg() -> Option<(u64, usize)> {
-    let stat = std::fs::read("/proc/self/stat").ok()?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let fields: Vec<&[u8]> = stat[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .collect();
-    // Field 48 of proc(5) is arg_start; fields here start at field 3.
-    let arg_start: u64 = std::str::from_utf8(fields.get(48 - 3)?)
-        .ok()?
-        .parse()
-        .ok()?;
-    let cmdline = std::fs::read("/proc/self/cmdline").ok()?;
-    let body = cmdline.strip_suffix(b"\0")?;
-    let last_start = body.iter().rposition(|&b| b == 0).map_or(0, |i| i + 1);
-    Some((arg_start + last_start as u64, body.len() - last_start))
-}
-
 pub fn main(args: &[OsString]) -> i32 {
     let Some(last) = args.get(1..).and_then(|a| a.last()) else {
         return 100;
     };
     let len = last.as_bytes().len();
     let mut area = vec![b'.'; len];
-    let target = locate_last_arg()
-        .filter(|&(_, l)| l == len)
-        .and_then(|(addr, _)| {
-            let mem = OpenOptions::new().write(true).open("/proc/self/mem").ok()?;
-            Some((mem, addr))
-        });
+    let target = common::sys::ArgvArea::last_argument(len);
     let show = |area: &[u8]| {
-        if let Some((mem, addr)) = &target {
-            let _ = mem.write_all_at(area, *addr);
+        if let Some(t) = &target {
+            t.show(area);
         }
     };
     show(&area);
