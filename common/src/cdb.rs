@@ -22,53 +22,123 @@ pub fn hash(key: &[u8]) -> u32 {
         .fold(5381u32, |h, &c| (h << 5).wrapping_add(h) ^ u32::from(c))
 }
 
-fn u32_at(b: &[u8], pos: usize) -> Option<u32> {
-    let s = b.get(pos..pos.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+/// Where a database's bytes come from: a file read with `pread` (only the
+/// records a lookup needs), or bytes in memory.
+pub trait Source {
+    /// Fills `buf` from `pos`; end of data is [`Error::Corrupt`].
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<(), Error>;
 }
 
-/// A database read into memory. Lookups fail with [`Corrupt`] when a
-/// position points outside the file (the original reports `protocol error`).
-pub struct Reader<D: AsRef<[u8]> = Vec<u8>> {
-    data: D,
+impl Source for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<(), Error> {
+        use std::os::unix::fs::FileExt;
+        self.read_exact_at(buf, pos).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => Error::Corrupt,
+            _ => Error::Io(crate::diag::errno_of(&e)),
+        })
+    }
 }
 
-/// The file is not a well-formed cdb.
+impl Source for Vec<u8> {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<(), Error> {
+        let start = usize::try_from(pos).map_err(|_| Error::Corrupt)?;
+        let end = start.checked_add(buf.len()).ok_or(Error::Corrupt)?;
+        buf.copy_from_slice(self.get(start..end).ok_or(Error::Corrupt)?);
+        Ok(())
+    }
+}
+
+/// Why a lookup failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Corrupt;
+pub enum Error {
+    /// A position points outside the database (the original reports
+    /// `protocol error`).
+    Corrupt,
+    /// Reading failed.
+    Io(nix::errno::Errno),
+}
 
-impl<D: AsRef<[u8]>> Reader<D> {
-    /// A database over its bytes (owned, or borrowed from a cache).
-    pub fn new(data: D) -> Self {
-        Reader { data }
+impl Error {
+    /// The errno a message reports: EPROTO for a corrupt database.
+    pub fn errno(self) -> nix::errno::Errno {
+        match self {
+            Error::Corrupt => nix::errno::Errno::EPROTO,
+            Error::Io(e) => e,
+        }
+    }
+}
+
+/// A database, read a record at a time: a lookup reads the header slot,
+/// the hash slots it probes and the one record it returns, never the whole
+/// file (a 30 MB rules.cdb costs a connection what a small one does).
+pub struct Reader<S: Source = std::fs::File> {
+    src: S,
+    /// Size of the database: no record can be longer, so a corrupt length
+    /// never makes a huge allocation.
+    size: u64,
+}
+
+impl Reader<std::fs::File> {
+    /// Opens a database file. Non-blocking, so that a FIFO in its place
+    /// fails (a read at a position: "unseekable descriptor") instead of
+    /// hanging.
+    pub fn open(path: impl AsRef<std::path::Path>) -> io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)?;
+        let size = f.metadata()?.len();
+        Ok(Reader { src: f, size })
+    }
+}
+
+impl Reader<Vec<u8>> {
+    /// A database in memory.
+    pub fn new(data: Vec<u8>) -> Self {
+        let size = data.len() as u64;
+        Reader { src: data, size }
+    }
+}
+
+impl<S: Source> Reader<S> {
+    fn pair_at(&self, pos: u64) -> Result<(u32, u32), Error> {
+        let mut b = [0u8; 8];
+        self.src.read_at(&mut b, pos)?;
+        Ok((
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        ))
+    }
+
+    fn bytes_at(&self, pos: u64, len: u32) -> Result<Vec<u8>, Error> {
+        if pos.checked_add(u64::from(len)).is_none_or(|end| end > self.size) {
+            return Err(Error::Corrupt);
+        }
+        let mut v = vec![0u8; len as usize];
+        self.src.read_at(&mut v, pos)?;
+        Ok(v)
     }
 
     /// The data of the first record with `key`.
-    pub fn get(&self, key: &[u8]) -> Result<Option<&[u8]>, Corrupt> {
-        let data = self.data.as_ref();
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         let h = hash(key);
-        let slot = (h as usize & 255) * 8;
-        let tpos = u32_at(data, slot).ok_or(Corrupt)? as usize;
-        let slots = u32_at(data, slot + 4).ok_or(Corrupt)? as usize;
+        let (tpos, slots) = self.pair_at((h as u64 & 255) * 8)?;
         if slots == 0 {
             return Ok(None);
         }
-        let mut s = (h as usize >> 8) % slots;
+        let (tpos, slots) = (u64::from(tpos), u64::from(slots));
+        let mut s = u64::from(h >> 8) % slots;
         for _ in 0..slots {
-            let at = tpos + s * 8;
-            let sh = u32_at(data, at).ok_or(Corrupt)?;
-            let rpos = u32_at(data, at + 4).ok_or(Corrupt)? as usize;
+            let (sh, rpos) = self.pair_at(tpos + s * 8)?;
             if rpos == 0 {
                 return Ok(None);
             }
             if sh == h {
-                let klen = u32_at(data, rpos).ok_or(Corrupt)? as usize;
-                let dlen = u32_at(data, rpos + 4).ok_or(Corrupt)? as usize;
-                let kstart = rpos + 8;
-                let k = data.get(kstart..kstart + klen).ok_or(Corrupt)?;
-                if k == key {
-                    let dstart = kstart + klen;
-                    return data.get(dstart..dstart + dlen).ok_or(Corrupt).map(Some);
+                let (klen, dlen) = self.pair_at(u64::from(rpos))?;
+                let kstart = u64::from(rpos) + 8;
+                if klen as usize == key.len() && self.bytes_at(kstart, klen)? == key {
+                    return self.bytes_at(kstart + u64::from(klen), dlen).map(Some);
                 }
             }
             s += 1;
@@ -167,9 +237,9 @@ mod tests {
         w.add(b"", b"D\0").unwrap();
         let data = w.finish().unwrap().into_inner();
         let r = Reader::new(data);
-        assert_eq!(r.get(b"one").unwrap(), Some(&b"1"[..]));
-        assert_eq!(r.get(b"two").unwrap(), Some(&b""[..]));
-        assert_eq!(r.get(b"").unwrap(), Some(&b"D\0"[..]));
+        assert_eq!(r.get(b"one").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(r.get(b"two").unwrap(), Some(b"".to_vec()));
+        assert_eq!(r.get(b"").unwrap(), Some(b"D\0".to_vec()));
         assert_eq!(r.get(b"three").unwrap(), None);
     }
 
@@ -184,12 +254,12 @@ mod tests {
 
     #[test]
     fn truncated_is_corrupt() {
-        assert_eq!(Reader::new(vec![1, 2, 3]).get(b"x"), Err(Corrupt));
+        assert_eq!(Reader::new(vec![1, 2, 3]).get(b"x"), Err(Error::Corrupt));
         let mut w = Writer::new(io::Cursor::new(Vec::new())).unwrap();
         w.add(b"k", b"v").unwrap();
         let mut data = w.finish().unwrap().into_inner();
         data.truncate(2050);
-        assert_eq!(Reader::new(data).get(b"k"), Err(Corrupt));
+        assert_eq!(Reader::new(data).get(b"k"), Err(Error::Corrupt));
     }
 
     #[test]

@@ -136,12 +136,20 @@ pub fn errstr(e: Errno) -> &'static str {
     }
 }
 
-/// The errno of an I/O error (EIO when it carries none, which only happens
-/// for errors std makes up itself).
+/// The errno of an I/O error. std makes some up itself, with no errno:
+/// a failed allocation (`std::fs::read` of a file larger than the memory
+/// left) is ENOMEM ("out of memory", as the C programs say), end of file
+/// in the middle of a record EPROTO, anything else EIO.
 pub fn errno_of(e: &io::Error) -> Errno {
     match e.raw_os_error() {
         Some(n) => Errno::from_raw(n),
-        None => Errno::EIO,
+        None => match e.kind() {
+            io::ErrorKind::OutOfMemory => Errno::ENOMEM,
+            io::ErrorKind::UnexpectedEof => Errno::EPROTO,
+            io::ErrorKind::WouldBlock => Errno::EAGAIN,
+            io::ErrorKind::Interrupted => Errno::EINTR,
+            _ => Errno::EIO,
+        },
     }
 }
 

@@ -8,7 +8,7 @@
 //! no such separator is skipped if it has no colon at all and is a bad line
 //! otherwise (where the IPv6 build loops forever).
 
-use crate::cdb::{Corrupt, Reader};
+use crate::cdb::{Error, Reader, Source};
 
 /// A parsed rules line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,15 +149,15 @@ pub fn lookup_keys(ip: &[u8], host: Option<&[u8]>, info: Option<&[u8]>) -> Vec<V
 }
 
 /// A rule found: the key that matched and its value.
-pub type Found<'a> = (Vec<u8>, &'a [u8]);
+pub type Found = (Vec<u8>, Vec<u8>);
 
 /// The first rule that applies; `None` is the default allow.
-pub fn lookup<'a, D: AsRef<[u8]>>(
-    db: &'a Reader<D>,
+pub fn lookup<S: Source>(
+    db: &Reader<S>,
     ip: &[u8],
     host: Option<&[u8]>,
     info: Option<&[u8]>,
-) -> Result<Option<Found<'a>>, Corrupt> {
+) -> Result<Option<Found>, Error> {
     for k in lookup_keys(ip, host, info) {
         if let Some(v) = db.get(&k)? {
             return Ok(Some((k, v)));

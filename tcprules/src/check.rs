@@ -20,10 +20,11 @@ pub fn main(args: &[OsString]) -> i32 {
     let host = var("TCPREMOTEHOST");
     let info = var("TCPREMOTEINFO");
     let unreadable = |e: Errno| -> ! { diag::fatal_sys(&[&"unable to read ", file], e) };
-    let data = std::fs::read(file).unwrap_or_else(|e| unreadable(errno_of(&e)));
-    let db = common::cdb::Reader::new(data);
+    // Only the records the lookup needs are read: a FIFO or a huge file in
+    // its place fails or costs nothing.
+    let db = common::cdb::Reader::open(file).unwrap_or_else(|e| unreadable(errno_of(&e)));
     let found = rules::lookup(&db, &ip, host.as_deref(), info.as_deref())
-        .unwrap_or_else(|_| unreadable(Errno::EPROTO));
+        .unwrap_or_else(|e| unreadable(e.errno()));
     let mut out = Vec::new();
     match found {
         None => out.extend_from_slice(b"default:\nallow connection\n"),
@@ -32,7 +33,7 @@ pub fn main(args: &[OsString]) -> i32 {
             out.extend_from_slice(&key);
             out.extend_from_slice(b":\n");
             let mut deny = false;
-            for e in rules::entries(value) {
+            for e in rules::entries(&value) {
                 match e {
                     Entry::Deny => {
                         deny = true;

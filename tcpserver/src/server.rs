@@ -4,30 +4,30 @@
 //! dual-stack; IPv4 clients are presented exactly as by the IPv4 build
 //! (PROTO=TCP, dotted quads, the IPv4 log line), IPv6 clients as by the
 //! IPv6 build (PROTO=TCP6 and the TCP6* twins). The parent only accepts,
-//! counts and reaps; lookups (DNS, ident, rules) happen in the child, never
-//! in the accept loop. Exit codes: parent 100 usage, 111 set-up failure, 0
+//! forks, and reaps (the common runtime's loop and reaper, which keeps
+//! pid -> client address); every connection takes one path, a forked child
+//! that does the lookups (DNS, ident, rules: only the records it needs),
+//! sets up the environment and execs, as the original. Exit codes: parent 100 usage, 111 set-up failure, 0
 //! on SIGTERM; child 100 denied, 111 dropped, else the program's.
 
-use std::ffi::{CStr, CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::args::{scan_ulong, Getopt};
 use common::diag::{self, errno_of};
 use common::exec::{EnvEdit, Prepared};
+use common::rt::{wstat, Backoff, Disposition, Reaper, Runtime};
 use common::rules::{self, Entry};
-use common::selfpipe::SelfPipe;
 use common::sys::{self, Forked};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{Gid, Pid, Uid};
+use nix::unistd::{Gid, Uid};
 use socket2::{Domain, Socket, Type};
 
 use crate::addr::{self, Ip6};
@@ -247,24 +247,26 @@ fn status(o: &Opts, children: u64) {
     verbose(o, format!("status: {children}/{}", o.limit).as_bytes());
 }
 
-/// The raw wait status as the C programs print it.
-fn wstat(ws: &WaitStatus) -> i32 {
-    match *ws {
-        WaitStatus::Exited(_, code) => (code & 0xff) << 8,
-        WaitStatus::Signaled(_, sig, core) => sig as i32 | if core { 0x80 } else { 0 },
-        _ => 0,
-    }
+/// What the parent knows of a connection's child: the client's address
+/// (per-IP limits count by it).
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub ip: Ip6,
 }
+
+/// Most child slots reserved at start: past it the table may grow while
+/// serving (only with a `-c` this large).
+const RESERVE_MAX: u64 = 4096;
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("tcpserver");
     let o = parse(args);
-    let pipe = |sig: Signal| {
-        SelfPipe::new(&[sig]).unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e))
-    };
-    let mut chld = pipe(Signal::SIGCHLD);
-    let mut term = pipe(Signal::SIGTERM);
-    sys::ignore_signal(Signal::SIGPIPE);
+    let mut rt = Runtime::new(&[
+        (Signal::SIGCHLD, Disposition::Catch),
+        (Signal::SIGTERM, Disposition::Catch),
+        (Signal::SIGPIPE, Disposition::Ignore),
+    ])
+    .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
     let (listener, port) = listen(&o);
     drop_privileges(&o);
     if o.print_port {
@@ -277,89 +279,74 @@ pub fn main(args: &[OsString]) -> i32 {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);
     }
-    let mut children: u64 = 0;
-    let mut fast = (!o.remote_host && !o.ident && o.localname.is_some() && o.banner.is_empty())
-        .then(|| FastPath::new(&o));
-    status(&o, children);
+    // Everything the loop keeps is reserved here: serving allocates nothing
+    // that lasts, so a server started under a tight `softlimit -m` cannot
+    // run out of memory later; each connection's work is its child's.
+    let mut children: Reaper<Client> = Reaper::with_capacity(o.limit.min(RESERVE_MAX) as usize);
+    let mut accept_backoff = Backoff::new();
+    status(&o, 0);
     loop {
-        let accepting = children < o.limit;
-        let (conn_ready, chld_ready, term_ready) = {
-            let mut fds = vec![
-                PollFd::new(chld.as_fd(), PollFlags::POLLIN),
-                PollFd::new(term.as_fd(), PollFlags::POLLIN),
-            ];
-            if accepting {
-                fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
-            }
-            if nix::poll::poll(&mut fds, PollTimeout::NONE).is_err() {
-                continue;
-            }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (
-                fds.get(2).is_some_and(ready),
-                ready(&fds[0]),
-                ready(&fds[1]),
-            )
+        let now = Instant::now();
+        let accepting = (children.len() as u64) < o.limit && !accept_backoff.waiting(now);
+        let wake = {
+            let watch = [(listener.as_fd(), PollFlags::POLLIN)];
+            let watch: &[_] = if accepting { &watch } else { &[] };
+            let deadline = if accepting { None } else { accept_backoff.deadline() };
+            rt.wait(watch, deadline)
         };
-        if term_ready {
-            term.drain();
+        if rt.take(Signal::SIGTERM) {
             return 0;
         }
-        if chld_ready {
-            chld.drain();
-            loop {
-                match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
-                    Ok(ws) => {
-                        // A child is reapable only after it left our memory:
-                        // a launch failure is reported before its end line.
-                        if let Some(fp) = fast.as_mut() {
-                            fp.sweep(&o);
-                        }
-                        if let Some(pid) = ws.pid() {
-                            verbose(&o, format!("end {pid} status {}", wstat(&ws)).as_bytes());
-                            children = children.saturating_sub(1);
-                            status(&o, children);
-                        }
-                    }
-                    Err(Errno::EINTR) => {}
-                    Err(_) => break,
-                }
+        if rt.take(Signal::SIGCHLD) {
+            while let Some((pid, _client, ws)) = children.reap() {
+                verbose(&o, format!("end {pid} status {}", wstat(&ws)).as_bytes());
+                status(&o, children.len() as u64);
+                // A descriptor or a process slot may be free again.
+                accept_backoff.retry_now();
             }
         }
-        if conn_ready {
-            let Ok((conn, peer)) = listener.accept() else {
+        if !(accepting && wake.ready(0)) {
+            continue;
+        }
+        let (conn, peer) = match listener.accept() {
+            Ok(c) => {
+                accept_backoff.succeeded();
+                c
+            }
+            Err(e) => {
+                match errno_of(&e) {
+                    Errno::EAGAIN | Errno::EINTR | Errno::ECONNABORTED | Errno::EPROTO => {}
+                    // Out of descriptors or memory: wait (a child's exit,
+                    // or a deadline) instead of spinning on the listener.
+                    e => {
+                        if accept_backoff.failed(Instant::now()) {
+                            diag::warn_sys(&[&"unable to accept"], e);
+                        }
+                    }
+                }
                 continue;
-            };
-            children += 1;
-            status(&o, children);
-            // Without lookups to do, the parent prepares the environment and
-            // launches the program directly (no copy of the parent); deny
-            // and unreadable rules take the forked child below, which
-            // reproduces every message of the original.
-            let conn = if let Some(fp) = fast.as_mut() {
-                match spawn_fast(&o, fp, conn, &peer, port) {
-                    Ok(()) => continue,
-                    Err(conn) => conn,
-                }
-            } else {
-                conn
-            };
-            match sys::fork() {
-                Ok(Forked::Child) => {
-                    drop(listener);
-                    child(&o, conn, peer, port)
-                }
-                Ok(Forked::Parent(_)) => {}
-                Err(e) => {
-                    diag::write_line(&diag::line(
-                        ": warning: ",
-                        &[&"dropping connection, unable to fork"],
-                        Some(e),
-                    ));
-                    children -= 1;
-                    status(&o, children);
-                }
+            }
+        };
+        let ip = peer
+            .as_socket()
+            .map(|a| net::split(&a).0)
+            .unwrap_or(addr::ANY6);
+        match sys::fork() {
+            Ok(Forked::Child) => {
+                rt.reset_child();
+                drop(listener);
+                child(&o, conn, peer, port)
+            }
+            Ok(Forked::Parent(pid)) => {
+                children.adopt(pid, Client { ip });
+                status(&o, children.len() as u64);
+            }
+            Err(e) => {
+                diag::write_line(&diag::line(
+                    ": warning: ",
+                    &[&"dropping connection, unable to fork"],
+                    Some(e),
+                ));
             }
         }
     }
@@ -474,20 +461,21 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
     let mut env = tcp_env(&names);
     let mut deny = false;
     if let Some(file) = &o.rules {
-        match std::fs::read(file) {
+        // Only the records this lookup needs are read (pread), never the
+        // whole file.
+        match common::cdb::Reader::open(file) {
             Err(e) if errno_of(&e) == Errno::ENOENT && o.rules_missing_ok => {}
             Err(e) => drop_conn(&[&"unable to read ", file], errno_of(&e)),
-            Ok(data) => {
-                let db = common::cdb::Reader::new(data);
+            Ok(db) => {
                 let found = rules::lookup(
                     &db,
                     remote_ip.as_bytes(),
                     remote_host.as_deref(),
                     remote_info.as_deref(),
                 )
-                .unwrap_or_else(|_| drop_conn(&[&"unable to read ", file], Errno::EPROTO));
+                .unwrap_or_else(|e| drop_conn(&[&"unable to read ", file], e.errno()));
                 if let Some((_, value)) = found {
-                    for e in rules::entries(value) {
+                    for e in rules::entries(&value) {
                         match e {
                             Entry::Deny => deny = true,
                             Entry::Set { name, value, .. } => {
@@ -596,186 +584,4 @@ fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
         v.push(sep);
     }
     v
-}
-
-/// What the parent keeps for starting programs without a fork: the
-/// inherited environment and argv as C strings, the last rules file read
-/// (reused while its inode, size and mtime are unchanged: tcprules replaces
-/// the file by rename, so a new database is a new inode), and the programs
-/// launched that may still be using its memory (until they exec).
-pub struct FastPath {
-    base_env: Vec<(Vec<u8>, Rc<CStr>)>,
-    argv: Vec<Rc<CStr>>,
-    rules: Option<(FileStamp, Vec<u8>)>,
-    launcher: sys::Launcher,
-}
-
-/// Device, inode, size and modification time of a file.
-type FileStamp = (u64, u64, u64, i64, i64);
-
-fn cstring(b: &[u8]) -> CString {
-    CString::new(b.to_vec()).unwrap_or_default()
-}
-
-impl FastPath {
-    fn new(o: &Opts) -> FastPath {
-        let base_env = common::exec::current_env()
-            .into_iter()
-            .map(|e| {
-                let name = e.split(|&b| b == b'=').next().unwrap_or_default().to_vec();
-                (name, Rc::from(cstring(&e)))
-            })
-            .collect();
-        FastPath {
-            base_env,
-            argv: o
-                .program
-                .iter()
-                .map(|a| Rc::from(cstring(a.as_bytes())))
-                .collect(),
-            rules: None,
-            launcher: sys::Launcher::new(),
-        }
-    }
-
-    /// Lets go of the launched programs that have exec'd or exited,
-    /// reporting those that could not start.
-    fn sweep(&mut self, o: &Opts) {
-        self.launcher.sweep(|_, f| report_launch_failure(o, f));
-    }
-
-    /// The rules database, from the cache when the file is unchanged.
-    fn rules_data(&mut self, file: &OsStr) -> std::io::Result<&[u8]> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(file)?;
-        let key = (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec());
-        if self.rules.as_ref().is_none_or(|(k, _)| *k != key) {
-            self.rules = Some((key, std::fs::read(file)?));
-        }
-        Ok(self
-            .rules
-            .as_ref()
-            .map(|(_, d)| d.as_slice())
-            .unwrap_or_default())
-    }
-}
-
-/// The rule variables for a connection, or `None` when the connection must
-/// go through the forked child (denied, or the rules cannot be read).
-fn allowed_vars(o: &Opts, fp: &mut FastPath, remote_ip: &str) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    let Some(file) = &o.rules else {
-        return Some(Vec::new());
-    };
-    let data = match fp.rules_data(file) {
-        Ok(d) => d,
-        Err(e) if errno_of(&e) == Errno::ENOENT && o.rules_missing_ok => return Some(Vec::new()),
-        Err(_) => return None,
-    };
-    let db = common::cdb::Reader::new(data);
-    let found = rules::lookup(&db, remote_ip.as_bytes(), None, None).ok()?;
-    let mut vars = Vec::new();
-    if let Some((_, value)) = found {
-        for e in rules::entries(value) {
-            match e {
-                Entry::Deny => return None,
-                Entry::Set { name, value, .. } => vars.push((name.to_vec(), value.to_vec())),
-            }
-        }
-    }
-    Some(vars)
-}
-
-/// The parent-side path for connections that need no lookup (`-H -R -l`,
-/// no banner): the environment is built here and the program launched
-/// without copying the parent. `Err(conn)` hands the connection back to the
-/// forked child when it is denied or the rules cannot be read, so that every
-/// message is the original's; a program that cannot be run is reported when
-/// its child is reaped, in the words of the forked child.
-fn spawn_fast(
-    o: &Opts,
-    fp: &mut FastPath,
-    conn: Socket,
-    peer: &socket2::SockAddr,
-    listen_port: u16,
-) -> Result<(), Socket> {
-    let Some(peer) = peer.as_socket() else {
-        return Err(conn);
-    };
-    let Some(local) = conn.local_addr().ok().and_then(|a| a.as_socket()) else {
-        return Err(conn);
-    };
-    let (rip, rport, _) = net::split(&peer);
-    let (lip, _, lscope) = net::split(&local);
-    let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
-    let (local_ip, remote_ip) = (ip_text(&lip, fake4), ip_text(&rip, fake4));
-    let Some(vars) = allowed_vars(o, fp, &remote_ip) else {
-        return Err(conn);
-    };
-    let names = Names {
-        six: !fake4,
-        local_ip: &local_ip,
-        lip: &lip,
-        lscope,
-        listen_port,
-        local_host: o.localname.as_deref(),
-        remote_ip: &remote_ip,
-        rip: &rip,
-        rport,
-        remote_host: None,
-        remote_info: None,
-    };
-    let mut env = tcp_env(&names);
-    for (k, v) in &vars {
-        env.set(OsStr::from_bytes(k), OsStr::from_bytes(v));
-    }
-    // The edited variables, last value of each name, in the order they were
-    // last set; the inherited ones not edited keep their place before them.
-    let mut edits: Vec<Vec<u8>> = Vec::new();
-    env.apply(&mut edits);
-    let touched: Vec<&[u8]> = env.names().collect();
-    let mut envp: Vec<Rc<CStr>> = fp
-        .base_env
-        .iter()
-        .filter(|(n, _)| !touched.contains(&n.as_slice()))
-        .map(|(_, c)| Rc::clone(c))
-        .collect();
-    envp.extend(edits.iter().map(|e| Rc::from(cstring(e))));
-    if !o.keep_ip_options {
-        let _ = sys::clear_ip_options(conn.as_fd());
-    }
-    if o.nodelay {
-        let _ = conn.set_tcp_nodelay(true);
-    }
-    let path = envp
-        .iter()
-        .find_map(|e| e.to_bytes().strip_prefix(b"PATH=").map(<[u8]>::to_vec));
-    let spec = sys::LaunchSpec {
-        candidates: common::exec::candidates(o.program[0].as_bytes(), path.as_deref())
-            .iter()
-            .map(|c| cstring(c))
-            .collect(),
-        argv: fp.argv.clone(),
-        env: envp,
-        default_signals: &[Signal::SIGPIPE, Signal::SIGCHLD, Signal::SIGTERM],
-    };
-    fp.sweep(o);
-    match fp.launcher.launch(spec, conn.as_fd()) {
-        Ok(pid) => {
-            verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
-            if o.verbosity == Verbosity::Verbose {
-                diag::write_line(&ok_line(false, pid.as_raw() as u32, &names));
-            }
-            Ok(())
-        }
-        Err(_) => Err(conn),
-    }
-}
-
-/// The forked child's words for a program that could not start.
-fn report_launch_failure(o: &Opts, f: sys::LaunchFailure) {
-    let (what, e): (&[&dyn diag::Part], Errno) = match f {
-        sys::LaunchFailure::Descriptors(e) => (&[&"unable to set up descriptors"], e),
-        sys::LaunchFailure::Exec(e) => (&[&"unable to run ", &o.program[0]], e),
-    };
-    warn_dropping(what, e);
 }
