@@ -355,7 +355,20 @@ impl Spawner {
         if let Some(dir) = cwd {
             sys::spawn_add_chdir(&mut actions, dir)?;
         }
+        // A source numbered like a target could be overwritten by an
+        // earlier step of the plan: such sources are first copied to 10 or
+        // above (close-on-exec, closed again after the spawn).
+        let high = fds.iter().map(|a| a.1).max().unwrap_or(-1);
+        let mut copies = Vec::new();
         for &FdAction(from, to) in fds {
+            let from = if from <= high && from != to {
+                let c = sys::dup_inherited(from)?;
+                let raw = std::os::fd::AsRawFd::as_raw_fd(&c);
+                copies.push(c);
+                raw
+            } else {
+                from
+            };
             actions.add_dup2(from, to)?;
         }
         let mut remembered = None;

@@ -2,27 +2,29 @@
 //!
 //! Owns `DIR/{lock,current,previous,processed,state,newstate}` and the
 //! `@<tai64n>.s` / `.u` files. After start-up every failure warns with a
-//! `..., pausing` line, waits [`PAUSE`] and retries the same step: nothing
-//! is dropped and nothing is written twice. Paths are `DIR/NAME` relative to
+//! `..., pausing` line, waits [`PAUSE`] on a deadline (never a sleep: TERM
+//! and ALRM end the wait) and retries the same step: nothing is dropped and
+//! nothing is written twice. Paths are `DIR/NAME` relative to
 //! the starting directory (multilog never changes its own directory).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::diag::{self, errno_of};
-use common::sys::{self, Forked};
+use common::exec::Prepared;
+use common::rt::{FdAction, Reaper, Runtime, Spawner};
 use common::tai::Tai64n;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::WaitStatus;
 
 use crate::find_newline;
 use crate::script::DirSpec;
@@ -43,23 +45,36 @@ const MODE_FINISHED: u32 = 0o744;
 /// `current` while multilog runs.
 const MODE_ACTIVE: u32 = 0o644;
 
-/// Warns `multilog: warning: PARTS, pausing[: ERRSTR]` and waits.
-pub fn pause(parts: &[&dyn diag::Part], e: Option<Errno>) {
+/// Warns `multilog: warning: PARTS, pausing[: ERRSTR]` and waits
+/// [`PAUSE`] on a deadline, not in a sleep: a TERM or ALRM that arrives
+/// meanwhile ends the wait at once (the step is retried now; the main loop
+/// acts on the signal once it succeeds).
+pub fn pause(rt: &mut Runtime, parts: &[&dyn diag::Part], e: Option<Errno>) {
     let mut v: Vec<&dyn diag::Part> = parts.to_vec();
     v.push(&", pausing");
     match e {
         Some(e) => diag::warn_sys(&v, e),
         None => diag::warn(&v),
     }
-    std::thread::sleep(PAUSE);
+    let until = Instant::now() + PAUSE;
+    while Instant::now() < until {
+        let w = rt.wait(&[], Some(until));
+        if w.signal && (rt.pending(Signal::SIGTERM) || rt.pending(Signal::SIGALRM)) {
+            return;
+        }
+    }
 }
 
 /// Repeats `f` until it succeeds, pausing after each failure.
-fn retry<T>(parts: &[&dyn diag::Part], mut f: impl FnMut() -> Result<T, Errno>) -> T {
+fn retry<T>(
+    rt: &mut Runtime,
+    parts: &[&dyn diag::Part],
+    mut f: impl FnMut() -> Result<T, Errno>,
+) -> T {
     loop {
         match f() {
             Ok(v) => return v,
-            Err(e) => pause(parts, Some(e)),
+            Err(e) => pause(rt, parts, Some(e)),
         }
     }
 }
@@ -101,6 +116,9 @@ pub struct LogDir {
     bytes: u64,
     /// Selected lines waiting to be written (flushed before every read).
     pub buf: Vec<u8>,
+    /// A failing processor was given up on after TERM: leave the directory
+    /// for crash recovery at exit.
+    abandoned: bool,
 }
 
 impl LogDir {
@@ -111,7 +129,7 @@ impl LogDir {
 
     /// Opens (and if needed recovers) a directory at start-up; errors are
     /// fatal (exit 111).
-    pub fn open(spec: DirSpec) -> LogDir {
+    pub fn open(spec: DirSpec, rt: &mut Runtime) -> LogDir {
         let d = spec.path.clone();
         let _ = nix::unistd::mkdir(d.as_os_str(), Mode::from_bits_truncate(0o700));
         if let Err(e) = nix::fcntl::open(
@@ -143,6 +161,7 @@ impl LogDir {
                 current,
                 bytes,
                 buf: Vec::new(),
+                abandoned: false,
             };
         }
         // Crash recovery: current has no execute bit (or is missing).
@@ -156,16 +175,16 @@ impl LogDir {
         };
         if processor_done {
             let _ = std::fs::remove_file(join(&d, "previous"));
-            finish(&d, spec.num, "processed", b's');
+            finish(rt, &d, spec.num, "processed", b's');
         } else {
             let _ = std::fs::remove_file(&processed);
-            finish(&d, spec.num, "previous", b'u');
+            finish(rt, &d, spec.num, "previous", b'u');
         }
         // Divergence: an empty current is removed, not kept as an empty .u.
         if std::fs::metadata(&cur).is_ok_and(|m| m.len() == 0) {
             let _ = std::fs::remove_file(&cur);
         }
-        finish(&d, spec.num, "current", b'u');
+        finish(rt, &d, spec.num, "current", b'u');
         let state = join(&d, "state");
         if let Err(e) = open_trunc(&state) {
             diag::fatal_sys(&[&"unable to write to ", &state], e);
@@ -181,6 +200,7 @@ impl LogDir {
             current,
             bytes: 0,
             buf: Vec::new(),
+            abandoned: false,
         }
     }
 
@@ -191,10 +211,10 @@ impl LogDir {
 
     /// Writes part of `data` to `current` under the size rule; returns how
     /// many bytes were taken (the caller offers the rest again).
-    fn write_out(&mut self, data: &[u8]) -> usize {
+    fn write_out(&mut self, data: &[u8], rt: &mut Runtime) -> usize {
         let size = self.spec.size;
         if self.bytes >= size {
-            self.rotate();
+            self.rotate(rt);
         }
         let mut len = data.len().min((size - self.bytes) as usize);
         let tail = size - TAIL;
@@ -216,10 +236,12 @@ impl LogDir {
             match self.current.write(&data[..len]) {
                 Ok(n) if n > 0 => break n,
                 Ok(_) => pause(
+                    rt,
                     &[&"unable to write to ", &self.at("current")],
                     Some(Errno::EIO),
                 ),
                 Err(e) => pause(
+                    rt,
                     &[&"unable to write to ", &self.at("current")],
                     Some(errno_of(&e)),
                 ),
@@ -227,17 +249,17 @@ impl LogDir {
         };
         self.bytes += n as u64;
         if self.bytes >= tail && data[n - 1] == b'\n' {
-            self.rotate();
+            self.rotate(rt);
         }
         n
     }
 
     /// Writes out everything buffered.
-    pub fn flush(&mut self) {
+    pub fn flush(&mut self, rt: &mut Runtime) {
         let buf = std::mem::take(&mut self.buf);
         let mut off = 0;
         while off < buf.len() {
-            off += self.write_out(&buf[off..]);
+            off += self.write_out(&buf[off..], rt);
         }
         self.buf = buf;
         self.buf.clear();
@@ -245,95 +267,111 @@ impl LogDir {
 
     /// current becomes previous, then an old file (through the processor
     /// if there is one); a new empty current takes its place.
-    pub fn rotate(&mut self) {
+    pub fn rotate(&mut self, rt: &mut Runtime) {
         let cur = self.at("current");
         let prev = self.at("previous");
-        retry(&[&"unable to write ", &cur, &" to disk"], || {
+        retry(rt, &[&"unable to write ", &cur, &" to disk"], || {
             io(self.current.sync_all())
         });
         retry(
+            rt,
             &[
                 &"unable to rename current to previous in directory ",
                 &self.spec.path,
             ],
             || io(std::fs::rename(&cur, &prev)),
         );
-        let current = retry(&[&"unable to create ", &cur], || open_append(&cur));
-        retry(&[&"unable to set mode of ", &cur], || {
+        let current = retry(rt, &[&"unable to create ", &cur], || open_append(&cur));
+        retry(rt, &[&"unable to set mode of ", &cur], || {
             set_mode(&current, MODE_ACTIVE)
         });
         self.current = current;
         self.bytes = 0;
-        retry(&[&"unable to set mode of ", &prev], || {
+        retry(rt, &[&"unable to set mode of ", &prev], || {
             io(std::fs::set_permissions(
                 &prev,
                 std::fs::Permissions::from_mode(MODE_FINISHED),
             ))
         });
         match self.spec.processor.clone() {
-            None => finish(&self.spec.path, self.spec.num, "previous", b's'),
-            Some(p) => self.process(&p),
+            None => finish(rt, &self.spec.path, self.spec.num, "previous", b's'),
+            Some(p) => self.process(&p, rt),
         }
     }
 
     /// Runs the processor on previous until it succeeds, then publishes its
-    /// output as an old file and its new state as state.
-    fn process(&mut self, processor: &OsStr) {
+    /// output as an old file and its new state as state. While it runs,
+    /// TERM and ALRM are noted for the main loop. If it fails and TERM has
+    /// come, it is not run again: previous is left for the crash recovery
+    /// of the next start (which makes it an old `.u` file) and the
+    /// directory is marked to be left that way at exit.
+    fn process(&mut self, processor: &OsStr, rt: &mut Runtime) {
         let d = self.spec.path.clone();
         let cstr = |b: &[u8]| CString::new(b.to_vec()).unwrap_or_default();
-        let argv = [cstr(b"sh"), cstr(b"-c"), cstr(processor.as_bytes())];
-        let sh = cstr(b"/bin/sh");
+        let argv = [OsString::from("sh"), OsString::from("-c"), processor.to_os_string()];
+        let sh = Prepared::with_path(OsStr::new("/bin/sh"), &argv, None);
         let dir = cstr(d.as_bytes());
+        let spawner = rt.spawner();
         loop {
-            let pid = loop {
-                match sys::fork() {
-                    Ok(Forked::Parent(pid)) => break pid,
-                    Ok(Forked::Child) => run_processor(&dir, &sh, &argv, processor),
-                    Err(e) => pause(&[&"unable to fork for processor in ", &d], Some(e)),
-                }
-            };
-            let ok = loop {
-                match waitpid(pid, None) {
-                    Ok(WaitStatus::Exited(_, code)) => break code == 0,
-                    Ok(WaitStatus::Signaled(..)) => {
+            let ok = match self.run_processor(rt, &spawner, &sh, &dir) {
+                Ok(ws) => match ws {
+                    WaitStatus::Exited(_, code) => code == 0,
+                    _ => {
                         // Divergence: the original appends a stale errno here.
-                        pause(&[&"processor crashed in ", &d], None);
-                        break false;
+                        pause(rt, &[&"processor crashed in ", &d], None);
+                        false
                     }
-                    Ok(_) => {}
-                    Err(Errno::EINTR) => {}
-                    Err(e) => {
-                        pause(&[&"wait failed for processor in ", &d], Some(e));
-                        break false;
-                    }
+                },
+                Err(e @ (Errno::EAGAIN | Errno::ENOMEM)) => {
+                    pause(rt, &[&"unable to fork for processor in ", &d], Some(e));
+                    false
+                }
+                Err(e) => {
+                    // What the original's child says before it exits 111.
+                    diag::write_line(&diag::line(
+                        ": fatal: ",
+                        &[&"unable to run ", &processor],
+                        Some(e),
+                    ));
+                    false
                 }
             };
             if ok {
                 break;
             }
-            pause(&[&"processor failed in ", &d], None);
+            if rt.pending(Signal::SIGTERM) {
+                diag::warn(&[
+                    &"processor failed in ",
+                    &d,
+                    &", leaving previous to the next start",
+                ]);
+                self.abandoned = true;
+                return;
+            }
+            pause(rt, &[&"processor failed in ", &d], None);
         }
         let processed = self.at("processed");
-        let f = retry(&[&"unable to create ", &processed], || {
+        let f = retry(rt, &[&"unable to create ", &processed], || {
             open_append(&processed)
         });
-        retry(&[&"unable to write ", &processed, &" to disk"], || {
+        retry(rt, &[&"unable to write ", &processed, &" to disk"], || {
             io(f.sync_all())
         });
-        retry(&[&"unable to set mode of ", &processed], || {
+        retry(rt, &[&"unable to set mode of ", &processed], || {
             set_mode(&f, MODE_FINISHED)
         });
         drop(f);
         let newstate = self.at("newstate");
-        let f = retry(&[&"unable to create ", &newstate], || {
+        let f = retry(rt, &[&"unable to create ", &newstate], || {
             open_append(&newstate)
         });
-        retry(&[&"unable to write ", &newstate, &" to disk"], || {
+        retry(rt, &[&"unable to write ", &newstate, &" to disk"], || {
             io(f.sync_all())
         });
         drop(f);
         let prev = self.at("previous");
         retry(
+            rt,
             &[&"unable to remove ", &prev],
             || match std::fs::remove_file(&prev) {
                 Err(e) if errno_of(&e) == Errno::ENOENT => Ok(()),
@@ -341,60 +379,67 @@ impl LogDir {
             },
         );
         retry(
+            rt,
             &[&"unable to rename newstate to state in directory ", &d],
             || io(std::fs::rename(&newstate, self.at("state"))),
         );
-        finish(&d, self.spec.num, "processed", b's');
+        finish(rt, &d, self.spec.num, "processed", b's');
     }
 
-    /// At exit: flush, fsync, and mark current cleanly closed (mode 0744).
-    pub fn close(&mut self) {
-        self.flush();
+    /// Starts the processor with previous on fd 0, processed on 1, state on
+    /// 4, newstate on 5, in DIR, and waits for it (on the runtime: signals
+    /// are noted meanwhile).
+    fn run_processor(
+        &self,
+        rt: &mut Runtime,
+        spawner: &Spawner,
+        sh: &Prepared,
+        dir: &CString,
+    ) -> Result<WaitStatus, Errno> {
+        let rd = |name: &str| io(OpenOptions::new().read(true).open(self.at(name)));
+        let tr = |name: &str| open_trunc(&self.at(name));
+        let (prev, processed, state, newstate) =
+            (rd("previous")?, tr("processed")?, rd("state")?, tr("newstate")?);
+        let plan = [
+            FdAction(prev.as_raw_fd(), 0),
+            FdAction(processed.as_raw_fd(), 1),
+            FdAction(state.as_raw_fd(), 4),
+            FdAction(newstate.as_raw_fd(), 5),
+        ];
+        let pid = spawner.spawn(sh, &plan, Some(dir))?;
+        drop((prev, processed, state, newstate));
+        let mut reaper = Reaper::new();
+        reaper.adopt(pid, ());
+        loop {
+            while let Some((p, owner, ws)) = reaper.reap() {
+                if p == pid && owner.is_some() {
+                    return Ok(ws);
+                }
+            }
+            rt.wait(&[], None);
+        }
+    }
+
+    /// At exit: flush, fsync, and mark current cleanly closed (mode 0744),
+    /// unless a processor was given up on (then current stays as it is, for
+    /// the crash recovery of the next start).
+    pub fn close(&mut self, rt: &mut Runtime) {
+        self.flush(rt);
+        if self.abandoned {
+            let cur = self.at("current");
+            retry(rt, &[&"unable to write ", &cur, &" to disk"], || {
+                io(self.current.sync_all())
+            });
+            return;
+        }
         let cur = self.at("current");
-        retry(&[&"unable to write ", &cur, &" to disk"], || {
+        retry(rt, &[&"unable to write ", &cur, &" to disk"], || {
             io(self.current.sync_all())
         });
-        retry(&[&"unable to set mode of ", &cur], || {
+        retry(rt, &[&"unable to set mode of ", &cur], || {
             set_mode(&self.current, MODE_FINISHED)
         });
     }
-}
-
-/// In the forked child: previous on fd 0, processed on 1, state on 4,
-/// newstate on 5, cwd DIR, then `sh -c PROCESSOR`. Never returns.
-fn run_processor(dir: &CString, sh: &CString, argv: &[CString; 3], processor: &OsStr) -> ! {
-    let fail = |e: Errno| -> ! {
-        diag::write_line(&diag::line(
-            ": fatal: ",
-            &[&"unable to run ", &processor],
-            Some(e),
-        ));
-        sys::exit_now(diag::EXIT_TEMP)
-    };
-    if let Err(e) = nix::unistd::chdir(dir.as_c_str()) {
-        fail(e);
-    }
-    let rd = |name: &str| nix::fcntl::open(name, OFlag::O_RDONLY, Mode::empty());
-    let tr = |name: &str| {
-        nix::fcntl::open(
-            name,
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
-            Mode::from_bits_truncate(0o644),
-        )
-    };
-    let setup = || -> Result<(), Errno> {
-        sys::dup_onto(rd("previous")?.as_fd(), 0)?;
-        sys::dup_onto(tr("processed")?.as_fd(), 1)?;
-        sys::dup_onto(rd("state")?.as_fd(), 4)?;
-        sys::dup_onto(tr("newstate")?.as_fd(), 5)?;
-        Ok(())
-    };
-    if let Err(e) = setup() {
-        fail(e);
-    }
-    sys::default_signal(Signal::SIGPIPE);
-    let Err(e) = nix::unistd::execv(sh, argv);
-    fail(e)
 }
 
 /// `DIR/NAME` as bytes.
@@ -407,13 +452,13 @@ fn join(dir: &OsStr, name: impl AsRef<[u8]>) -> PathBuf {
 
 /// Turns `DIR/FILE` into `DIR/@<now>.CODE`, then removes the oldest old
 /// files until fewer than `num` remain.
-pub fn finish(dir: &OsStr, num: u64, file: &str, code: u8) {
+pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, file: &str, code: u8) {
     let path = join(dir, file);
     let meta = loop {
         match std::fs::metadata(&path) {
             Ok(m) => break m,
             Err(e) if errno_of(&e) == Errno::ENOENT => return,
-            Err(e) => pause(&[&"unable to stat ", &path], Some(errno_of(&e))),
+            Err(e) => pause(rt, &[&"unable to stat ", &path], Some(errno_of(&e))),
         }
     };
     // A link count above 1: a crash came after the link; it exists already.
@@ -425,18 +470,18 @@ pub fn finish(dir: &OsStr, num: u64, file: &str, code: u8) {
             let target = join(dir, &name);
             match std::fs::hard_link(&path, &target) {
                 Ok(()) => break,
-                Err(e) => pause(&[&"unable to link to ", &target], Some(errno_of(&e))),
+                Err(e) => pause(rt, &[&"unable to link to ", &target], Some(errno_of(&e))),
             }
         }
     }
-    retry(&[&"unable to remove ", &path], || {
+    retry(rt, &[&"unable to remove ", &path], || {
         io(std::fs::remove_file(&path))
     });
     loop {
         let entries = match std::fs::read_dir(dir) {
             Ok(d) => d,
             Err(e) => {
-                pause(&[&"unable to read ", &dir], Some(errno_of(&e)));
+                pause(rt, &[&"unable to read ", &dir], Some(errno_of(&e)));
                 continue;
             }
         };
@@ -454,7 +499,7 @@ pub fn finish(dir: &OsStr, num: u64, file: &str, code: u8) {
             }
         }
         if let Some(e) = failed {
-            pause(&[&"unable to read ", &dir], Some(e));
+            pause(rt, &[&"unable to read ", &dir], Some(e));
             continue;
         }
         if (old.len() as u64) < num {
@@ -468,7 +513,7 @@ pub fn finish(dir: &OsStr, num: u64, file: &str, code: u8) {
             if let Err(e) = std::fs::remove_file(&p) {
                 if errno_of(&e) != Errno::ENOENT {
                     // Cannot remove it: do not spin; try again after a pause.
-                    pause(&[&"unable to remove ", &p], Some(errno_of(&e)));
+                    pause(rt, &[&"unable to remove ", &p], Some(errno_of(&e)));
                 }
             }
         }

@@ -6,8 +6,8 @@
 //! `e` and `=FILE`, which are per line by nature). Exit codes: 0 at end of
 //! input or after SIGTERM, 111 for any start-up failure. SIGTERM finishes
 //! the line in hand; SIGALRM rotates every non-empty `current` before the
-//! next read. Both arrive through self-pipes polled with stdin, so neither
-//! is acted on late.
+//! next read. Both arrive through the runtime's self-pipe, polled with stdin
+//! and in every retry wait, so neither is acted on late.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -16,9 +16,9 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 
 use common::diag::{self, errno_of};
-use common::selfpipe::SelfPipe;
+use common::rt::{Disposition, Runtime};
 use common::tai::{Tai64n, LABEL_LEN};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
@@ -55,6 +55,7 @@ struct Line {
 }
 
 struct Multilog {
+    rt: Runtime,
     script: Script,
     dirs: Vec<LogDir>,
     status: Vec<StatusFile>,
@@ -70,11 +71,12 @@ pub fn main(args: &[OsString]) -> i32 {
         diag::fatal_sys(&[&"unable to switch to current directory"], errno_of(&e));
     }
     let script = script::compile(args.get(1..).unwrap_or(&[]));
-    let pipe = |sig: Signal| {
-        SelfPipe::new(&[sig]).unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e))
-    };
-    let mut term = pipe(Signal::SIGTERM);
-    let mut alrm = pipe(Signal::SIGALRM);
+    let mut rt = Runtime::new(&[
+        (Signal::SIGTERM, Disposition::Catch),
+        (Signal::SIGALRM, Disposition::Catch),
+        (Signal::SIGCHLD, Disposition::Catch),
+    ])
+    .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
 
     let mut status = Vec::new();
     for name in &script.status_files {
@@ -95,9 +97,15 @@ pub fn main(args: &[OsString]) -> i32 {
             file,
         });
     }
-    let dirs: Vec<LogDir> = script.dirs.iter().cloned().map(LogDir::open).collect();
+    let dirs: Vec<LogDir> = script
+        .dirs
+        .iter()
+        .cloned()
+        .map(|d| LogDir::open(d, &mut rt))
+        .collect();
     let n = dirs.len();
     let mut m = Multilog {
+        rt,
         script,
         dirs,
         status,
@@ -121,26 +129,17 @@ pub fn main(args: &[OsString]) -> i32 {
     let mut terminating = false;
     loop {
         for d in &mut m.dirs {
-            d.flush();
+            d.flush(&mut m.rt);
         }
         // A block of input is fully processed before signals are looked at.
-        let (term_now, alrm_now) = {
-            let mut fds = [
-                PollFd::new(term.as_fd(), PollFlags::POLLIN),
-                PollFd::new(alrm.as_fd(), PollFlags::POLLIN),
-            ];
-            let _ = nix::poll::poll(&mut fds, PollTimeout::ZERO);
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), ready(&fds[1]))
-        };
-        if alrm_now && alrm.drain() {
+        if m.rt.take(Signal::SIGALRM) {
             for d in &mut m.dirs {
                 if !d.is_empty() {
-                    d.rotate();
+                    d.rotate(&mut m.rt);
                 }
             }
         }
-        if term_now && term.drain() {
+        if m.rt.take(Signal::SIGTERM) {
             terminating = true;
         }
         if terminating && !m.line.open {
@@ -150,21 +149,9 @@ pub fn main(args: &[OsString]) -> i32 {
         // leaving the rest of the input for whoever reads next.
         let want = if terminating { 1 } else { READ_SIZE };
         // Wait for input or a signal; a signal while idle acts at once.
-        {
-            let mut fds = [
-                PollFd::new(input.as_fd(), PollFlags::POLLIN),
-                PollFd::new(term.as_fd(), PollFlags::POLLIN),
-                PollFd::new(alrm.as_fd(), PollFlags::POLLIN),
-            ];
-            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {
-                    let input_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-                    if !input_ready {
-                        continue;
-                    }
-                }
-                Err(_) => continue,
-            }
+        let wake = m.rt.wait(&[(input.as_fd(), PollFlags::POLLIN)], None);
+        if !wake.ready(0) {
+            continue;
         }
         match input.read(&mut buf[..want]) {
             Ok(0) => break,
@@ -178,7 +165,7 @@ pub fn main(args: &[OsString]) -> i32 {
         m.end_line();
     }
     for d in &mut m.dirs {
-        d.close();
+        d.close(&mut m.rt);
     }
     0
 }
@@ -284,9 +271,11 @@ impl Multilog {
                         loop {
                             match sf.file.write_all_at(&v, 0) {
                                 Ok(()) => break,
-                                Err(e) => {
-                                    pause(&[&"unable to write ", &sf.name], Some(errno_of(&e)))
-                                }
+                                Err(e) => pause(
+                                    &mut self.rt,
+                                    &[&"unable to write ", &sf.name],
+                                    Some(errno_of(&e)),
+                                ),
                             }
                         }
                     }
@@ -309,7 +298,7 @@ impl Multilog {
             if sel {
                 d.buf.push(b'\n');
                 if d.buf.len() >= DIR_BUF_MAX {
-                    d.flush();
+                    d.flush(&mut self.rt);
                 }
             }
         }

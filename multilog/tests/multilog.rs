@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testutil::*;
 
@@ -514,6 +514,60 @@ ls "$T/mnt/log" > "$T/names"
         expect.push_str(&format!("line {i} of the test, padded to some length\n"));
     }
     assert_eq!(got, expect, "every line exactly once");
+}
+
+#[test]
+fn term_while_waiting_for_the_disk_ends_the_wait() {
+    // The disk is full, multilog waits to retry; space comes back and TERM
+    // is sent: the wait ends at once (not after the 5-second pause), every
+    // line it had read is written once, and current is closed cleanly.
+    let t = TempDir::new("ml-fullterm");
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o size=256k tmpfs "$T/mnt"
+dd if=/dev/zero of="$T/mnt/filler" bs=1k count=1024 2>/dev/null || true
+mkfifo "$T/fifo"
+{MULTILOG} "$T/mnt/log" < "$T/fifo" 2> "$T/err" &
+ml=$!
+exec 3<> "$T/fifo"
+i=0
+while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i of the test, padded to some length"; done >&3 &
+writer=$!
+n=0
+until grep -q 'out of disk space' "$T/err"; do sleep 0.1; n=$((n+1)); [ $n -lt 200 ]; done
+rm "$T/mnt/filler"
+date +%s%N > "$T/t0"
+kill -TERM $ml
+wait $ml || echo "exit $?" > "$T/code"
+date +%s%N > "$T/t1"
+kill $writer 2>/dev/null || true
+cp "$T/mnt/log/current" "$T/current"
+stat -c %a "$T/mnt/log/current" > "$T/mode"
+"#
+    );
+    fs::create_dir(t.join("mnt")).unwrap();
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env("T", t.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!t.join("code").exists(), "multilog exited with an error");
+    let ns = |f: &str| -> u64 { fs::read_to_string(t.join(f)).unwrap().trim().parse().unwrap() };
+    let waited = Duration::from_nanos(ns("t1") - ns("t0"));
+    assert!(
+        waited < Duration::from_secs(3),
+        "TERM waited out the pause: {waited:?}"
+    );
+    assert_eq!(fs::read_to_string(t.join("mode")).unwrap().trim(), "744");
+    let got = fs::read_to_string(t.join("current")).unwrap();
+    let n = got.lines().count();
+    assert!(n >= 1);
+    let mut expect = String::new();
+    for i in 1..=n {
+        expect.push_str(&format!("line {i} of the test, padded to some length\n"));
+    }
+    assert_eq!(got, expect, "the lines read, each once, in order");
 }
 
 #[test]
