@@ -18,7 +18,17 @@
 # CPU 1 (taskset), so that the clients' work does not count against the
 # server; the ceiling is then measured on CPU 0 too.
 #
-# Usage: [PIN=1] bench/tcpserver.sh [SECONDS] [R]     (REF_BIN=dir to use given C binaries)
+# With CHILD=dynamic the child is `/bin/echo hi` (dynamically linked: the
+# exec and the loader cost what real programs cost) instead of the tiny
+# static one, for the servers and the ceilings alike.
+#
+# With BIG=1, ours is also measured with a 30 MB rules.cdb (120,000 rules
+# for other addresses, plus the one that matches) against the small rules
+# file: the cost per connection of the big file over the small. (Every
+# connection of ours takes the forked path, where the rules are read.)
+#
+# Usage: [PIN=1] [CHILD=dynamic] [BIG=1] bench/tcpserver.sh [SECONDS] [R]
+#        (REF_BIN=dir to use given C binaries)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/reference.sh"
@@ -37,6 +47,17 @@ gcc -O2 -static -o "$work/child" "$here/tcpserver/child.c"
 gcc -O2 -pthread -o "$work/load" "$here/tcpserver/load.c"
 gcc -O2 -o "$work/ceiling" "$here/tcpserver/ceiling.c"
 printf '127.0.0.1:allow,X="y"\n:deny\n' | "$OURS/tcprules" "$work/rules.cdb" "$work/rules.tmp"
+child=("$work/child")
+if [ "${CHILD:-static}" = dynamic ]; then
+    child=(/bin/echo hi)
+fi
+if [ "${BIG:-0}" = 1 ]; then
+    awk 'BEGIN { for (i = 0; i < 120000; i++)
+        printf "10.%d.%d.%d:allow,PAD=\"%0200d\"\n", int(i / 65536), int(i / 256) % 256, i % 256, i
+        print "127.0.0.1:allow,X=\"y\""; print ":deny" }' |
+        "$OURS/tcprules" "$work/big.cdb" "$work/big.tmp"
+    echo "big rules.cdb: $(stat -c %s "$work/big.cdb") bytes"
+fi
 
 server_cpu=() client_cpu=()
 if [ "${PIN:-0}" = 1 ]; then
@@ -44,8 +65,8 @@ if [ "${PIN:-0}" = 1 ]; then
     client_cpu=(taskset -c 1)
 fi
 
-serve() { # $1 = bin dir; prints connections/s
-    "${server_cpu[@]}" "$1/tcpserver" -1 -RHl0 -x "$work/rules.cdb" -c 40 -b 100 127.0.0.1 0 "$work/child" > "$work/port" 2>/dev/null &
+serve() { # $1 = bin dir, [$2 = rules, $3 = options]; prints connections/s
+    "${server_cpu[@]}" "$1/tcpserver" -1 "${3:--RHl0}" -x "${2:-$work/rules.cdb}" -c 40 -b 100 127.0.0.1 0 "${child[@]}" > "$work/port" 2>/dev/null &
     local pid=$!
     pids+=("$pid")
     until [ -s "$work/port" ]; do sleep 0.01; done
@@ -56,13 +77,17 @@ serve() { # $1 = bin dir; prints connections/s
 
 methods=(spawn fork clone)
 declare -A ks
-cs=() rs=()
+cs=() rs=() small=() big=()
 for _ in $(seq 1 "$R"); do
     for m in "${methods[@]}"; do
-        ks[$m]+="$("${server_cpu[@]}" "$work/ceiling" "$m" "$work/child" 8 "$S") "
+        ks[$m]+="$("${server_cpu[@]}" "$work/ceiling" "$m" "${child[@]:0:1}" 8 "$S" "${child[@]:1}") "
     done
     cs+=("$(serve "$REF")")
     rs+=("$(serve "$OURS")")
+    if [ "${BIG:-0}" = 1 ]; then
+        small+=("$(serve "$OURS" "$work/rules.cdb")")
+        big+=("$(serve "$OURS" "$work/big.cdb")")
+    fi
 done
 declare -A k
 for m in "${methods[@]}"; do
@@ -78,3 +103,9 @@ echo "spawn-and-reap ceilings (8 in flight, medians): posix_spawn ${k[spawn]}/s,
 echo "C tcpserver:   ${c}/s = $(ratios "$c")"
 echo "our tcpserver: ${r}/s = $(ratios "$r"); $(awk -v a="$r" -v b="$c" 'BEGIN {printf "%.2f", a / b}')x C"
 echo "goal: at least 95% of the posix_spawn and fork ceilings, never below C"
+if [ "${BIG:-0}" = 1 ]; then
+    sm=$(printf '%s\n' "${small[@]}" | median)
+    bg=$(printf '%s\n' "${big[@]}" | median)
+    echo "runs: small rules ${small[*]}; 30 MB rules ${big[*]}"
+    echo "ours: small rules ${sm}/s, 30 MB rules ${bg}/s: cost per connection $(awk -v a="$sm" -v b="$bg" 'BEGIN {printf "%.2f", a / b}')x (goal: at most 1.2x)"
+fi

@@ -4,6 +4,7 @@
  *   fork   fork, then dup2 and execve in the child
  *   clone  clone(CLONE_VM) without the vfork wait: the child runs on a
  *          stack of ours and execs while the parent goes on
+ * ARG, if given, is the child's one argument (`/bin/echo hi`).
  * The benchmark takes the fastest as the ceiling. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -29,7 +30,7 @@ static double now(void) {
 #define STACK 32768
 static char stacks[SLOTS][STACK] __attribute__((aligned(16)));
 static pid_t slot_pid[SLOTS];
-static char *child_args[2];
+static char *child_args[3];
 static int null_fd;
 
 /* Raw system calls only: the child shares our memory (and errno). */
@@ -68,11 +69,12 @@ static void reaped(pid_t pid) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: ceiling spawn|fork|clone child in_flight seconds\n"); return 100; }
+    if (argc < 5) { fprintf(stderr, "usage: ceiling spawn|fork|clone child in_flight seconds [arg]\n"); return 100; }
     const char *method = argv[1];
     int inflight = atoi(argv[3]), seconds = atoi(argv[4]);
     if (inflight > SLOTS) inflight = SLOTS;
     child_args[0] = argv[2];
+    child_args[1] = argc > 5 ? argv[5] : 0;
     null_fd = open("/dev/null", O_WRONLY);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
