@@ -6,7 +6,9 @@
 //! random port, each server in turn with rounds of 3, 11 and 45 seconds; a
 //! truncated answer is asked again over TCP. NXDOMAIN and "no data" are
 //! empty answers; when no server answers usefully the lookup fails
-//! temporarily.
+//! temporarily. A reply counts only if its id and its question (name,
+//! type, class) are those of the query, as the original checks; query ids
+//! come from the kernel's random source.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
@@ -28,16 +30,40 @@ pub const T_PTR: u16 = 12;
 pub const T_TXT: u16 = 16;
 pub const T_AAAA: u16 = 28;
 
-/// A small generator for query ids, ports and shuffles (no security
-/// claim: the original's is the same kind).
+/// Eight bytes from the kernel's random source (/dev/urandom), if it can
+/// be read.
+fn kernel_random() -> Option<u64> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open("/dev/urandom")
+        .ok()?;
+    let mut b = [0u8; 8];
+    f.read_exact(&mut b).ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
+/// A query id that an off-path attacker cannot guess: from the kernel's
+/// random source, or from `rng` where that cannot be read (a chroot
+/// without /dev).
+pub fn query_id(rng: &mut Rng) -> u16 {
+    kernel_random().unwrap_or_else(|| rng.next_u64()) as u16
+}
+
+/// A small generator for shuffles (and query ids only where the kernel's
+/// source cannot be read), seeded from the kernel's random source.
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new() -> Self {
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Rng(t ^ (u64::from(std::process::id()) << 32) | 1)
+        let seed = kernel_random().unwrap_or_else(|| {
+            let t = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            t ^ (u64::from(std::process::id()) << 32)
+        });
+        Rng(seed | 1)
     }
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
@@ -157,10 +183,32 @@ enum Reply {
     Failed,
 }
 
-fn parse_reply(msg: &[u8], id: u16, qtype: u16) -> Option<Reply> {
-    if msg.len() < 12 || u16::from_be_bytes([msg[0], msg[1]]) != id || msg[2] & 0x80 == 0 {
+/// Whether `msg` is a reply to `query` (the packet we sent): same id, the
+/// response bit, one question equal to ours (name without regard to case,
+/// type and class). Returns the position after the question.
+fn answers(msg: &[u8], query: &[u8]) -> Option<usize> {
+    if msg.len() < 12 || query.len() < 12 || msg[..2] != query[..2] || msg[2] & 0x80 == 0 {
         return None;
     }
+    if u16::from_be_bytes([msg[4], msg[5]]) != 1 {
+        return None;
+    }
+    let (ours, qend) = read_name(query, 12)?;
+    let (theirs, end) = read_name(msg, 12)?;
+    let same = ours.len() == theirs.len()
+        && ours
+            .iter()
+            .zip(&theirs)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if !same || msg.get(end..end + 4)? != query.get(qend..qend + 4)? {
+        return None;
+    }
+    Some(end + 4)
+}
+
+/// The records of `qtype` in `msg`, if it is a reply to `query`.
+fn parse_reply(msg: &[u8], query: &[u8], qtype: u16) -> Option<Reply> {
+    let mut pos = answers(msg, query)?;
     if msg[2] & 0x02 != 0 {
         return Some(Reply::Truncated);
     }
@@ -168,12 +216,7 @@ fn parse_reply(msg: &[u8], id: u16, qtype: u16) -> Option<Reply> {
     if rcode != 0 && rcode != 3 {
         return Some(Reply::Failed);
     }
-    let qd = u16::from_be_bytes([msg[4], msg[5]]);
     let an = u16::from_be_bytes([msg[6], msg[7]]);
-    let mut pos = 12;
-    for _ in 0..qd {
-        pos = read_name(msg, pos)?.1 + 4;
-    }
     let mut out = Vec::new();
     for _ in 0..an {
         let (_, p) = read_name(msg, pos)?;
@@ -216,7 +259,7 @@ fn bind_any(server: &IpAddr) -> std::io::Result<UdpSocket> {
     }
 }
 
-fn ask_tcp(server: IpAddr, packet: &[u8], id: u16, qtype: u16) -> Option<Reply> {
+fn ask_tcp(server: IpAddr, packet: &[u8], qtype: u16) -> Option<Reply> {
     let mut s = TcpStream::connect_timeout(&SocketAddr::new(server, 53), TCP_TIMEOUT).ok()?;
     s.set_read_timeout(Some(TCP_TIMEOUT)).ok()?;
     let mut out = (packet.len() as u16).to_be_bytes().to_vec();
@@ -226,13 +269,13 @@ fn ask_tcp(server: IpAddr, packet: &[u8], id: u16, qtype: u16) -> Option<Reply> 
     s.read_exact(&mut len).ok()?;
     let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
     s.read_exact(&mut msg).ok()?;
-    parse_reply(&msg, id, qtype)
+    parse_reply(&msg, packet, qtype)
 }
 
 /// Asks the servers for `name`'s records of `qtype`.
 pub fn query(name: &[u8], qtype: u16, rng: &mut Rng) -> Result<Vec<Record>, Errno> {
     let servers = servers();
-    let id = rng.next_u64() as u16;
+    let id = query_id(rng);
     let mut packet = Vec::with_capacity(64);
     packet.extend_from_slice(&id.to_be_bytes());
     packet.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -263,10 +306,10 @@ pub fn query(name: &[u8], qtype: u16, rng: &mut Rng) -> Result<Vec<Record>, Errn
                 }
                 let _ = sock.set_read_timeout(Some(left));
                 match sock.recv(&mut buf) {
-                    Ok(n) => match parse_reply(&buf[..n], id, qtype) {
+                    Ok(n) => match parse_reply(&buf[..n], &packet, qtype) {
                         None => continue,
                         Some(Reply::Records(r)) => return Ok(r),
-                        Some(Reply::Truncated) => match ask_tcp(server, &packet, id, qtype) {
+                        Some(Reply::Truncated) => match ask_tcp(server, &packet, qtype) {
                             Some(Reply::Records(r)) => return Ok(r),
                             _ => {
                                 alive[i] = false;
@@ -527,5 +570,129 @@ mod tests {
             parse_servers("::1"),
             vec![IpAddr::from(Ipv6Addr::LOCALHOST)]
         );
+    }
+
+    /// The query packet for `name`, with id 0x1234.
+    fn query_packet(name: &[u8], qtype: u16) -> Vec<u8> {
+        let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        encode_name(name, &mut p).unwrap();
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&[0, 1]);
+        p
+    }
+
+    /// A reply to `q` with one PTR answer (compressed pointer to the
+    /// question's name, then a name of its own).
+    fn ptr_reply(q: &[u8]) -> Vec<u8> {
+        let mut r = q.to_vec();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = 1;
+        r.extend_from_slice(&[0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 60]);
+        let mut rd = Vec::new();
+        encode_name(b"host.example.com", &mut rd).unwrap();
+        r.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        r.extend_from_slice(&rd);
+        r
+    }
+
+    fn records(r: Option<Reply>) -> Option<Vec<Record>> {
+        match r {
+            Some(Reply::Records(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_reply_must_carry_our_question() {
+        let q = query_packet(b"1.0.0.127.in-addr.arpa", T_PTR);
+        let ok = ptr_reply(&q);
+        assert_eq!(
+            records(parse_reply(&ok, &q, T_PTR)),
+            Some(vec![Record::Ptr(vec![
+                b"host".to_vec(),
+                b"example".to_vec(),
+                b"com".to_vec()
+            ])])
+        );
+        // The name's case does not matter.
+        let upper = ptr_reply(&query_packet(b"x.EXAMPLE", T_PTR));
+        let lower = query_packet(b"X.example", T_PTR);
+        assert!(records(parse_reply(&upper, &lower, T_PTR)).is_some());
+        let mut other_name = ok.clone();
+        other_name[13] = b'2';
+        assert!(parse_reply(&other_name, &q, T_PTR).is_none());
+        let other_type = {
+            let q = query_packet(b"1.0.0.127.in-addr.arpa", T_A);
+            ptr_reply(&q)
+        };
+        assert!(parse_reply(&other_type, &q, T_PTR).is_none());
+        let mut other_id = ok.clone();
+        other_id[1] ^= 1;
+        assert!(parse_reply(&other_id, &q, T_PTR).is_none());
+        let mut two_questions = ok.clone();
+        two_questions[5] = 2;
+        assert!(parse_reply(&two_questions, &q, T_PTR).is_none());
+        let mut not_a_response = ok;
+        not_a_response[2] &= 0x7f;
+        assert!(parse_reply(&not_a_response, &q, T_PTR).is_none());
+    }
+
+    /// A xorshift generator for the property tests (no dependency).
+    struct Gen(u64);
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    #[test]
+    fn random_and_damaged_packets_never_panic_or_loop() {
+        let q = query_packet(b"1.0.0.127.in-addr.arpa", T_PTR);
+        let good = ptr_reply(&q);
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        let started = Instant::now();
+        // Every truncation of a good reply: a clean refusal, never a panic.
+        for n in 0..good.len() {
+            let r = parse_reply(&good[..n], &q, T_PTR);
+            assert!(records(r).is_none_or(|v| v.is_empty()), "cut at {n}");
+        }
+        for _ in 0..20_000 {
+            // Pure noise, noise behind our header and question, and the good
+            // reply with a few bytes changed (pointers that loop, lengths
+            // past the end, counts of 65535).
+            let n = (g.next() % 600) as usize;
+            let noise = g.bytes(n);
+            let _ = parse_reply(&noise, &q, T_PTR);
+            let _ = read_name(&noise, (g.next() % 16) as usize);
+            let mut behind = q.clone();
+            behind[2] = 0x81;
+            behind.extend_from_slice(&noise);
+            behind[6] = g.next() as u8;
+            behind[7] = g.next() as u8;
+            let _ = parse_reply(&behind, &q, T_PTR);
+            let mut bent = good.clone();
+            for _ in 0..1 + g.next() % 4 {
+                let i = (g.next() as usize) % bent.len();
+                bent[i] = g.next() as u8;
+            }
+            let _ = parse_reply(&bent, &q, T_TXT);
+            let _ = parse_reply(&bent, &q, T_PTR);
+        }
+        // A name made only of pointers to itself ends (bounded walk).
+        let mut looping = q.clone();
+        looping[2] = 0x81;
+        looping[7] = 1;
+        let at = looping.len();
+        looping.extend_from_slice(&[0xc0, at as u8, 0, 12, 0, 1, 0, 0, 0, 0, 0, 2, 0xc0, at as u8]);
+        assert!(parse_reply(&looping, &q, T_PTR).is_none());
+        assert!(read_name(&looping, at).is_none());
+        assert!(started.elapsed() < Duration::from_secs(30));
     }
 }
