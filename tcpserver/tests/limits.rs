@@ -1,0 +1,247 @@
+//! tcpserver at the edge of its resources: a tight memory limit with
+//! concurrent clients, a 30 MB rules database under the qmail template's
+//! memory limit, and a descriptor limit under a burst of clients.
+
+mod util;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::*;
+
+fn softlimit() -> std::path::PathBuf {
+    workspace_bin(TCPSERVER, "softlimit")
+}
+
+/// Starts `PREFIX... tcpserver -1 ARGS...`; the child and its port, or
+/// `None` if it exited without printing a port.
+fn start(prefix: &[&str], args: &[&str], dir: &TempDir) -> Option<(Child, u16)> {
+    let mut cmd = Command::new(prefix.first().copied().unwrap_or(TCPSERVER));
+    if prefix.is_empty() {
+        cmd.arg("-1");
+    } else {
+        cmd.args(&prefix[1..]).arg(TCPSERVER).arg("-1");
+    }
+    let mut child = cmd
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    match line.trim().parse() {
+        Ok(port) => Some((child, port)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    }
+}
+
+fn stop(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+fn v4(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// What one connection reads, or `None` if it could not connect.
+fn fetch(port: u16) -> Option<Vec<u8>> {
+    let mut s = TcpStream::connect_timeout(&v4(port), Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
+/// User + system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // Fields 14 and 15 of proc(5); `rest` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn survives_its_lowest_memory_limit_with_eight_clients() {
+    let t = TempDir::new("tcpserver-mem");
+    let args = ["-RHl0", "127.0.0.1", "0", "/bin/echo", "hi"];
+    // The lowest `softlimit -m` (to 64 KiB) under which it starts.
+    let starts = |m: u64| -> bool {
+        let m = m.to_string();
+        match start(&[softlimit().to_str().unwrap(), "-m", &m], &args, &t) {
+            Some((c, _)) => {
+                stop(c);
+                true
+            }
+            None => false,
+        }
+    };
+    let (mut lo, mut hi) = (64 * 1024u64, 256 * 1024 * 1024u64);
+    assert!(starts(hi), "does not start even under 256 MB");
+    while hi - lo > 64 * 1024 {
+        let mid = (lo + hi) / 2;
+        if starts(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let m = hi.to_string();
+    let (mut server, port) =
+        start(&[softlimit().to_str().unwrap(), "-m", &m], &args, &t).unwrap();
+    // Eight clients for ten seconds, as fast as they can.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (stopping, served) = (Arc::clone(&stopping), Arc::clone(&served));
+            thread::spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    if fetch(port).as_deref() == Some(b"hi\n") {
+                        served.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "tcpserver died under softlimit -m {m}: {}",
+            fs::read_to_string(t.join("stderr")).unwrap_or_default()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    stopping.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(server.try_wait().unwrap().is_none(), "tcpserver died");
+    assert!(wait_until(10.0, || fetch(port).as_deref() == Some(b"hi\n")));
+    let err = fs::read_to_string(t.join("stderr")).unwrap_or_default();
+    assert!(!err.contains("memory allocation"), "{err}");
+    assert!(served.load(Ordering::SeqCst) > 0);
+    stop(server);
+}
+
+#[test]
+fn thirty_megabyte_rules_under_the_qmail_memory_limit() {
+    let t = TempDir::new("tcpserver-bigrules");
+    let mut text = String::with_capacity(32 << 20);
+    for i in 0..120_000u32 {
+        text.push_str(&format!(
+            "10.{}.{}.{}:allow,PAD=\"{:0200}\"\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255,
+            i
+        ));
+    }
+    text.push_str("127.0.0.1:allow,FOUND=\"yes\"\n:deny\n");
+    let mut c = Command::new(workspace_bin(TCPSERVER, "tcprules"))
+        .args(["big.cdb", "big.tmp"])
+        .current_dir(t.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success());
+    assert!(fs::metadata(t.join("big.cdb")).unwrap().len() > 28_000_000);
+    let (server, port) = start(
+        &[softlimit().to_str().unwrap(), "-m", "30000000"],
+        &[
+            "-RHl0",
+            "-x",
+            "big.cdb",
+            "127.0.0.1",
+            "0",
+            "/bin/sh",
+            "-c",
+            "echo $FOUND",
+        ],
+        &t,
+    )
+    .unwrap();
+    for _ in 0..20 {
+        assert_eq!(fetch(port).as_deref(), Some(&b"yes\n"[..]));
+    }
+    assert_eq!(fs::read_to_string(t.join("stderr")).unwrap(), "");
+    stop(server);
+}
+
+/// Starts tcpserver under `ulimit -n N` (through sh).
+fn under_fd_limit(n: u32, args: &str, t: &TempDir) -> Option<(Child, u16)> {
+    let cmd = format!("ulimit -n {n} && exec {TCPSERVER} -1 {args}");
+    start(&["/bin/sh", "-c", &cmd], &[], t)
+}
+
+#[test]
+fn a_burst_under_a_descriptor_limit_does_not_spin() {
+    let t = TempDir::new("tcpserver-fds");
+    let (mut server, port) = under_fd_limit(
+        20,
+        "-RHl0 -c 100 -b 100 127.0.0.1 0 /bin/sh -c 'sleep 1; echo hi'",
+        &t,
+    )
+    .unwrap();
+    let pid = server.id();
+    let before = cpu_ticks(pid);
+    let burst: Vec<_> = (0..50).map(|_| thread::spawn(move || fetch(port))).collect();
+    for b in burst {
+        let _ = b.join().unwrap();
+    }
+    let used = cpu_ticks(pid) - before;
+    // Fifty connections cost the parent a few ticks; a spinning loop would
+    // use every tick of the burst (at least one second).
+    assert!(used < 50, "the server used {used} ticks of CPU for the burst");
+    assert!(server.try_wait().unwrap().is_none());
+    assert_eq!(fetch(port).as_deref(), Some(&b"hi\n"[..]));
+    stop(server);
+
+    // With no descriptor to spare, every accept fails: one warning, no
+    // spin, and the server stays.
+    let (probe, _) = under_fd_limit(20, "-RHl0 127.0.0.1 0 /bin/echo hi", &t).unwrap();
+    // The descriptor an accept would get: the lowest one not open.
+    let open: Vec<u32> = fs::read_dir(format!("/proc/{}/fd", probe.id()))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let next = (0..).find(|n| !open.contains(n)).unwrap();
+    stop(probe);
+    let (mut server, port) =
+        under_fd_limit(next, "-RHl0 127.0.0.1 0 /bin/echo hi", &t).unwrap();
+    let pid = server.id();
+    let before = cpu_ticks(pid);
+    let pending: Vec<_> = (0..10)
+        .filter_map(|_| TcpStream::connect(v4(port)).ok())
+        .collect();
+    let warned = "tcpserver: warning: unable to accept: process cannot open more files\n";
+    assert!(wait_until(5.0, || fs::read_to_string(t.join("stderr"))
+        .unwrap_or_default()
+        .contains(warned)));
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(2) {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 30, "the server used {used} ticks while out of descriptors");
+    assert!(server.try_wait().unwrap().is_none());
+    assert_eq!(fs::read_to_string(t.join("stderr")).unwrap(), warned);
+    drop(pending);
+    stop(server);
+}
