@@ -16,7 +16,8 @@ use std::os::fd::AsFd;
 use common::diag;
 use common::exec;
 use common::sys::{self, Forked};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use common::rt::{Disposition, Runtime};
+use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 
 /// The original reads at most this much at a time in each direction.
@@ -109,17 +110,19 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
     let mut to_prog = Some(to_prog);
     let (mut prev_in, mut prev_out) = (0u8, 0u8);
     let mut buf = [0u8; CHUNK];
+    // The runtime's wait: a poll error that persists warns once and waits,
+    // never spins.
+    let Ok(mut rt) = Runtime::new(&[(Signal::SIGPIPE, Disposition::Ignore)]) else {
+        return;
+    };
     loop {
         let (in_ready, out_ready) = {
-            let mut fds = vec![PollFd::new(from_prog.as_fd(), PollFlags::POLLIN)];
-            if let (Some(i), Some(_)) = (&input, &to_prog) {
-                fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
-            }
-            if nix::poll::poll(&mut fds, PollTimeout::NONE).is_err() {
-                continue;
-            }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (fds.get(1).is_some_and(ready), ready(&fds[0]))
+            let from = (from_prog.as_fd(), PollFlags::POLLIN);
+            let wake = match (&input, &to_prog) {
+                (Some(i), Some(_)) => rt.wait(&[from, (i.as_fd(), PollFlags::POLLIN)], None),
+                _ => rt.wait(&[from], None),
+            };
+            (wake.ready(1), wake.ready(0))
         };
         if in_ready {
             let n = input

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use common::args::{scan_ulong, Getopt};
 use common::diag;
 use common::exec;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use common::rt::{Disposition, Runtime};
+use nix::poll::PollFlags;
+use nix::sys::signal::Signal;
 
 use crate::dns::{self, Rng};
 
@@ -168,20 +170,18 @@ fn dialogue(ip: &[u8], message: &[u8], timeout: u64) -> i32 {
     let mut input = stdin.lock();
     let mut line: Vec<u8> = Vec::new();
     let mut buf = [0u8; 1024];
+    let Ok(mut rt) = Runtime::new(&[(Signal::SIGPIPE, Disposition::Ignore)]) else {
+        return 0;
+    };
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if Instant::now() >= deadline {
             return 0;
         }
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
-        match nix::poll::poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(0) => return 0,
-            Ok(_) => {}
-            Err(_) => continue,
+        if !rt
+            .wait(&[(stdin.as_fd(), PollFlags::POLLIN)], Some(deadline))
+            .ready(0)
+        {
+            continue;
         }
         let n = match input.read(&mut buf) {
             Ok(0) | Err(_) => return 0,
