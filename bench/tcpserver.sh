@@ -28,6 +28,7 @@
 # connection of ours takes the forked path, where the rules are read.)
 #
 # Usage: [PIN=1] [CHILD=dynamic] [BIG=1] bench/tcpserver.sh [SECONDS] [R]
+#        (OURS_BIN=dir to measure other builds of ours)
 #        (REF_BIN=dir to use given C binaries)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,7 +37,7 @@ S=${1:-3}
 R=${2:-5}
 
 cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p tcpserver -p tcprules
-OURS="$here/../target/release"
+OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)
 pids=()

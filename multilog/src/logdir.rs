@@ -213,12 +213,18 @@ impl LogDir {
     /// many bytes were taken (the caller offers the rest again).
     fn write_out(&mut self, data: &[u8], rt: &mut Runtime) -> usize {
         let size = self.spec.size;
-        if self.bytes >= size {
+        if self.bytes >= size && !self.abandoned {
             self.rotate(rt);
         }
-        let mut len = data.len().min((size - self.bytes) as usize);
+        // After a processor was given up on, `previous` must survive until
+        // the next start: no more rotations, current grows past the size.
+        let mut len = if self.abandoned {
+            data.len()
+        } else {
+            data.len().min((size - self.bytes) as usize)
+        };
         let tail = size - TAIL;
-        if self.bytes + len as u64 >= tail {
+        if self.bytes + len as u64 >= tail && !self.abandoned {
             // End the file at a line end inside the tail zone. The original
             // writes through a 512-byte buffer and cuts at the last newline
             // of the block that reaches the zone; cutting at the last newline
@@ -248,7 +254,7 @@ impl LogDir {
             }
         };
         self.bytes += n as u64;
-        if self.bytes >= tail && data[n - 1] == b'\n' {
+        if self.bytes >= tail && data[n - 1] == b'\n' && !self.abandoned {
             self.rotate(rt);
         }
         n
@@ -268,6 +274,10 @@ impl LogDir {
     /// current becomes previous, then an old file (through the processor
     /// if there is one); a new empty current takes its place.
     pub fn rotate(&mut self, rt: &mut Runtime) {
+        if self.abandoned {
+            // `previous` is kept for the next start's recovery.
+            return;
+        }
         let cur = self.at("current");
         let prev = self.at("previous");
         retry(rt, &[&"unable to write ", &cur, &" to disk"], || {

@@ -383,6 +383,51 @@ fn a_crashing_processor_is_retried() {
 }
 
 #[test]
+fn a_failing_processor_is_given_up_on_after_term_and_nothing_is_lost() {
+    let t = TempDir::new("ml-procterm");
+    let mut input = String::new();
+    for i in 0..80 {
+        input.push_str(&format!("{i:03} {}\n", "p".repeat(60)));
+    }
+    let err = t.join("err");
+    let mut c = Command::new(MULTILOG)
+        .args(["s4096", "!exit 1", "./p"])
+        .current_dir(t.path())
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    let failed = "multilog: warning: processor failed in ./p, pausing\n";
+    assert!(wait_until(10.0, || fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains(failed)));
+    kill("-TERM", c.id());
+    // The pause ends at TERM, the processor fails once more, and multilog
+    // leaves previous to the next start instead of retrying for ever.
+    assert!(wait_until(4.0, || c.try_wait().unwrap().is_some()));
+    assert!(c.wait().unwrap().success());
+    let log = fs::read_to_string(&err).unwrap();
+    assert!(
+        log.ends_with("multilog: warning: processor failed in ./p, leaving previous to the next start\n"),
+        "{log}"
+    );
+    assert!(t.join("p/previous").exists());
+    assert_eq!(mode(&t.join("p/current")), 0o644, "left for recovery");
+    drop(stdin);
+    // The next start recovers previous and current as old files.
+    assert_eq!(feed(MULTILOG, &["s4096", "./p"], b"", t.path(), &[]).0, 0);
+    assert!(!t.join("p/previous").exists());
+    let mut all = Vec::new();
+    for (_, _, body) in old_files(&t.join("p")) {
+        all.extend_from_slice(&body);
+    }
+    all.extend_from_slice(&fs::read(t.join("p/current")).unwrap());
+    assert_eq!(String::from_utf8(all).unwrap(), input, "every line, once, in order");
+}
+
+#[test]
 fn recovery_after_kill_9() {
     let t = TempDir::new("ml-kill");
     let mut c = Command::new(MULTILOG)

@@ -52,20 +52,24 @@ pub fn query_id(rng: &mut Rng) -> u16 {
 }
 
 /// A small generator for shuffles (and query ids only where the kernel's
-/// source cannot be read), seeded from the kernel's random source.
+/// source cannot be read), seeded from the kernel's random source when
+/// first used (a connection that asks nothing costs nothing).
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new() -> Self {
-        let seed = kernel_random().unwrap_or_else(|| {
-            let t = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            t ^ (u64::from(std::process::id()) << 32)
-        });
-        Rng(seed | 1)
+        Rng(0)
     }
     pub fn next_u64(&mut self) -> u64 {
+        if self.0 == 0 {
+            let seed = kernel_random().unwrap_or_else(|| {
+                let t = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                t ^ (u64::from(std::process::id()) << 32)
+            });
+            self.0 = seed | 1;
+        }
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
