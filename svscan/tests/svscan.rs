@@ -258,12 +258,22 @@ fn missing_supervise_and_bad_directory() {
     script(root.join("x/run"), "exec sleep 1000\n");
     script(root.join("x/log/run"), "exec cat\n");
     let err = t.join("err");
-    let mut child = Command::new(SVSCAN)
-        .arg(&root)
-        .env("PATH", t.join("empty"))
-        .stderr(fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    // Killed when dropped, also when an assertion below fails.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        Command::new(SVSCAN)
+            .arg(&root)
+            .env("PATH", t.join("empty"))
+            .stderr(fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let expect = "svscan: warning: unable to start supervise x: file does not exist\n\
                   svscan: warning: unable to start supervise x/log: file does not exist\n";
     assert!(wait_until(5.0, || fs::read_to_string(&err).unwrap().len()
@@ -277,8 +287,8 @@ fn missing_supervise_and_bad_directory() {
     let mut want: Vec<String> = expect.lines().map(String::from).collect();
     want.sort();
     assert_eq!(got, want);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
 }
 
 #[test]
