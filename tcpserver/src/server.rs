@@ -331,22 +331,23 @@ pub fn main(args: &[OsString]) -> i32 {
             .as_socket()
             .map(|a| net::split(&a).0)
             .unwrap_or(addr::ANY6);
+        // Counted before the fork, as the original: the status line comes
+        // before the child's lines.
+        status(&o, children.len() as u64 + 1);
         match sys::fork() {
             Ok(Forked::Child) => {
                 rt.reset_child();
                 drop(listener);
                 child(&o, conn, peer, port)
             }
-            Ok(Forked::Parent(pid)) => {
-                children.adopt(pid, Client { ip });
-                status(&o, children.len() as u64);
-            }
+            Ok(Forked::Parent(pid)) => children.adopt(pid, Client { ip }),
             Err(e) => {
                 diag::write_line(&diag::line(
                     ": warning: ",
                     &[&"dropping connection, unable to fork"],
                     Some(e),
                 ));
+                status(&o, children.len() as u64);
             }
         }
     }
