@@ -57,8 +57,6 @@ struct Supervise {
     _ok: File,
     /// The exclusive flock on supervise/lock, held for life.
     _lock: Flock<File>,
-    /// `./run`, argv exactly `["./run"]`, no PATH search, prepared once.
-    run: Prepared,
 }
 
 /// Entry point: `args` is the whole argv.
@@ -135,7 +133,6 @@ pub fn main(args: &[OsString]) -> i32 {
         _control_writer: control_writer,
         _ok: ok,
         _lock: lock,
-        run: Prepared::new(&[OsString::from("./run")], None),
     };
     let now = sv.now();
     let actions = sv.state.boot(now);
@@ -238,7 +235,12 @@ impl Supervise {
                     let _ = signal::kill(Pid::from_raw(pid as i32), sig);
                 }
                 Action::Start => {
-                    let ev = match self.spawner.spawn(&self.run, &[], None) {
+                    // argv exactly `["./run"]`, no PATH search; prepared at
+                    // each start (at most once a second) rather than kept,
+                    // so that an idle supervise holds no copy of its
+                    // environment.
+                    let run = Prepared::new(&[OsString::from("./run")], None);
+                    let ev = match self.spawner.spawn(&run, &[], None) {
                         Ok(pid) => {
                             self.reaper.adopt(pid, ());
                             Event::Started(pid.as_raw() as u32)
