@@ -384,6 +384,61 @@ impl Spawner {
     }
 }
 
+impl Spawner {
+    /// [`Spawner::spawn`] with fork + exec: the parent goes on as soon as
+    /// the child exists, without waiting for its exec, so that a burst of
+    /// starts (svscan bringing up a tree) execs on every CPU at once. The
+    /// child carries out the same plan, then reports its own failure with
+    /// `report` (the original programs' child messages) and exits 111.
+    pub fn fork_exec(
+        &self,
+        prog: &Prepared,
+        fds: &[FdAction],
+        cwd: Option<&CString>,
+        report: &dyn Fn(Errno),
+    ) -> Result<Pid, Errno> {
+        match sys::fork()? {
+            sys::Forked::Parent(pid) => Ok(pid),
+            sys::Forked::Child => {
+                for sig in self.reset.iter() {
+                    sys::default_signal(sig);
+                }
+                let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+                let high = fds.iter().map(|a| a.1).max().unwrap_or(-1);
+                let mut moved = [-1; MAX_WATCH];
+                for (i, &FdAction(from, to)) in fds.iter().enumerate().take(MAX_WATCH) {
+                    moved[i] = if from <= high && from != to {
+                        match sys::dup_inherited(from) {
+                            Ok(c) => std::os::fd::IntoRawFd::into_raw_fd(c),
+                            Err(e) => {
+                                report(e);
+                                sys::exit_now(diag::EXIT_TEMP)
+                            }
+                        }
+                    } else {
+                        from
+                    };
+                }
+                for (i, &FdAction(_, to)) in fds.iter().enumerate().take(MAX_WATCH) {
+                    if let Err(e) = sys::dup_raw_onto(moved[i], to) {
+                        report(e);
+                        sys::exit_now(diag::EXIT_TEMP)
+                    }
+                }
+                if let Some(dir) = cwd {
+                    if let Err(e) = nix::unistd::chdir(dir.as_c_str()) {
+                        report(e);
+                        sys::exit_now(diag::EXIT_TEMP)
+                    }
+                }
+                let e = prog.exec();
+                report(e);
+                sys::exit_now(diag::EXIT_TEMP)
+            }
+        }
+    }
+}
+
 /// Reaps children and says whose each one was.
 #[derive(Debug)]
 pub struct Reaper<O> {

@@ -238,3 +238,17 @@ impl ArgvArea {
         let _ = self.mem.write_all_at(&bytes[..n], self.addr);
     }
 }
+
+/// `dup2(from, to)` on raw numbers, for a forked child carrying out its
+/// descriptor plan just before exec (`to` is left open for the exec).
+pub fn dup_raw_onto(from: std::os::fd::RawFd, to: std::os::fd::RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2 reads no memory; on a descriptor that is not open it
+    // fails with EBADF. Whatever `to` held is replaced on purpose: the
+    // caller is about to exec and no Rust object uses `to` afterwards.
+    let r = unsafe { nix::libc::dup2(from, to) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}

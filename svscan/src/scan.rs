@@ -247,7 +247,14 @@ fn spawn_supervise(spawner: &Spawner, s: &Service, log: bool) -> Result<Pid, Err
     } else {
         None
     };
+    // fork + exec rather than posix_spawn: bringing up a tree, svscan goes
+    // on to the next service while this one execs (bench/svscan.sh: with
+    // posix_spawn, which waits for each exec, 200 services came up 1.3x
+    // slower than with the C svscan). As the original, the child says why
+    // it could not start supervise; a failed fork warns here.
     spawner
-        .spawn(&prepared, &fds, cwd.as_ref())
-        .inspect_err(|&e| diag::warn_sys(&[&"unable to start supervise ", &shown], e))
+        .fork_exec(&prepared, &fds, cwd.as_ref(), &|e| {
+            diag::warn_sys(&[&"unable to start supervise ", &shown], e)
+        })
+        .inspect_err(|&e| diag::warn_sys(&[&"unable to fork for ", &shown], e))
 }
