@@ -11,7 +11,9 @@
 //!   retry; never spin.
 //! - [`Spawner`]: starts a program with `posix_spawn` (no copy of the
 //!   parent, no unsafe code): PATH candidates as `pathexec` tries them,
-//!   descriptor plan, working directory, signals reset, empty mask.
+//!   descriptor plan, working directory, signals reset, empty mask; or,
+//!   with the same plan, by fork + exec ([`Spawner::fork_exec`]) where the
+//!   parent must not wait for each exec (svscan bringing up a tree).
 //! - [`Reaper`]: reaps every exited child and hands each exit to its owner
 //!   (pid -> service, pid -> connection); children of nobody (orphans of a
 //!   PID 1) are reported without an owner.

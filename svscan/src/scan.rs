@@ -12,7 +12,7 @@
 //! Scans happen at start, then every [`SCAN_INTERVAL`]; SIGALRM or SIGHUP
 //! trigger one at once. The loop is the common runtime's: it waits on the
 //! signals (SIGCHLD: reap; SIGALRM/SIGHUP: rescan) with the next scan as
-//! deadline, starts each supervise with posix_spawn, and the reaper says
+//! deadline, starts each supervise with the spawner (fork + exec), and the reaper says
 //! which service each exit belongs to. Exit codes: 111 if DIR cannot be
 //! entered or the loop cannot be set up; otherwise svscan never exits.
 
