@@ -83,11 +83,7 @@ impl Reader<std::fs::File> {
     /// fails (a read at a position: "unseekable descriptor") instead of
     /// hanging.
     pub fn open(path: impl AsRef<std::path::Path>) -> io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
-            .open(path)?;
+        let f = crate::file::open_read(path)?;
         let size = f.metadata()?.len();
         Ok(Reader { src: f, size })
     }

@@ -83,13 +83,10 @@ fn io<T>(r: std::io::Result<T>) -> Result<T, Errno> {
     r.map_err(|e| errno_of(&e))
 }
 
-/// open_append: `O_WRONLY|O_APPEND|O_CREAT`, mode 0600 before umask.
+/// open_append: `O_WRONLY|O_APPEND|O_CREAT|O_NONBLOCK`, mode 0600 before
+/// umask (a FIFO in place of `current` fails with ENXIO, never hangs).
 fn open_append(p: &PathBuf) -> Result<File, Errno> {
-    io(OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(p))
+    io(common::file::open_append(p, 0o600))
 }
 
 /// open_trunc: `O_WRONLY|O_TRUNC|O_CREAT`, mode 0644 before umask.

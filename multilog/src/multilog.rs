@@ -10,10 +10,10 @@
 //! and in every retry wait, so neither is acted on late.
 
 use std::ffi::OsString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 
 use common::diag::{self, errno_of};
 use common::rt::{Disposition, Runtime};
@@ -80,17 +80,12 @@ pub fn main(args: &[OsString]) -> i32 {
 
     let mut status = Vec::new();
     for name in &script.status_files {
-        let create = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(name);
-        if let Err(e) = create {
+        // Non-blocking opens: a FIFO in place of the status file fails at
+        // once (no reader: "device not configured") instead of hanging.
+        if let Err(e) = common::file::open_append(name, 0o600) {
             diag::fatal_sys(&[&"unable to create ", name], errno_of(&e));
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .open(name)
+        let file = common::file::open_write(name)
             .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to write ", name], errno_of(&e)));
         status.push(StatusFile {
             name: name.clone(),

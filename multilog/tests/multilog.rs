@@ -616,6 +616,35 @@ stat -c %a "$T/mnt/log/current" > "$T/mode"
 }
 
 #[test]
+fn a_fifo_in_place_of_current_or_the_status_file_fails_at_once() {
+    let t = TempDir::new("ml-fifo");
+    let fifo = |p: &Path| {
+        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o700)).unwrap()
+    };
+    fs::create_dir(t.join("d")).unwrap();
+    fifo(&t.join("d/current"));
+    let o = run_within(10.0, MULTILOG, &["./d"], t.path(), Some(b"x\n"));
+    assert_eq!(
+        o,
+        Out::new(
+            111,
+            "",
+            "multilog: fatal: unable to append to ./d/current: device not configured\n"
+        )
+    );
+    fifo(&t.join("st"));
+    let o = run_within(10.0, MULTILOG, &["=st", "./e"], t.path(), Some(b"x\n"));
+    assert_eq!(
+        o,
+        Out::new(
+            111,
+            "",
+            "multilog: fatal: unable to create st: device not configured\n"
+        )
+    );
+}
+
+#[test]
 fn tai64n_format() {
     let t = TempDir::new("tai");
     let before = SystemTime::now()

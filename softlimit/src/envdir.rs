@@ -39,6 +39,38 @@ pub fn value_of(content: &[u8]) -> Option<Vec<u8>> {
     )
 }
 
+/// The longest first line read from an entry. Linux refuses a single
+/// environment string over 128 KiB (MAX_ARG_STRLEN) at exec, so a longer
+/// value could never reach the child; past this bound the entry is "out of
+/// memory", as the original ends on a file of unbounded size (/dev/zero).
+pub const LINE_MAX: usize = 1 << 20;
+
+/// Reads an entry up to the end of its first line (all that is used) or
+/// LINE_MAX bytes. Opened non-blocking as the original's open_read: a FIFO
+/// without a writer reads as empty, one whose writer is silent fails with
+/// "temporary failure", never a hang.
+fn read_first_line(name: &OsStr, content: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut f = common::file::open_read(name)?;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        content.extend_from_slice(&buf[..n]);
+        if buf[..n].contains(&b'\n') {
+            return Ok(());
+        }
+        if content.len() > LINE_MAX {
+            return Err(std::io::Error::from_raw_os_error(nix::libc::ENOMEM));
+        }
+    }
+}
+
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("envdir");
     if args.len() < 3 {
@@ -64,9 +96,8 @@ pub fn main(args: &[OsString]) -> i32 {
             continue;
         }
         content.clear();
-        let read = File::open(&name).and_then(|mut f| f.read_to_end(&mut content));
-        match read {
-            Ok(_) => {}
+        match read_first_line(&name, &mut content) {
+            Ok(()) => {}
             // Vanished, or a dangling symlink: as an empty file.
             Err(e) if e.kind() == ErrorKind::NotFound => content.clear(),
             Err(e) => diag::fatal_sys(&[&"unable to read ", dir, &"/", &name], errno_of(&e)),

@@ -417,3 +417,29 @@ fn pgrphack_makes_a_group_leader() {
     assert_eq!(f[3], pid, "session");
     assert_eq!(run(PGRPHACK, &["sh", "-c", "exit 9"], t.path()).code, 9);
 }
+
+#[test]
+fn envdir_entries_that_are_fifos_or_endless_never_hang() {
+    let t = TempDir::new("envdir-special");
+    fs::create_dir(t.join("e")).unwrap();
+    // A FIFO nobody writes to reads as empty (the original's non-blocking
+    // open_read): the variable is removed.
+    nix::unistd::mkfifo(&t.join("e/X"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    fs::write(t.join("e/Y"), "v\n").unwrap();
+    let o = run_within(
+        10.0,
+        ENVDIR,
+        &["e", "sh", "-c", "echo \"X=${X-unset} Y=$Y\""],
+        t.path(),
+        None,
+    );
+    assert_eq!(o, Out::new(0, "X=unset Y=v\n", ""));
+    // An entry without end (/dev/zero): a clean error, not all the memory.
+    fs::create_dir(t.join("z")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", t.join("z/Z")).unwrap();
+    let o = run_within(10.0, ENVDIR, &["z", "true"], t.path(), None);
+    assert_eq!(
+        o,
+        Out::new(111, "", "envdir: fatal: unable to read z/Z: out of memory\n")
+    );
+}

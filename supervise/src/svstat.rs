@@ -49,7 +49,9 @@ fn describe(dir: &OsString, out: &mut Vec<u8>) {
         Open::NotRunning => return text(out, &["supervise not running"]),
         Open::Error(e) => return text(out, &["unable to open supervise/ok: ", diag::errstr(e)]),
     }
-    let mut f = match File::open(control::STATUS) {
+    // Non-blocking, as the original's open_read: a FIFO in its place reads
+    // as empty (bad format) instead of hanging.
+    let mut f = match common::file::open_read(control::STATUS) {
         Ok(f) => f,
         Err(e) => return text(out, &["unable to open supervise/status: ", ioerrstr(&e)]),
     };

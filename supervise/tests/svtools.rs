@@ -291,3 +291,23 @@ fn svstat_every_line() {
     expect.push_str("-x: unable to chdir: file does not exist\n");
     assert_eq!(run(SVSTAT, &args, t.path()), Out::new(0, &expect, ""));
 }
+
+#[test]
+fn svstat_on_a_status_that_is_a_fifo_does_not_hang() {
+    // supervise "runs" (its ok FIFO has a reader: this test), but status is
+    // a FIFO nobody writes: read non-blocking, it is empty, a bad format.
+    let t = TempDir::new("statusfifo");
+    let sup = t.join("f/supervise");
+    fs::create_dir_all(&sup).unwrap();
+    mkfifo(&sup.join("ok"));
+    mkfifo(&sup.join("status"));
+    let _reader = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(sup.join("ok"))
+        .unwrap();
+    assert_eq!(
+        run_within(10.0, SVSTAT, &["f"], t.path(), None),
+        Out::new(0, "f: unable to read supervise/status: bad format\n", "")
+    );
+}

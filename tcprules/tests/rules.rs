@@ -209,3 +209,23 @@ fn lookup_order_with_the_spec_examples() {
         )
     );
 }
+
+#[test]
+fn tcprulescheck_on_a_fifo_or_an_endless_file_ends_at_once() {
+    let t = TempDir::new("rules-special");
+    nix::unistd::mkfifo(&t.join("r.cdb"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    assert_eq!(
+        run_within(10.0, TCPRULESCHECK, &["r.cdb"], t.path(), None),
+        Out::new(
+            111,
+            "",
+            "tcprulescheck: fatal: unable to read r.cdb: unseekable descriptor\n"
+        )
+    );
+    // /dev/zero reads as a database of empty tables: nothing matches, and
+    // only the records a lookup needs are read (not the endless file).
+    assert_eq!(
+        run_within(10.0, TCPRULESCHECK, &["/dev/zero"], t.path(), None),
+        Out::new(0, "default:\nallow connection\n", "")
+    );
+}

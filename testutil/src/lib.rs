@@ -236,3 +236,44 @@ pub fn install_toolkit(from: &Path, prefix: &Path, extra: &[&str]) -> PathBuf {
     assert_eq!(o.code, 0, "install.sh failed: {}", o.stderr);
     prefix.join("bin")
 }
+
+/// Runs `bin args...` in `cwd` with stdin on /dev/null (or `input`, then end
+/// of file) and stdout and stderr in files, and fails the test if it has not
+/// ended within `secs` (it is killed first): a hang fails, it does not
+/// stall the suite.
+pub fn run_within<S: AsRef<OsStr>>(secs: f64, bin: &str, args: &[S], cwd: &Path, input: Option<&[u8]>) -> Out {
+    use std::io::Write;
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let tmp = std::env::temp_dir().join(format!("run-within-{}-{n}", std::process::id()));
+    let (out, err) = (tmp.with_extension("out"), tmp.with_extension("err"));
+    let mut c = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    if let (Some(i), Some(mut stdin)) = (input, c.stdin.take()) {
+        let _ = stdin.write_all(i);
+    }
+    let mut status = None;
+    let ended = wait_until(secs, || {
+        status = c.try_wait().unwrap();
+        status.is_some()
+    });
+    if !ended {
+        let _ = c.kill();
+        let _ = c.wait();
+        panic!("{bin} {:?} still running after {secs} s", args.iter().map(|a| a.as_ref().to_os_string()).collect::<Vec<_>>());
+    }
+    let o = Out {
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        stdout: fs::read_to_string(&out).unwrap_or_default(),
+        stderr: fs::read_to_string(&err).unwrap_or_default(),
+    };
+    let _ = fs::remove_file(&out);
+    let _ = fs::remove_file(&err);
+    o
+}

@@ -1,0 +1,38 @@
+//! The originals' file opens (spec/common.md): `open_read` and
+//! `open_append` are non-blocking, so that a FIFO (or another special file)
+//! where a regular file is expected fails or reads as empty at once instead
+//! of hanging the program.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// `open_read`: `O_RDONLY | O_NONBLOCK`. A FIFO without a writer then reads
+/// as empty; with a writer that writes nothing, a read fails with EAGAIN.
+pub fn open_read(path: impl AsRef<Path>) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// `open_append`: `O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK`, with
+/// `mode` for a new file. A FIFO without a reader fails with ENXIO.
+pub fn open_append(path: impl AsRef<Path>, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(mode)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Opens for writing without creating or truncating, non-blocking (a
+/// multilog `=FILE` status file).
+pub fn open_write(path: impl AsRef<Path>) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
