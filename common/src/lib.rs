@@ -23,7 +23,6 @@ pub mod exec;
 pub mod file;
 pub mod rt;
 pub mod rules;
-pub mod selfpipe;
 pub mod status;
 #[allow(unsafe_code)]
 pub mod sys;

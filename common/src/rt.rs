@@ -1,9 +1,9 @@
 //! The runtime under every daemon: one event loop, one spawner, one reaper.
 //!
 //! - [`Runtime`]: the signals a program handles, as a table. Installing the
-//!   table makes each signal set a flag and write a byte on one self-pipe;
-//!   [`Runtime::wait`] polls that pipe with the caller's descriptors up to a
-//!   deadline. The same table says which signals a child gets back at their
+//!   table gives each caught signal a handler that sets a flag and blocks
+//!   it; [`Runtime::wait`] lets them in only while it waits (ppoll) on the
+//!   caller's descriptors up to a deadline. No descriptor of its own. The same table says which signals a child gets back at their
 //!   default ([`Runtime::spawner`], [`Runtime::reset_child`]).
 //! - [`Timers`]: typed deadlines, the earliest first.
 //! - [`Backoff`]: what a loop does with an error that persists (a poll or an
@@ -20,18 +20,16 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::sys::time::TimeSpec;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -39,7 +37,7 @@ use crate::diag::{self, errno_of};
 use crate::exec::Prepared;
 use crate::sys;
 
-/// Most descriptors one [`Runtime::wait`] watches besides the self-pipe.
+/// Most descriptors one [`Runtime::wait`] watches besides the signals.
 pub const MAX_WATCH: usize = 8;
 
 /// The first wait after a persistent error, and the longest.
@@ -49,16 +47,22 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// What a program does with a signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
-    /// Caught: a flag and a byte on the self-pipe.
+    /// Caught: a flag, set by a handler that runs only inside a wait.
     Catch,
     /// Ignored (SIGPIPE in most daemons).
     Ignore,
 }
 
-/// The program's signal table, installed, and the self-pipe it feeds.
+/// The program's signal table, installed.
 pub struct Runtime {
-    pipe: File,
-    table: Vec<(Signal, Disposition, Option<Arc<AtomicBool>>)>,
+    table: Vec<(Signal, Disposition)>,
+    /// Set by the handlers of the caught signals, one per signal.
+    flags: Vec<(Signal, Arc<AtomicBool>)>,
+    /// The mask while waiting: the one we started with, less the caught
+    /// signals (blocked everywhere else).
+    wait_mask: SigSet,
+    /// Caught signals seen and not taken yet, one bit per number.
+    arrived: u64,
     /// Whether the last failed poll has been reported.
     poll_backoff: Backoff,
 }
@@ -80,51 +84,55 @@ impl Wake {
 }
 
 impl Runtime {
-    /// Installs `table`: caught signals get a flag and the self-pipe,
-    /// ignored ones SIG_IGN; every caught signal is unblocked (whoever
-    /// started us may have blocked it). SIGPIPE, which the Rust runtime
-    /// ignores, is in every table, so that every child gets it back.
+    /// Installs `table`. A caught signal gets a handler that sets a flag,
+    /// and is blocked except inside [`Runtime::wait`] (ppoll with the mask
+    /// that lets them in): a signal is never lost between a check and the
+    /// wait, never interrupts other work, and costs no descriptor (a server
+    /// under a tight descriptor limit needs as many as the original).
+    /// Ignored ones get SIG_IGN. SIGPIPE, which the Rust runtime ignores, is
+    /// in every table, so that every child gets it back. Every child started
+    /// through the runtime gets an empty mask ([`Runtime::spawner`],
+    /// [`Runtime::reset_child`]).
     pub fn new(table: &[(Signal, Disposition)]) -> Result<Runtime, Errno> {
-        let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
-        let mut rt = Runtime {
-            pipe: File::from(r),
-            table: Vec::with_capacity(table.len() + 1),
-            poll_backoff: Backoff::new(),
-        };
-        let mut unblock = SigSet::empty();
+        let mut caught = SigSet::empty();
+        let mut t = Vec::with_capacity(table.len() + 1);
+        let mut flags = Vec::new();
         for &(sig, d) in table {
-            let flag = match d {
+            match d {
                 Disposition::Catch => {
                     let flag = Arc::new(AtomicBool::new(false));
-                    // The flag first, then the byte: by the time the pipe is
-                    // readable the flag says which signal it was.
                     signal_hook::flag::register(sig as i32, Arc::clone(&flag))
                         .map_err(|e| errno_of(&e))?;
-                    let w = w.try_clone().map_err(|e| errno_of(&e))?;
-                    signal_hook::low_level::pipe::register(sig as i32, w)
-                        .map_err(|e| errno_of(&e))?;
-                    unblock.add(sig);
-                    Some(flag)
+                    flags.push((sig, flag));
+                    caught.add(sig);
                 }
-                Disposition::Ignore => {
-                    sys::ignore_signal(sig);
-                    None
-                }
-            };
-            rt.table.push((sig, d, flag));
+                Disposition::Ignore => sys::ignore_signal(sig),
+            }
+            t.push((sig, d));
         }
-        if !rt.table.iter().any(|t| t.0 == Signal::SIGPIPE) {
-            rt.table.push((Signal::SIGPIPE, Disposition::Ignore, None));
+        if !t.iter().any(|e| e.0 == Signal::SIGPIPE) {
+            t.push((Signal::SIGPIPE, Disposition::Ignore));
         }
-        signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&unblock), None)?;
-        Ok(rt)
+        let mut old = SigSet::empty();
+        signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&caught), Some(&mut old))?;
+        let mut wait_mask = old;
+        for sig in caught.iter() {
+            wait_mask.remove(sig);
+        }
+        Ok(Runtime {
+            table: t,
+            flags,
+            wait_mask,
+            arrived: 0,
+            poll_backoff: Backoff::new(),
+        })
     }
 
     /// The signals a child must get back at their default: every one in
     /// the table (caught ones are reset by exec anyway; ignored ones are not).
     pub fn reset_set(&self) -> SigSet {
         let mut s = SigSet::empty();
-        for &(sig, _, _) in &self.table {
+        for &(sig, _) in &self.table {
             s.add(sig);
         }
         s
@@ -134,7 +142,7 @@ impl Runtime {
     /// its default and an empty mask, before any other work (a TERM meant
     /// for the child must not reach the parent's handlers).
     pub fn reset_child(&self) {
-        for &(sig, _, _) in &self.table {
+        for &(sig, _) in &self.table {
             sys::default_signal(sig);
         }
         let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
@@ -148,30 +156,25 @@ impl Runtime {
     }
 
     /// Whether `sig` arrived since the last `take` of it.
-    pub fn take(&self, sig: Signal) -> bool {
-        self.table
-            .iter()
-            .find(|t| t.0 == sig)
-            .and_then(|t| t.2.as_ref())
-            .is_some_and(|f| f.swap(false, Ordering::SeqCst))
+    pub fn take(&mut self, sig: Signal) -> bool {
+        let bit = 1u64 << (sig as u32 % 64);
+        let was = self.arrived & bit != 0;
+        self.arrived &= !bit;
+        was
     }
 
     /// Whether `sig` has arrived and not been taken yet (leaves it pending).
     pub fn pending(&self, sig: Signal) -> bool {
-        self.table
-            .iter()
-            .find(|t| t.0 == sig)
-            .and_then(|t| t.2.as_ref())
-            .is_some_and(|f| f.load(Ordering::SeqCst))
+        self.arrived & (1u64 << (sig as u32 % 64)) != 0
     }
 
-    fn drain(&mut self) -> bool {
-        let mut buf = [0u8; 64];
+    /// Moves the handlers' flags into `arrived`; whether one was set.
+    fn collect(&mut self) -> bool {
         let mut any = false;
-        while let Ok(n) = self.pipe.read(&mut buf) {
-            any |= n > 0;
-            if n < buf.len() {
-                break;
+        for (sig, flag) in &self.flags {
+            if flag.swap(false, Ordering::SeqCst) {
+                self.arrived |= 1u64 << (*sig as u32 % 64);
+                any = true;
             }
         }
         any
@@ -183,25 +186,32 @@ impl Runtime {
     /// another reason warns once and waits a growing deadline on the signals
     /// alone, so that a persistent error never spins.
     pub fn wait(&mut self, watch: &[(BorrowedFd<'_>, PollFlags)], deadline: Option<Instant>) -> Wake {
-        let n = watch.len().min(MAX_WATCH);
-        let pipe = self.pipe.as_fd();
-        let mut fds: [PollFd<'_>; MAX_WATCH + 1] =
-            std::array::from_fn(|_| PollFd::new(pipe, PollFlags::POLLIN));
-        for (slot, &(fd, ev)) in fds[1..].iter_mut().zip(&watch[..n]) {
-            *slot = PollFd::new(fd, ev);
-        }
-        let timeout = timeout_until(deadline);
         let mut wake = Wake::default();
-        match nix::poll::poll(&mut fds[..n + 1], timeout) {
+        // A signal that came while we were busy (blocked, so only if it was
+        // let in by an earlier wait) ends this wait at once.
+        if self.collect() {
+            wake.signal = true;
+            return wake;
+        }
+        let n = watch.len().min(MAX_WATCH);
+        if n == 0 {
+            let _ = nix::poll::ppoll(&mut [], timespec_until(deadline), Some(self.wait_mask));
+            wake.signal = self.collect();
+            return wake;
+        }
+        // A fixed array (no allocation per wait); slots past `n` repeat the
+        // first descriptor and are not passed to ppoll.
+        let mut fds: [PollFd<'_>; MAX_WATCH] = std::array::from_fn(|i| {
+            let (fd, ev) = watch[if i < n { i } else { 0 }];
+            PollFd::new(fd, ev)
+        });
+        match nix::poll::ppoll(&mut fds[..n], timespec_until(deadline), Some(self.wait_mask)) {
             Ok(_) => {
                 self.poll_backoff.succeeded();
-                for (i, f) in fds[1..n + 1].iter().enumerate() {
+                for (i, f) in fds[..n].iter().enumerate() {
                     if f.revents().is_some_and(|r| !r.is_empty()) {
                         wake.ready |= 1 << i;
                     }
-                }
-                if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-                    wake.signal = self.drain();
                 }
             }
             Err(Errno::EINTR) => {}
@@ -214,17 +224,18 @@ impl Runtime {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                let mut only = [PollFd::new(pipe, PollFlags::POLLIN)];
-                if nix::poll::poll(&mut only, timeout_until(until)).is_err() {
-                    // Not even the pipe can be polled: wait with no
-                    // descriptor at all (a signal still interrupts it).
-                    let _ = nix::poll::poll(&mut [], timeout_until(until));
-                }
-                wake.signal = self.drain();
+                // The signals alone, until the back-off's deadline.
+                let _ = nix::poll::ppoll(&mut [], timespec_until(until), Some(self.wait_mask));
             }
         }
+        wake.signal = self.collect();
         wake
     }
+}
+
+/// The time left until `deadline`, for ppoll (`None`: no deadline).
+fn timespec_until(deadline: Option<Instant>) -> Option<TimeSpec> {
+    deadline.map(|t| TimeSpec::from_duration(t.saturating_duration_since(Instant::now())))
 }
 
 /// A poll timeout that ends at `deadline`, rounded up to the millisecond so

@@ -492,7 +492,7 @@ fn alarm_rotates_and_term_finishes_the_line() {
     // TERM in the middle of a line: the line is finished, the rest stays
     // in the pipe.
     // Each step waits until multilog has read what it was sent (the bytes
-    // read, from /proc/PID/io): "half", then the self-pipe's byte of TERM.
+    // read, from /proc/PID/io): "half"; then that TERM has been handled.
     let rchar = |pid: u32| -> u64 {
         fs::read_to_string(format!("/proc/{pid}/io"))
             .unwrap_or_default()
@@ -503,9 +503,21 @@ fn alarm_rotates_and_term_finishes_the_line() {
     let before = rchar(c.id());
     w.write_all(b"half").unwrap();
     assert!(wait_until(5.0, || rchar(c.id()) >= before + 4));
-    let before = rchar(c.id());
+    // TERM has been acted on once multilog has woken up for it and gone
+    // back to sleep (waiting for the rest of the line).
+    let status = |pid: u32, key: &str| -> String {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    let switches = |pid: u32| -> u64 { status(pid, "voluntary_ctxt_switches:").parse().unwrap_or(0) };
+    assert!(wait_until(5.0, || status(c.id(), "State:").starts_with('S')));
+    let before = switches(c.id());
     kill("-TERM", c.id());
-    assert!(wait_until(5.0, || rchar(c.id()) > before));
+    assert!(wait_until(5.0, || switches(c.id()) > before
+        && status(c.id(), "State:").starts_with('S')));
     w.write_all(b" done\nleft for the next reader\n").unwrap();
     assert!(c.wait().unwrap().success());
     assert_eq!(fs::read(&cur).unwrap(), b"half done\n");
