@@ -242,6 +242,12 @@ impl ArgvArea {
 /// `dup2(from, to)` on raw numbers, for a forked child carrying out its
 /// descriptor plan just before exec (`to` is left open for the exec).
 pub fn dup_raw_onto(from: std::os::fd::RawFd, to: std::os::fd::RawFd) -> Result<(), Errno> {
+    if from == to {
+        // dup2 would do nothing and leave close-on-exec set: clear it.
+        // SAFETY: fcntl(F_SETFD) reads no memory; EBADF if not open.
+        let r = unsafe { nix::libc::fcntl(from, nix::libc::F_SETFD, 0) };
+        return if r < 0 { Err(Errno::last()) } else { Ok(()) };
+    }
     // SAFETY: dup2 reads no memory; on a descriptor that is not open it
     // fails with EBADF. Whatever `to` held is replaced on purpose: the
     // caller is about to exec and no Rust object uses `to` afterwards.
@@ -250,5 +256,19 @@ pub fn dup_raw_onto(from: std::os::fd::RawFd, to: std::os::fd::RawFd) -> Result<
         Err(Errno::last())
     } else {
         Ok(())
+    }
+}
+
+/// Closes descriptor 0 or 1 of a server that hands those numbers to each
+/// connection (tcpserver: the original closes both after printing its
+/// port, so that a connection's socket can take them and the server needs
+/// no descriptor of its own for them).
+pub fn close_std(fd: std::os::fd::RawFd) {
+    debug_assert!(fd == 0 || fd == 1);
+    // SAFETY: no Rust object owns descriptors 0 and 1 (std's stdin and
+    // stdout handles only name them, and the caller writes nothing through
+    // them afterwards); closing them invalidates no OwnedFd.
+    unsafe {
+        nix::libc::close(fd);
     }
 }

@@ -11,10 +11,9 @@
 //! on SIGTERM; child 100 denied, 111 dropped, else the program's.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
@@ -274,11 +273,23 @@ pub fn main(args: &[OsString]) -> i32 {
             .lock()
             .write_all(format!("{port}\n").as_bytes());
     }
-    // fds 0 and 1 are the connection's in every child; ours are let go.
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(&null);
-        let _ = nix::unistd::dup2_stdout(&null);
-    }
+    // fds 0 and 1 are the connection's in every child; ours are closed, as
+    // the original does, so that accept can use them: the server needs no
+    // more descriptors than the C one (0 and 1 free, 2, the listener). A
+    // listener started on 0 or 1 (closed by whoever started us) moves up.
+    let listener = if listener.as_raw_fd() <= 1 {
+        match sys::dup_inherited(listener.as_raw_fd()) {
+            Ok(fd) => {
+                drop(listener);
+                Socket::from(fd)
+            }
+            Err(e) => diag::fatal_sys(&[&"unable to listen"], e),
+        }
+    } else {
+        listener
+    };
+    sys::close_std(0);
+    sys::close_std(1);
     // Everything the loop keeps is reserved here: serving allocates nothing
     // that lasts, so a server started under a tight `softlimit -m` cannot
     // run out of memory later; each connection's work is its child's.
@@ -495,11 +506,18 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
     if deny {
         std::process::exit(diag::EXIT_USAGE);
     }
+    // The socket may already be fd 0 or 1 (the parent keeps both free):
+    // then it is only made inheritable there, and not closed.
     let fd: OwnedFd = conn.into();
-    if let Err(e) = nix::unistd::dup2_stdin(&fd).and_then(|()| nix::unistd::dup2_stdout(&fd)) {
+    let raw = fd.as_raw_fd();
+    if let Err(e) = sys::dup_raw_onto(raw, 0).and_then(|()| sys::dup_raw_onto(raw, 1)) {
         drop_conn(&[&"unable to set up descriptors"], e);
     }
-    drop(fd);
+    if raw <= 1 {
+        std::mem::forget(fd);
+    } else {
+        drop(fd);
+    }
     let prepared = Prepared::new(&o.program, Some(&env));
     sys::default_signal(Signal::SIGPIPE);
     let e = prepared.exec();
