@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 S=${1:-2}
 
 cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p tcpserver -p tcprules -p softlimit
-OURS="$here/../target/release"
+OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
