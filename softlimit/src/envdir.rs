@@ -130,4 +130,25 @@ mod tests {
         assert_eq!(value_of(b"a\r \n"), Some(b"a\r".to_vec()));
         assert_eq!(value_of(b"x\0 "), Some(b"x\n".to_vec()));
     }
+
+    #[test]
+    fn any_content_gives_a_value_or_removal() {
+        // Random contents with a fixed seed (PARSER_CASES=N for more): the
+        // value is the first line, blanks stripped at its end, NULs as
+        // newlines; never a panic.
+        let mut r = testutil::Rand::new(0x5eed_0301);
+        for _ in 0..testutil::cases(50_000) {
+            let n = r.below(40);
+            let c = r.from(b"ab \t\n\0\r=", n);
+            match value_of(&c) {
+                None => assert!(c.is_empty()),
+                Some(v) => {
+                    let line = c.split(|&b| b == b'\n').next().unwrap();
+                    assert!(v.len() <= line.len());
+                    assert!(!v.ends_with(b" ") && !v.ends_with(b"\t"));
+                    assert!(!v.contains(&0));
+                }
+            }
+        }
+    }
 }

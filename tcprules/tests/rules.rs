@@ -229,3 +229,41 @@ fn tcprulescheck_on_a_fifo_or_an_endless_file_ends_at_once() {
         Out::new(0, "default:\nallow connection\n", "")
     );
 }
+
+#[test]
+fn random_rules_compile_or_are_refused_leaving_the_old_database() {
+    // Random lines close to the grammar, with a fixed seed: tcprules
+    // compiles them (and tcprulescheck reads the result), or refuses with
+    // its fatal line and exit 100, the old database untouched.
+    let t = TempDir::new("rules-random");
+    let old = b"127.:allow\n";
+    let o = run_input(TCPRULES, &["r.cdb", "r.tmp"], old, t.path(), &[], &[]);
+    assert_eq!(o.0, 0);
+    let before = fs::read(t.join("r.cdb")).unwrap();
+    let mut r = Rand::new(0x5eed_0201);
+    let alphabet: &[u8] = b"0123456789.:-=@,\"'+ #abdelnowxyXZ\n";
+    for _ in 0..cases(150) {
+        let n = r.below(120);
+        let input = r.from(alphabet, n);
+        let (code, out, err) = run_input(TCPRULES, &["new.cdb", "new.tmp"], &input, t.path(), &[], &[]);
+        assert!(out.is_empty());
+        let err = String::from_utf8_lossy(&err);
+        match code {
+            0 => {
+                assert_eq!(err, "");
+                let c = run_within(10.0, TCPRULESCHECK, &["new.cdb"], t.path(), None);
+                assert_eq!(c.code, 0, "{}", c.stderr);
+            }
+            100 => assert!(err.starts_with("tcprules: fatal: unable to parse this line: "), "{err}"),
+            c => panic!("exit {c}: {err}"),
+        }
+        // Refused input leaves the database it would have replaced as it was.
+        let (code, _, _) = run_input(TCPRULES, &["r.cdb", "r.tmp"], &input, t.path(), &[], &[]);
+        if code != 0 {
+            assert_eq!(fs::read(t.join("r.cdb")).unwrap(), before);
+        } else {
+            let (code, _, _) = run_input(TCPRULES, &["r.cdb", "r.tmp"], old, t.path(), &[], &[]);
+            assert_eq!(code, 0);
+        }
+    }
+}

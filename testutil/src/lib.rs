@@ -277,3 +277,44 @@ pub fn run_within<S: AsRef<OsStr>>(secs: f64, bin: &str, args: &[S], cwd: &Path,
     let _ = fs::remove_file(&err);
     o
 }
+
+/// A small generator for property tests: fixed seed, so every run feeds
+/// the same inputs (a failure is reproducible); `cases` scales with
+/// `$PARSER_CASES` for a longer run (default `default`).
+pub struct Rand(u64);
+
+impl Rand {
+    pub fn new(seed: u64) -> Rand {
+        Rand(seed | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
+    }
+
+    /// `n` bytes drawn from `alphabet` (inputs close to the grammar).
+    pub fn from(&mut self, alphabet: &[u8], n: usize) -> Vec<u8> {
+        (0..n).map(|_| alphabet[self.below(alphabet.len())]).collect()
+    }
+}
+
+/// How many cases a property test runs: `$PARSER_CASES`, else `default`.
+pub fn cases(default: usize) -> usize {
+    std::env::var("PARSER_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
