@@ -392,3 +392,42 @@ fn commands_right_after_a_start_are_not_delayed() {
     );
     assert_eq!(s.stderr_text(), "");
 }
+
+#[test]
+fn a_regular_file_as_the_control_fifo_warns_once_and_does_not_spin() {
+    let t = TempDir::new("sv-ctlfile");
+    fs::create_dir_all(t.join("a/supervise")).unwrap();
+    script(t.join("a/run"), "exec sleep 100\n");
+    fs::write(t.join("a/supervise/control"), b"").unwrap();
+    let err = t.join("err");
+    let mut child = Command::new(SUPERVISE)
+        .arg("a")
+        .current_dir(t.path())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let warned = "supervise: warning: unable to read a/supervise/control: not a FIFO\n";
+    assert!(wait_until(5.0, || fs::read_to_string(&err).unwrap_or_default() == warned));
+    let ticks = |pid: u32| -> u64 {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let before = ticks(child.id());
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let used = ticks(child.id()) - before;
+    // Looked at again about once a second at most: a few ticks, where a
+    // spinning loop takes all 200.
+    assert!(used < 20, "supervise used {used} ticks in 2 s");
+    assert_eq!(fs::read_to_string(&err).unwrap(), warned);
+    let _ = child.kill();
+    let _ = child.wait();
+    // Its ./run is left behind by the kill: stop it too.
+    for pid in pids_of(&["sleep", "100"], &t.join("a")) {
+        kill("-9", pid);
+    }
+}
