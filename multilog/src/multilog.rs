@@ -6,8 +6,8 @@
 //! `e` and `=FILE`, which are per line by nature). Exit codes: 0 at end of
 //! input or after SIGTERM, 111 for any start-up failure. SIGTERM finishes
 //! the line in hand; SIGALRM rotates every non-empty `current` before the
-//! next read. Both arrive through the runtime's self-pipe, polled with stdin
-//! and in every retry wait, so neither is acted on late.
+//! next read. Both are let in while the runtime waits for stdin and in
+//! every retry wait, so neither is acted on late.
 
 use std::ffi::OsString;
 use std::fs::File;
