@@ -108,7 +108,10 @@ impl<S: Source> Reader<S> {
     }
 
     fn bytes_at(&self, pos: u64, len: u32) -> Result<Vec<u8>, Error> {
-        if pos.checked_add(u64::from(len)).is_none_or(|end| end > self.size) {
+        if pos
+            .checked_add(u64::from(len))
+            .is_none_or(|end| end > self.size)
+        {
             return Err(Error::Corrupt);
         }
         let mut v = vec![0u8; len as usize];

@@ -185,7 +185,11 @@ impl Runtime {
     /// watched). Returns early and empty on EINTR. A poll that fails for
     /// another reason warns once and waits a growing deadline on the signals
     /// alone, so that a persistent error never spins.
-    pub fn wait(&mut self, watch: &[(BorrowedFd<'_>, PollFlags)], deadline: Option<Instant>) -> Wake {
+    pub fn wait(
+        &mut self,
+        watch: &[(BorrowedFd<'_>, PollFlags)],
+        deadline: Option<Instant>,
+    ) -> Wake {
         let mut wake = Wake::default();
         // A signal that came while we were busy (blocked, so only if it was
         // let in by an earlier wait) ends this wait at once.
@@ -205,7 +209,11 @@ impl Runtime {
             let (fd, ev) = watch[if i < n { i } else { 0 }];
             PollFd::new(fd, ev)
         });
-        match nix::poll::ppoll(&mut fds[..n], timespec_until(deadline), Some(self.wait_mask)) {
+        match nix::poll::ppoll(
+            &mut fds[..n],
+            timespec_until(deadline),
+            Some(self.wait_mask),
+        ) {
             Ok(_) => {
                 self.poll_backoff.succeeded();
                 for (i, f) in fds[..n].iter().enumerate() {
@@ -313,9 +321,7 @@ impl Backoff {
     /// success (the one to warn about).
     pub fn failed(&mut self, now: Instant) -> bool {
         let first = self.delay.is_none();
-        let d = self
-            .delay
-            .map_or(BACKOFF_MIN, |d| (d * 2).min(BACKOFF_MAX));
+        let d = self.delay.map_or(BACKOFF_MIN, |d| (d * 2).min(BACKOFF_MAX));
         self.delay = Some(d);
         self.until = Some(now + d);
         first
@@ -359,9 +365,16 @@ impl Spawner {
     /// on; EACCES, EPERM and EISDIR are remembered; any other error stops)
     /// after changing to `cwd` and carrying out `fds`. The error is the one
     /// pathexec would report, or the descriptor plan's own.
-    pub fn spawn(&self, prog: &Prepared, fds: &[FdAction], cwd: Option<&CString>) -> Result<Pid, Errno> {
+    pub fn spawn(
+        &self,
+        prog: &Prepared,
+        fds: &[FdAction],
+        cwd: Option<&CString>,
+    ) -> Result<Pid, Errno> {
         let mut attr = PosixSpawnAttr::init()?;
-        attr.set_flags(PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK)?;
+        attr.set_flags(
+            PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
+        )?;
         attr.set_sigdefault(&self.reset)?;
         attr.set_sigmask(&SigSet::empty())?;
         let mut actions = PosixSpawnFileActions::init()?;

@@ -22,7 +22,11 @@ fn rules_lines_parse_or_are_bad_lines() {
     let started = Instant::now();
     for _ in 0..cases(20_000) {
         let n = r.below(80);
-        let line = if r.below(4) == 0 { r.bytes(n) } else { r.from(RULES_ALPHABET, n) };
+        let line = if r.below(4) == 0 {
+            r.bytes(n)
+        } else {
+            r.from(RULES_ALPHABET, n)
+        };
         match rules::parse_line(&line) {
             Ok(Line::Skip) => {}
             Ok(Line::Rule { keys, value }) => {

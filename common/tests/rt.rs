@@ -16,7 +16,12 @@ use nix::sys::wait::WaitStatus;
 
 /// Runs `sh -c SCRIPT` through the spawner with its stdout on a pipe placed
 /// at `target`, in `cwd`; returns what it printed and how it ended.
-fn spawn_sh(rt: &mut Runtime, script: &str, target: i32, cwd: Option<&str>) -> (String, WaitStatus) {
+fn spawn_sh(
+    rt: &mut Runtime,
+    script: &str,
+    target: i32,
+    cwd: Option<&str>,
+) -> (String, WaitStatus) {
     let argv = [
         OsString::from("/bin/sh"),
         OsString::from("-c"),
@@ -75,7 +80,10 @@ fn spawned_children_get_the_plan_the_directory_and_default_signals() {
     assert_eq!(field("SigBlk:"), 0, "the mask is empty");
     // Ignored in the parent (SIGHUP by the table, SIGPIPE by Rust), default
     // in the child; sh itself ignores nothing here.
-    assert_eq!(field("SigIgn:") & (bit(Signal::SIGHUP) | bit(Signal::SIGPIPE)), 0);
+    assert_eq!(
+        field("SigIgn:") & (bit(Signal::SIGHUP) | bit(Signal::SIGPIPE)),
+        0
+    );
 }
 
 #[test]
@@ -99,7 +107,10 @@ fn a_wait_ends_on_a_signal_a_descriptor_or_its_deadline() {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     // Deadline.
     let t0 = Instant::now();
-    let wake = rt.wait(&[(r.as_fd(), PollFlags::POLLIN)], Some(t0 + Duration::from_millis(50)));
+    let wake = rt.wait(
+        &[(r.as_fd(), PollFlags::POLLIN)],
+        Some(t0 + Duration::from_millis(50)),
+    );
     assert!(!wake.ready(0) && !wake.signal);
     assert!(t0.elapsed() >= Duration::from_millis(50));
     // Descriptor.

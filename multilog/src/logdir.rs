@@ -315,7 +315,11 @@ impl LogDir {
     fn process(&mut self, processor: &OsStr, rt: &mut Runtime) {
         let d = self.spec.path.clone();
         let cstr = |b: &[u8]| CString::new(b.to_vec()).unwrap_or_default();
-        let argv = [OsString::from("sh"), OsString::from("-c"), processor.to_os_string()];
+        let argv = [
+            OsString::from("sh"),
+            OsString::from("-c"),
+            processor.to_os_string(),
+        ];
         let sh = Prepared::with_path(OsStr::new("/bin/sh"), &argv, None);
         let dir = cstr(d.as_bytes());
         let spawner = rt.spawner();
@@ -405,8 +409,12 @@ impl LogDir {
     ) -> Result<WaitStatus, Errno> {
         let rd = |name: &str| io(OpenOptions::new().read(true).open(self.at(name)));
         let tr = |name: &str| open_trunc(&self.at(name));
-        let (prev, processed, state, newstate) =
-            (rd("previous")?, tr("processed")?, rd("state")?, tr("newstate")?);
+        let (prev, processed, state, newstate) = (
+            rd("previous")?,
+            tr("processed")?,
+            rd("state")?,
+            tr("newstate")?,
+        );
         let plan = [
             FdAction(prev.as_raw_fd(), 0),
             FdAction(processed.as_raw_fd(), 1),

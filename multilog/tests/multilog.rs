@@ -410,7 +410,9 @@ fn a_failing_processor_is_given_up_on_after_term_and_nothing_is_lost() {
     assert!(c.wait().unwrap().success());
     let log = fs::read_to_string(&err).unwrap();
     assert!(
-        log.ends_with("multilog: warning: processor failed in ./p, leaving previous to the next start\n"),
+        log.ends_with(
+            "multilog: warning: processor failed in ./p, leaving previous to the next start\n"
+        ),
         "{log}"
     );
     assert!(t.join("p/previous").exists());
@@ -424,7 +426,11 @@ fn a_failing_processor_is_given_up_on_after_term_and_nothing_is_lost() {
         all.extend_from_slice(&body);
     }
     all.extend_from_slice(&fs::read(t.join("p/current")).unwrap());
-    assert_eq!(String::from_utf8(all).unwrap(), input, "every line, once, in order");
+    assert_eq!(
+        String::from_utf8(all).unwrap(),
+        input,
+        "every line, once, in order"
+    );
 }
 
 #[test]
@@ -512,7 +518,8 @@ fn alarm_rotates_and_term_finishes_the_line() {
             .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
             .unwrap_or_default()
     };
-    let switches = |pid: u32| -> u64 { status(pid, "voluntary_ctxt_switches:").parse().unwrap_or(0) };
+    let switches =
+        |pid: u32| -> u64 { status(pid, "voluntary_ctxt_switches:").parse().unwrap_or(0) };
     assert!(wait_until(5.0, || status(c.id(), "State:").starts_with('S')));
     let before = switches(c.id());
     kill("-TERM", c.id());
@@ -610,7 +617,13 @@ stat -c %a "$T/mnt/log/current" > "$T/mode"
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!t.join("code").exists(), "multilog exited with an error");
-    let ns = |f: &str| -> u64 { fs::read_to_string(t.join(f)).unwrap().trim().parse().unwrap() };
+    let ns = |f: &str| -> u64 {
+        fs::read_to_string(t.join(f))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
     let waited = Duration::from_nanos(ns("t1") - ns("t0"));
     assert!(
         waited < Duration::from_secs(3),
@@ -630,9 +643,8 @@ stat -c %a "$T/mnt/log/current" > "$T/mode"
 #[test]
 fn a_fifo_in_place_of_current_or_the_status_file_fails_at_once() {
     let t = TempDir::new("ml-fifo");
-    let fifo = |p: &Path| {
-        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o700)).unwrap()
-    };
+    let fifo =
+        |p: &Path| nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o700)).unwrap();
     fs::create_dir(t.join("d")).unwrap();
     fifo(&t.join("d/current"));
     let o = run_within(10.0, MULTILOG, &["./d"], t.path(), Some(b"x\n"));

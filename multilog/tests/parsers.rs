@@ -33,7 +33,11 @@ fn tai64nlocal_converts_or_copies_any_line() {
     for _ in 0..cases(50_000) {
         let n = r.below(40);
         let mut line = vec![b'@'];
-        line.extend(if r.below(2) == 0 { r.from(b"0123456789abcdef", n) } else { r.bytes(n) });
+        line.extend(if r.below(2) == 0 {
+            r.from(b"0123456789abcdef", n)
+        } else {
+            r.bytes(n)
+        });
         out.clear();
         if multilog::tai64nlocal::convert(&line, &mut out, &mut cache) {
             // A converted label becomes a local date and time.
@@ -60,8 +64,16 @@ fn random_scripts_run_or_get_a_usage_or_fatal_line() {
         let o = run_within(10.0, MULTILOG, &args, t.path(), Some(b"a line\n"));
         match o.code {
             0 => {}
-            100 => assert!(o.stderr.starts_with("multilog: usage: "), "{args:?}: {}", o.stderr),
-            111 => assert!(o.stderr.starts_with("multilog: fatal: "), "{args:?}: {}", o.stderr),
+            100 => assert!(
+                o.stderr.starts_with("multilog: usage: "),
+                "{args:?}: {}",
+                o.stderr
+            ),
+            111 => assert!(
+                o.stderr.starts_with("multilog: fatal: "),
+                "{args:?}: {}",
+                o.stderr
+            ),
             c => panic!("{args:?}: exit {c}: {}", o.stderr),
         }
     }

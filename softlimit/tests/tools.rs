@@ -424,7 +424,11 @@ fn envdir_entries_that_are_fifos_or_endless_never_hang() {
     fs::create_dir(t.join("e")).unwrap();
     // A FIFO nobody writes to reads as empty (the original's non-blocking
     // open_read): the variable is removed.
-    nix::unistd::mkfifo(&t.join("e/X"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    nix::unistd::mkfifo(
+        &t.join("e/X"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
     fs::write(t.join("e/Y"), "v\n").unwrap();
     let o = run_within(
         10.0,
@@ -440,6 +444,10 @@ fn envdir_entries_that_are_fifos_or_endless_never_hang() {
     let o = run_within(10.0, ENVDIR, &["z", "true"], t.path(), None);
     assert_eq!(
         o,
-        Out::new(111, "", "envdir: fatal: unable to read z/Z: out of memory\n")
+        Out::new(
+            111,
+            "",
+            "envdir: fatal: unable to read z/Z: out of memory\n"
+        )
     );
 }

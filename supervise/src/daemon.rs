@@ -333,7 +333,11 @@ impl Supervise {
                 // file in its place). Look again after a deadline, not in a
                 // loop.
                 if self.control_backoff.failed(Instant::now()) {
-                    diag::warn(&[&"unable to read ", &self.dir, &"/supervise/control: not a FIFO"]);
+                    diag::warn(&[
+                        &"unable to read ",
+                        &self.dir,
+                        &"/supervise/control: not a FIFO",
+                    ]);
                 }
                 return false;
             }
@@ -343,7 +347,10 @@ impl Supervise {
             }
             Err(e) => {
                 if self.control_backoff.failed(Instant::now()) {
-                    diag::warn_sys(&[&"unable to read ", &self.dir, &"/supervise/control"], errno_of(&e));
+                    diag::warn_sys(
+                        &[&"unable to read ", &self.dir, &"/supervise/control"],
+                        errno_of(&e),
+                    );
                 }
                 return false;
             }

@@ -408,7 +408,9 @@ fn a_regular_file_as_the_control_fifo_warns_once_and_does_not_spin() {
         .spawn()
         .unwrap();
     let warned = "supervise: warning: unable to read a/supervise/control: not a FIFO\n";
-    assert!(wait_until(5.0, || fs::read_to_string(&err).unwrap_or_default() == warned));
+    assert!(wait_until(5.0, || fs::read_to_string(&err)
+        .unwrap_or_default()
+        == warned));
     let ticks = |pid: u32| -> u64 {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();

@@ -213,7 +213,11 @@ fn lookup_order_with_the_spec_examples() {
 #[test]
 fn tcprulescheck_on_a_fifo_or_an_endless_file_ends_at_once() {
     let t = TempDir::new("rules-special");
-    nix::unistd::mkfifo(&t.join("r.cdb"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    nix::unistd::mkfifo(
+        &t.join("r.cdb"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
     assert_eq!(
         run_within(10.0, TCPRULESCHECK, &["r.cdb"], t.path(), None),
         Out::new(
@@ -245,7 +249,14 @@ fn random_rules_compile_or_are_refused_leaving_the_old_database() {
     for _ in 0..cases(150) {
         let n = r.below(120);
         let input = r.from(alphabet, n);
-        let (code, out, err) = run_input(TCPRULES, &["new.cdb", "new.tmp"], &input, t.path(), &[], &[]);
+        let (code, out, err) = run_input(
+            TCPRULES,
+            &["new.cdb", "new.tmp"],
+            &input,
+            t.path(),
+            &[],
+            &[],
+        );
         assert!(out.is_empty());
         let err = String::from_utf8_lossy(&err);
         match code {
@@ -254,7 +265,10 @@ fn random_rules_compile_or_are_refused_leaving_the_old_database() {
                 let c = run_within(10.0, TCPRULESCHECK, &["new.cdb"], t.path(), None);
                 assert_eq!(c.code, 0, "{}", c.stderr);
             }
-            100 => assert!(err.starts_with("tcprules: fatal: unable to parse this line: "), "{err}"),
+            100 => assert!(
+                err.starts_with("tcprules: fatal: unable to parse this line: "),
+                "{err}"
+            ),
             c => panic!("exit {c}: {err}"),
         }
         // Refused input leaves the database it would have replaced as it was.

@@ -694,7 +694,9 @@ mod tests {
         looping[2] = 0x81;
         looping[7] = 1;
         let at = looping.len();
-        looping.extend_from_slice(&[0xc0, at as u8, 0, 12, 0, 1, 0, 0, 0, 0, 0, 2, 0xc0, at as u8]);
+        looping.extend_from_slice(&[
+            0xc0, at as u8, 0, 12, 0, 1, 0, 0, 0, 0, 0, 2, 0xc0, at as u8,
+        ]);
         assert!(parse_reply(&looping, &q, T_PTR).is_none());
         assert!(read_name(&looping, at).is_none());
         assert!(started.elapsed() < Duration::from_secs(30));

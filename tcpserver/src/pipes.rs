@@ -15,8 +15,8 @@ use std::os::fd::AsFd;
 
 use common::diag;
 use common::exec;
-use common::sys::{self, Forked};
 use common::rt::{Disposition, Runtime};
+use common::sys::{self, Forked};
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 

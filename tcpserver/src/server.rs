@@ -302,7 +302,11 @@ pub fn main(args: &[OsString]) -> i32 {
         let wake = {
             let watch = [(listener.as_fd(), PollFlags::POLLIN)];
             let watch: &[_] = if accepting { &watch } else { &[] };
-            let deadline = if accepting { None } else { accept_backoff.deadline() };
+            let deadline = if accepting {
+                None
+            } else {
+                accept_backoff.deadline()
+            };
             rt.wait(watch, deadline)
         };
         if rt.take(Signal::SIGTERM) {

@@ -101,8 +101,7 @@ fn survives_its_lowest_memory_limit_with_eight_clients() {
         }
     }
     let m = hi.to_string();
-    let (mut server, port) =
-        start(&[softlimit().to_str().unwrap(), "-m", &m], &args, &t).unwrap();
+    let (mut server, port) = start(&[softlimit().to_str().unwrap(), "-m", &m], &args, &t).unwrap();
     // Eight clients for ten seconds, as fast as they can.
     let stopping = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicUsize::new(0));
@@ -201,14 +200,19 @@ fn a_burst_under_a_descriptor_limit_does_not_spin() {
     .unwrap();
     let pid = server.id();
     let before = cpu_ticks(pid);
-    let burst: Vec<_> = (0..50).map(|_| thread::spawn(move || fetch(port))).collect();
+    let burst: Vec<_> = (0..50)
+        .map(|_| thread::spawn(move || fetch(port)))
+        .collect();
     for b in burst {
         let _ = b.join().unwrap();
     }
     let used = cpu_ticks(pid) - before;
     // Fifty connections cost the parent a few ticks; a spinning loop would
     // use every tick of the burst (at least one second).
-    assert!(used < 50, "the server used {used} ticks of CPU for the burst");
+    assert!(
+        used < 50,
+        "the server used {used} ticks of CPU for the burst"
+    );
     assert!(server.try_wait().unwrap().is_none());
     assert_eq!(fetch(port).as_deref(), Some(&b"hi\n"[..]));
     stop(server);
@@ -250,7 +254,10 @@ fn a_burst_under_a_descriptor_limit_does_not_spin() {
         thread::sleep(Duration::from_millis(100));
     }
     let used = cpu_ticks(pid) - before;
-    assert!(used < 30, "the server used {used} ticks while out of descriptors");
+    assert!(
+        used < 30,
+        "the server used {used} ticks while out of descriptors"
+    );
     assert!(server.try_wait().unwrap().is_none());
     // Each persistent error is reported once (with no descriptor allowed,
     // poll itself refuses to watch the listener).

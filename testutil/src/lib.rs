@@ -241,7 +241,13 @@ pub fn install_toolkit(from: &Path, prefix: &Path, extra: &[&str]) -> PathBuf {
 /// of file) and stdout and stderr in files, and fails the test if it has not
 /// ended within `secs` (it is killed first): a hang fails, it does not
 /// stall the suite.
-pub fn run_within<S: AsRef<OsStr>>(secs: f64, bin: &str, args: &[S], cwd: &Path, input: Option<&[u8]>) -> Out {
+pub fn run_within<S: AsRef<OsStr>>(
+    secs: f64,
+    bin: &str,
+    args: &[S],
+    cwd: &Path,
+    input: Option<&[u8]>,
+) -> Out {
     use std::io::Write;
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -250,7 +256,11 @@ pub fn run_within<S: AsRef<OsStr>>(secs: f64, bin: &str, args: &[S], cwd: &Path,
     let mut c = Command::new(bin)
         .args(args)
         .current_dir(cwd)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(fs::File::create(&out).unwrap())
         .stderr(fs::File::create(&err).unwrap())
         .spawn()
@@ -266,7 +276,12 @@ pub fn run_within<S: AsRef<OsStr>>(secs: f64, bin: &str, args: &[S], cwd: &Path,
     if !ended {
         let _ = c.kill();
         let _ = c.wait();
-        panic!("{bin} {:?} still running after {secs} s", args.iter().map(|a| a.as_ref().to_os_string()).collect::<Vec<_>>());
+        panic!(
+            "{bin} {:?} still running after {secs} s",
+            args.iter()
+                .map(|a| a.as_ref().to_os_string())
+                .collect::<Vec<_>>()
+        );
     }
     let o = Out {
         code: status.and_then(|s| s.code()).unwrap_or(-1),
@@ -307,7 +322,9 @@ impl Rand {
 
     /// `n` bytes drawn from `alphabet` (inputs close to the grammar).
     pub fn from(&mut self, alphabet: &[u8], n: usize) -> Vec<u8> {
-        (0..n).map(|_| alphabet[self.below(alphabet.len())]).collect()
+        (0..n)
+            .map(|_| alphabet[self.below(alphabet.len())])
+            .collect()
     }
 }
 
