@@ -10,7 +10,7 @@
 //!   accept that keeps failing): warn once, wait on a deadline that grows,
 //!   retry; never spin.
 //! - [`Spawner`]: starts a program with `posix_spawn` (no copy of the
-//!   parent, no unsafe code): PATH candidates as `pathexec` tries them,
+//!   parent, nothing outside `sys`): PATH candidates as `pathexec` tries them,
 //!   descriptor plan, working directory, signals reset, empty mask; or,
 //!   with the same plan, by fork + exec ([`Spawner::fork_exec`]) where the
 //!   parent must not wait for each exec (svscan bringing up a tree).
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::time::TimeSpec;
@@ -244,19 +244,6 @@ impl Runtime {
 /// The time left until `deadline`, for ppoll (`None`: no deadline).
 fn timespec_until(deadline: Option<Instant>) -> Option<TimeSpec> {
     deadline.map(|t| TimeSpec::from_duration(t.saturating_duration_since(Instant::now())))
-}
-
-/// A poll timeout that ends at `deadline`, rounded up to the millisecond so
-/// that it never fires early.
-pub fn timeout_until(deadline: Option<Instant>) -> PollTimeout {
-    match deadline {
-        None => PollTimeout::NONE,
-        Some(t) => {
-            let left = t.saturating_duration_since(Instant::now());
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-        }
-    }
 }
 
 /// Typed deadlines: at most one per kind, the earliest first.

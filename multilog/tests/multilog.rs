@@ -535,10 +535,11 @@ fn alarm_rotates_and_term_finishes_the_line() {
     assert_eq!(rest, "left for the next reader\n");
 }
 
-#[test]
-fn disk_full_waits_and_loses_nothing() {
-    // A small tmpfs in a private mount namespace (needs root, as in CI).
-    let t = TempDir::new("ml-full");
+/// In a private mount namespace (needs root, as in CI): multilog logs to
+/// a small full tmpfs, reading a FIFO opened with `open_fifo`; a writer
+/// sends 2000 lines; once multilog says the disk is full, space is freed
+/// and `then` runs. Fails the test if the script fails.
+fn on_a_full_disk(t: &TempDir, open_fifo: &str, then: &str) {
     let script = format!(
         r#"set -e
 mount -t tmpfs -o size=256k tmpfs "$T/mnt"
@@ -546,18 +547,14 @@ dd if=/dev/zero of="$T/mnt/filler" bs=1k count=1024 2>/dev/null || true
 mkfifo "$T/fifo"
 {MULTILOG} "$T/mnt/log" < "$T/fifo" 2> "$T/err" &
 ml=$!
-exec 3> "$T/fifo"
+{open_fifo}
 i=0
 while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i of the test, padded to some length"; done >&3 &
 writer=$!
 n=0
 until grep -q 'out of disk space' "$T/err"; do sleep 0.1; n=$((n+1)); [ $n -lt 200 ]; done
 rm "$T/mnt/filler"
-wait $writer
-exec 3>&-
-wait $ml
-cp "$T/mnt/log/current" "$T/current"
-ls "$T/mnt/log" > "$T/names"
+{then}
 "#
     );
     fs::create_dir(t.join("mnt")).unwrap();
@@ -567,6 +564,21 @@ ls "$T/mnt/log" > "$T/names"
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn disk_full_waits_and_loses_nothing() {
+    // A small tmpfs in a private mount namespace (needs root, as in CI).
+    let t = TempDir::new("ml-full");
+    on_a_full_disk(
+        &t,
+        "exec 3> \"$T/fifo\"",
+        r#"wait $writer
+exec 3>&-
+wait $ml
+cp "$T/mnt/log/current" "$T/current"
+ls "$T/mnt/log" > "$T/names""#,
+    );
     let err = fs::read_to_string(t.join("err")).unwrap();
     assert!(err.lines().count() >= 1);
     for l in err.lines() {
@@ -586,36 +598,17 @@ fn term_while_waiting_for_the_disk_ends_the_wait() {
     // is sent: the wait ends at once (not after the 5-second pause), every
     // line it had read is written once, and current is closed cleanly.
     let t = TempDir::new("ml-fullterm");
-    let script = format!(
-        r#"set -e
-mount -t tmpfs -o size=256k tmpfs "$T/mnt"
-dd if=/dev/zero of="$T/mnt/filler" bs=1k count=1024 2>/dev/null || true
-mkfifo "$T/fifo"
-{MULTILOG} "$T/mnt/log" < "$T/fifo" 2> "$T/err" &
-ml=$!
-exec 3<> "$T/fifo"
-i=0
-while [ $i -lt 2000 ]; do i=$((i+1)); echo "line $i of the test, padded to some length"; done >&3 &
-writer=$!
-n=0
-until grep -q 'out of disk space' "$T/err"; do sleep 0.1; n=$((n+1)); [ $n -lt 200 ]; done
-rm "$T/mnt/filler"
-date +%s%N > "$T/t0"
+    on_a_full_disk(
+        &t,
+        "exec 3<> \"$T/fifo\"",
+        r#"date +%s%N > "$T/t0"
 kill -TERM $ml
 wait $ml || echo "exit $?" > "$T/code"
 date +%s%N > "$T/t1"
 kill $writer 2>/dev/null || true
 cp "$T/mnt/log/current" "$T/current"
-stat -c %a "$T/mnt/log/current" > "$T/mode"
-"#
+stat -c %a "$T/mnt/log/current" > "$T/mode""#,
     );
-    fs::create_dir(t.join("mnt")).unwrap();
-    let o = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .env("T", t.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!t.join("code").exists(), "multilog exited with an error");
     let ns = |f: &str| -> u64 {
         fs::read_to_string(t.join(f))
