@@ -42,7 +42,7 @@ if [ -z "$from" ]; then
 fi
 
 # Every program of the project; those not built yet are skipped.
-programs="supervise svc svok svstat fghack svscan readproctitle
+programs="supervise svc svok svstat svwait fghack svscan readproctitle
 softlimit setuidgid envuidgid envdir setlock pgrphack
 multilog tai64n tai64nlocal
 tcpserver tcpclient tcprules tcprulescheck

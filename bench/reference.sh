@@ -12,7 +12,9 @@ ref_bin() {
     if [ ! -x "$scratch/root/usr/bin/supervise" ]; then
         mkdir -p "$scratch" && (
             cd "$scratch" || exit 1
-            apt-get download daemontools ucspi-tcp >/dev/null 2>&1 || {
+            apt-get download daemontools ucspi-tcp >/dev/null 2>&1 ||
+                { apt-get update -qq >/dev/null 2>&1 &&
+                    apt-get download daemontools ucspi-tcp >/dev/null 2>&1; } || {
                 echo "bench: cannot download the reference packages; set REF_BIN" >&2
                 exit 1
             }

@@ -25,6 +25,11 @@ pub const STATUS: &str = "supervise/status";
 pub const LOCK: &str = "supervise/lock";
 /// Presence of this file in the service directory means "normally down".
 pub const DOWN: &str = "down";
+/// The event fifodir (an extension, spec/extensions.md): waiters make
+/// their FIFOs here, supervise writes one byte per event to each.
+pub const EVENT: &str = "supervise/event";
+/// The extended status sidecar (an extension; see [`crate::xstatus`]).
+pub const XSTATUS: &str = "supervise/xstatus";
 
 /// One control byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +56,17 @@ pub enum Command {
     Kill,
     /// `x`: exit once the service is down.
     Exit,
+    /// `q`: QUIT (an extension; the C supervise ignores the byte).
+    Quit,
+    /// `1`: USR1 (an extension).
+    Usr1,
+    /// `2`: USR2 (an extension).
+    Usr2,
 }
 
 impl Command {
     /// Every command, in svc's option order.
-    pub const ALL: [Command; 11] = [
+    pub const ALL: [Command; 14] = [
         Command::Up,
         Command::Down,
         Command::Once,
@@ -67,6 +78,9 @@ impl Command {
         Command::Term,
         Command::Kill,
         Command::Exit,
+        Command::Quit,
+        Command::Usr1,
+        Command::Usr2,
     ];
 
     /// The byte written to the FIFO (also svc's option letter).
@@ -83,6 +97,9 @@ impl Command {
             Command::Term => b't',
             Command::Kill => b'k',
             Command::Exit => b'x',
+            Command::Quit => b'q',
+            Command::Usr1 => b'1',
+            Command::Usr2 => b'2',
         }
     }
 
@@ -125,7 +142,7 @@ mod tests {
     #[test]
     fn bytes_round_trip() {
         let letters: Vec<u8> = Command::ALL.iter().map(|c| c.byte()).collect();
-        assert_eq!(letters, b"udopchaitkx");
+        assert_eq!(letters, b"udopchaitkxq12");
         for c in Command::ALL {
             assert_eq!(Command::from_byte(c.byte()), Some(c));
         }

@@ -6,6 +6,8 @@
 //! - [`tai`]: TAI64 and TAI64N labels.
 //! - [`status`]: the 18-byte `supervise/status` record.
 //! - [`control`]: supervise's control bytes, FIFO paths and liveness test.
+//! - [`xstatus`]: the `supervise/xstatus` sidecar (readiness, last exit).
+//! - [`fifodir`]: the `supervise/event` fifodir: publishing and subscribing.
 //! - [`cdb`]: the constant database of tcpserver's rules.
 //! - [`rules`]: the tcprules grammar, ranges, value encoding, lookup order.
 //! - [`exec`]: `pathexec`: PATH search and environment edits before `execve`.
@@ -20,6 +22,7 @@ pub mod cdb;
 pub mod control;
 pub mod diag;
 pub mod exec;
+pub mod fifodir;
 pub mod file;
 pub mod rt;
 pub mod rules;
@@ -27,3 +30,4 @@ pub mod status;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tai;
+pub mod xstatus;

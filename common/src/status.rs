@@ -79,9 +79,24 @@ pub enum WriteError {
     Rename(Errno),
 }
 
+/// Reads a status record at `path` (non-blocking, at most 19 bytes);
+/// `None` unless it is exactly 18 bytes.
+pub fn read(path: &Path) -> Option<Status> {
+    use std::io::Read;
+    let f = crate::file::open_read(path).ok()?;
+    let mut buf = Vec::with_capacity(LEN + 1);
+    f.take(LEN as u64 + 1).read_to_end(&mut buf).ok()?;
+    Status::decode(&buf)
+}
+
 /// Writes `dir/status.new` and renames it to `dir/status`.
 pub fn write_atomic(dir: &Path, bytes: &[u8; LEN]) -> Result<(), WriteError> {
-    let new = dir.join("status.new");
+    write_named_atomic(dir, "status", bytes)
+}
+
+/// Writes `dir/NAME.new` in one write and renames it to `dir/NAME`.
+pub fn write_named_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
+    let new = dir.join(format!("{name}.new"));
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -91,12 +106,12 @@ pub fn write_atomic(dir: &Path, bytes: &[u8; LEN]) -> Result<(), WriteError> {
         .open(&new)
         .map_err(|e| WriteError::Open(errno_of(&e)))?;
     match f.write(bytes) {
-        Ok(n) if n == LEN => {}
+        Ok(n) if n == bytes.len() => {}
         Ok(_) => return Err(WriteError::Write(None)),
         Err(e) => return Err(WriteError::Write(Some(errno_of(&e)))),
     }
     drop(f);
-    std::fs::rename(&new, dir.join("status")).map_err(|e| WriteError::Rename(errno_of(&e)))
+    std::fs::rename(&new, dir.join(name)).map_err(|e| WriteError::Rename(errno_of(&e)))
 }
 
 #[cfg(test)]

@@ -5,25 +5,34 @@
 //! start-up error. After start-up nothing is fatal: failures warn and the
 //! loop goes on.
 //!
-//! The loop is the common runtime's: it waits on the signals (SIGCHLD) and
-//! the control FIFO with the state machine's deadline; it never sleeps.
-//! `./run` is started with posix_spawn; the reaper hands its exit to the
-//! state machine.
+//! The loop is the common runtime's: it waits on the signals (SIGCHLD), the
+//! control FIFO and the readiness pipe with the state machine's deadline; it
+//! never sleeps. `./run` and `./finish` are started with posix_spawn; the
+//! reaper hands their exits to the state machine.
+//!
+//! The extensions (spec/extensions.md, docs/events.md): the files
+//! `notification-fd`, `finish`, `timeout-finish`, `down-signal` and
+//! `timeout-kill` are read when they are used (at each start, exit and `d`),
+//! so an edit takes effect without a restart of supervise; the event
+//! fifodir `supervise/event/` and the sidecar `supervise/xstatus` are kept
+//! beside the original files, which stay byte for byte the original's.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::control::{self, Command};
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
-use common::rt::{Backoff, Disposition, Reaper, Runtime, Spawner};
+use common::fifodir;
+use common::rt::{self, Backoff, Disposition, FdAction, Reaper, Runtime, Spawner};
 use common::status::{self, WriteError};
 use common::tai::Tai64n;
+use common::xstatus;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::PollFlags;
@@ -31,13 +40,29 @@ use nix::sys::signal::{self, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
-use crate::machine::{Action, Event, Now, State};
+use crate::machine::{Action, Event, Now, Phase, State};
 
 /// Longest `supervise` symlink target the Debian patch reads (its buffer).
 const READLINK_MAX: usize = 256;
 
 /// How many control bytes one read takes from the FIFO.
 const CONTROL_CHUNK: usize = 64;
+
+/// `timeout-finish` when the file is absent.
+const FINISH_LIMIT: Duration = Duration::from_millis(5000);
+
+/// Largest descriptor `notification-fd` may name.
+const NOTIFY_FD_MAX: u64 = 1 << 20;
+
+/// The longest configuration file read (`notification-fd`, `down-signal`...).
+const CONFIG_MAX: usize = 64;
+
+/// Whose a reaped child is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Run,
+    Finish,
+}
 
 struct Supervise {
     /// DIR as given, for messages.
@@ -46,8 +71,15 @@ struct Supervise {
     started: Instant,
     rt: Runtime,
     spawner: Spawner,
-    reaper: Reaper<()>,
+    reaper: Reaper<Child>,
     control: File,
+    /// The read end of the running `./run`'s notification pipe, until a
+    /// line or end of file comes.
+    notify: Option<File>,
+    /// The sidecar as last written.
+    xstatus: Option<[u8; xstatus::LEN]>,
+    /// Whether `supervise/event/` exists to publish to.
+    events: bool,
     /// A control FIFO that keeps failing (replaced by a regular file, say)
     /// is read again only after a deadline.
     control_backoff: Backoff,
@@ -102,6 +134,14 @@ pub fn main(args: &[OsString]) -> i32 {
     let control_writer = open_fifo(true)
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to write ", &d, &"/supervise/control"], e));
 
+    let events = match fifodir::make(Path::new(control::EVENT)) {
+        Ok(()) => true,
+        Err(e) => {
+            diag::warn_sys(&[&"unable to create ", &d, &"/supervise/event"], e);
+            false
+        }
+    };
+
     let started = Instant::now();
     let now = Now {
         mono: started.elapsed(),
@@ -127,13 +167,17 @@ pub fn main(args: &[OsString]) -> i32 {
         started,
         spawner: rt.spawner(),
         rt,
-        reaper: Reaper::with_capacity(1),
+        reaper: Reaper::with_capacity(2),
         control,
+        notify: None,
+        xstatus: None,
+        events,
         control_backoff: Backoff::new(),
         _control_writer: control_writer,
         _ok: ok,
         _lock: lock,
     };
+    sv.publish(b's');
     let now = sv.now();
     let actions = sv.state.boot(now);
     if sv.perform(actions) {
@@ -224,51 +268,243 @@ impl Supervise {
     fn handle(&mut self, ev: Event) -> bool {
         let now = self.now();
         let actions = self.state.step(now, ev);
-        self.perform(actions)
+        let exit = self.perform(actions);
+        self.sync_xstatus();
+        exit
     }
 
     fn perform(&mut self, actions: Vec<Action>) -> bool {
         for a in actions {
-            match a {
-                Action::Announce => announce(&self.dir, &self.state),
+            let ev = match a {
+                Action::Announce => {
+                    announce(&self.dir, &self.state);
+                    continue;
+                }
                 Action::Signal(pid, sig) => {
                     let _ = signal::kill(Pid::from_raw(pid as i32), sig);
+                    continue;
                 }
-                Action::Start => {
-                    // argv exactly `["./run"]`, no PATH search; prepared at
-                    // each start (at most once a second) rather than kept,
-                    // so that an idle supervise holds no copy of its
-                    // environment.
-                    let run = Prepared::new(&[OsString::from("./run")], None);
-                    let ev = match self.spawner.spawn(&run, &[], None) {
-                        Ok(pid) => {
-                            self.reaper.adopt(pid, ());
-                            Event::Started(pid.as_raw() as u32)
-                        }
-                        // No process could be made: the fork failure of
-                        // the original, and its back-off.
-                        Err(e @ (Errno::EAGAIN | Errno::ENOMEM)) => {
-                            diag::warn_sys(
-                                &[&"unable to fork for ", &self.dir, &", sleeping 60 seconds"],
-                                e,
-                            );
-                            Event::ForkFailed
-                        }
-                        // The original's child says this, then exits 111.
-                        Err(e) => {
-                            diag::write_line(&diag::line(
-                                ": fatal: ",
-                                &[&"unable to start ", &self.dir, &"/run"],
-                                Some(e),
-                            ));
-                            Event::RunFailed
-                        }
-                    };
-                    if self.handle(ev) {
-                        return true;
+                Action::Publish(b) => {
+                    self.publish(b);
+                    continue;
+                }
+                Action::Start => self.start(),
+                Action::Finish(code, sig) => self.start_finish(code, sig),
+                Action::Exit => return true,
+            };
+            if self.handle(ev) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Starts `./run`, with the write end of a readiness pipe at the
+    /// descriptor `notification-fd` names, if it names one.
+    fn start(&mut self) -> Event {
+        // argv exactly `["./run"]`, no PATH search; prepared at each start
+        // (at most once a second) rather than kept, so that an idle
+        // supervise holds no copy of its environment.
+        let run = Prepared::new(&[OsString::from("./run")], None);
+        self.notify = None;
+        let pipe = match self.notification_fd() {
+            Some(n) => match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+                Ok((r, w)) => Some((r, w, n)),
+                Err(e) => {
+                    diag::warn_sys(&[&"unable to create pipe for ", &self.dir], e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let plan: Vec<FdAction> = pipe
+            .iter()
+            .map(|(_, w, n)| FdAction(w.as_raw_fd(), *n))
+            .collect();
+        match self.spawner.spawn(&run, &plan, None) {
+            Ok(pid) => {
+                self.reaper.adopt(pid, Child::Run);
+                if let Some((r, _w, _)) = pipe {
+                    let r = File::from(r);
+                    let _ = nix::fcntl::fcntl(
+                        &r,
+                        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                    );
+                    self.notify = Some(r);
+                }
+                Event::Started(pid.as_raw() as u32)
+            }
+            // No process could be made: the fork failure of the original,
+            // and its back-off.
+            Err(e @ (Errno::EAGAIN | Errno::ENOMEM)) => {
+                diag::warn_sys(
+                    &[&"unable to fork for ", &self.dir, &", sleeping 60 seconds"],
+                    e,
+                );
+                Event::ForkFailed
+            }
+            // The original's child says this, then exits 111.
+            Err(e) => {
+                diag::write_line(&diag::line(
+                    ": fatal: ",
+                    &[&"unable to start ", &self.dir, &"/run"],
+                    Some(e),
+                ));
+                Event::RunFailed
+            }
+        }
+    }
+
+    /// Starts `./finish CODE SIG` if the service has one.
+    fn start_finish(&mut self, code: u16, sig: u8) -> Event {
+        match std::fs::metadata("finish") {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Event::NoFinish,
+            _ => {}
+        }
+        let limit = match self.config_number("timeout-finish", u64::MAX) {
+            None => Some(FINISH_LIMIT),
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+        };
+        let argv = [
+            OsString::from("./finish"),
+            OsString::from(code.to_string()),
+            OsString::from(sig.to_string()),
+        ];
+        let finish = Prepared::new(&argv, None);
+        match self.spawner.spawn(&finish, &[], None) {
+            Ok(pid) => {
+                self.reaper.adopt(pid, Child::Finish);
+                Event::FinishStarted(pid.as_raw() as u32, limit)
+            }
+            Err(e) => {
+                diag::warn_sys(&[&"unable to start ", &self.dir, &"/finish"], e);
+                Event::NoFinish
+            }
+        }
+    }
+
+    /// The first line of the service directory's file `name`, if it exists
+    /// (read non-blocking and bounded: a FIFO or a huge file in its place
+    /// costs nothing). Other errors warn.
+    fn config(&self, name: &str) -> Option<String> {
+        let mut f = match common::file::open_read(name) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return None,
+            Err(e) => {
+                diag::warn_sys(&[&"unable to read ", &self.dir, &"/", &name], errno_of(&e));
+                return None;
+            }
+        };
+        let mut buf = [0u8; CONFIG_MAX];
+        let n = match f.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                diag::warn_sys(&[&"unable to read ", &self.dir, &"/", &name], errno_of(&e));
+                return None;
+            }
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        Some(text.lines().next().unwrap_or("").trim().to_string())
+    }
+
+    fn invalid(&self, name: &str) {
+        diag::warn(&[&"ignoring ", &self.dir, &"/", &name, &": invalid value"]);
+    }
+
+    /// A number of at most `max` from the file `name`; an invalid one warns
+    /// and counts as absent.
+    fn config_number(&self, name: &str, max: u64) -> Option<u64> {
+        let text = self.config(name)?;
+        match text.parse::<u64>() {
+            Ok(n) if n <= max => Some(n),
+            _ => {
+                self.invalid(name);
+                None
+            }
+        }
+    }
+
+    fn notification_fd(&self) -> Option<i32> {
+        match self.config_number("notification-fd", NOTIFY_FD_MAX)? {
+            n if n >= 3 => Some(n as i32),
+            _ => {
+                self.invalid("notification-fd");
+                None
+            }
+        }
+    }
+
+    /// Reads `down-signal` and `timeout-kill` into the state, for a `d`.
+    fn read_stop_config(&mut self) {
+        self.state.down_signal = match self.config("down-signal") {
+            None => Signal::SIGTERM,
+            Some(t) => parse_signal(&t).unwrap_or_else(|| {
+                self.invalid("down-signal");
+                Signal::SIGTERM
+            }),
+        };
+        self.state.timeout_kill = self
+            .config_number("timeout-kill", u64::MAX)
+            .filter(|&ms| ms > 0)
+            .map(Duration::from_millis);
+    }
+
+    /// Writes the sidecar if it changed, then the event byte to every
+    /// subscriber: whoever is woken finds the sidecar already saying it.
+    fn publish(&mut self, b: u8) {
+        self.sync_xstatus();
+        if self.events {
+            fifodir::publish(Path::new(control::EVENT), b);
+        }
+    }
+
+    fn sync_xstatus(&mut self) {
+        let bytes = self.state.xstatus().encode();
+        if self.xstatus == Some(bytes) {
+            return;
+        }
+        match xstatus::write_atomic(Path::new(control::SUPERVISE_DIR), &bytes) {
+            Ok(()) => self.xstatus = Some(bytes),
+            Err(e) => {
+                // Warned once per change; the next change tries again.
+                self.xstatus = Some(bytes);
+                let e = match e {
+                    WriteError::Open(e) | WriteError::Rename(e) | WriteError::Write(Some(e)) => e,
+                    WriteError::Write(None) => Errno::EIO,
+                };
+                diag::warn_sys(&[&"unable to write ", &self.dir, &"/supervise/xstatus"], e);
+            }
+        }
+    }
+
+    /// Reads the readiness pipe; a line means ready. Returns true when
+    /// supervise must exit.
+    fn read_notify(&mut self) -> bool {
+        let mut buf = [0u8; 512];
+        // Bounded: a service that writes without a newline is read again
+        // at the next wake, never in a loop here.
+        for _ in 0..16 {
+            let Some(f) = self.notify.as_mut() else {
+                return false;
+            };
+            match f.read(&mut buf) {
+                Ok(0) => {
+                    self.notify = None;
+                    return false;
+                }
+                Ok(n) => {
+                    if buf[..n].contains(&b'\n') {
+                        self.notify = None;
+                        return self.handle(Event::Ready);
                     }
                 }
-                Action::Exit => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                Err(_) => {
+                    self.notify = None;
+                    return false;
+                }
             }
         }
         false
@@ -284,11 +520,24 @@ impl Supervise {
             if !control_ok {
                 deadline = min_deadline(deadline, self.control_backoff.deadline());
             }
-            let control = self.control.as_fd();
-            let watch = [(control, PollFlags::POLLIN)];
-            let wake = self
-                .rt
-                .wait(if control_ok { &watch } else { &[] }, deadline);
+            let wake = {
+                let mut watch = Vec::with_capacity(2);
+                if control_ok {
+                    watch.push((self.control.as_fd(), PollFlags::POLLIN));
+                }
+                let notify_at = watch.len();
+                if let Some(f) = &self.notify {
+                    watch.push((f.as_fd(), PollFlags::POLLIN));
+                }
+                let wake = self.rt.wait(&watch, deadline);
+                (
+                    control_ok && wake.ready(0),
+                    self.notify.is_some() && wake.ready(notify_at),
+                )
+            };
+            if wake.1 && self.read_notify() {
+                break;
+            }
             if self.reap() {
                 break;
             }
@@ -300,23 +549,31 @@ impl Supervise {
             {
                 break;
             }
-            if control_ok && wake.ready(0) && self.read_commands() {
+            if wake.0 && self.read_commands() {
                 break;
             }
         }
         self.finish()
     }
 
-    fn finish(self) -> i32 {
+    fn finish(mut self) -> i32 {
         announce(&self.dir, &self.state);
+        self.publish(b'x');
         0
     }
 
     /// Reaps every exited child; true if supervise must exit.
     fn reap(&mut self) -> bool {
         self.rt.take(Signal::SIGCHLD);
-        while let Some((pid, _, _)) = self.reaper.reap() {
-            if self.handle(Event::Exited(pid.as_raw() as u32)) {
+        while let Some((pid, owner, ws)) = self.reaper.reap() {
+            if owner == Some(Child::Run) && self.notify.is_some() {
+                // A line written just before the exit still counts.
+                if self.read_notify() {
+                    return true;
+                }
+                self.notify = None;
+            }
+            if self.handle(Event::Exited(pid.as_raw() as u32, rt::wstat(&ws))) {
                 return true;
             }
         }
@@ -358,6 +615,9 @@ impl Supervise {
         self.control_backoff.succeeded();
         for &b in &buf[..n] {
             if let Some(c) = Command::from_byte(b) {
+                if c == Command::Down && matches!(self.state.phase, Phase::Running { .. }) {
+                    self.read_stop_config();
+                }
                 if self.handle(Event::Command(c)) {
                     return true;
                 }
@@ -365,6 +625,20 @@ impl Supervise {
         }
         false
     }
+}
+
+/// A signal as `down-signal` names it: `QUIT`, `SIGQUIT` or a number.
+pub fn parse_signal(t: &str) -> Option<Signal> {
+    if let Ok(n) = t.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().ok()
 }
 
 fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

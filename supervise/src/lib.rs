@@ -10,3 +10,5 @@ pub mod machine;
 pub mod svc;
 pub mod svok;
 pub mod svstat;
+pub mod svwait;
+pub mod wait;

@@ -1,12 +1,17 @@
-//! `svc [-udopchaitkx] DIR...`: write command bytes to supervise.
+//! `svc [-udopchaitkxq12] [-w u|U|d|D|r|R [-T MS]] DIR...`: write command
+//! bytes to supervise, and optionally wait for a state.
 //!
 //! Exit codes: 0 (also when every directory warned), 100 bad option, 111 when
-//! the current directory cannot be opened or returned to.
+//! the current directory cannot be opened or returned to. With `-w` (an
+//! extension, spec/extensions.md): 0 reached, 99 timeout, 102 a supervise
+//! went away (or was not running), N when N services failed permanently.
+//! `-q -1 -2` send QUIT, USR1, USR2 (bytes a C supervise ignores).
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 use common::args::Getopt;
 use common::control::{self, Open};
@@ -14,6 +19,8 @@ use common::diag::{self, errno_of};
 use common::sys;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::Signal;
+
+use crate::wait::{self, SubscribeError, Target, Watch};
 
 /// svc's usage line: it has no `svc:` prefix.
 const OPTIONS_LINE: &str = "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill\n";
@@ -24,18 +31,34 @@ const MAX_COMMANDS: usize = 20;
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("svc");
     let mut commands: Vec<u8> = Vec::with_capacity(MAX_COMMANDS);
-    let mut g = Getopt::new(args, "udopchaitkx");
+    let mut target = None;
+    let mut timeout = None;
+    let mut g = Getopt::new(args, "udopchaitkxq12w:T:");
     for o in g.by_ref() {
-        match o {
+        let bad = match o {
+            Ok(o) if o.letter == b'w' => {
+                let v = o.value.map(|v| v.as_encoded_bytes()).unwrap_or_default();
+                target = match v {
+                    [c] => Target::from_letter(*c),
+                    _ => None,
+                };
+                target.is_none()
+            }
+            Ok(o) if o.letter == b'T' => {
+                timeout = o.value.and_then(wait::parse_ms);
+                timeout.is_none()
+            }
             Ok(o) => {
                 if !commands.contains(&o.letter) && commands.len() < MAX_COMMANDS {
                     commands.push(o.letter);
                 }
+                false
             }
-            Err(_) => {
-                diag::write_line(OPTIONS_LINE.as_bytes());
-                return diag::EXIT_USAGE;
-            }
+            Err(_) => true,
+        };
+        if bad {
+            diag::write_line(OPTIONS_LINE.as_bytes());
+            return diag::EXIT_USAGE;
         }
     }
     let dirs = g.operands();
@@ -44,7 +67,26 @@ pub fn main(args: &[OsString]) -> i32 {
     let home = File::open(".")
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to open current directory"], errno_of(&e)));
 
-    for dir in dirs {
+    // Subscribe before anything is sent, so that no transition is missed.
+    // A directory without a supervise is warned about by the send below,
+    // in the original's words; one that cannot be watched is told nothing.
+    let mut watches = Vec::new();
+    let mut gone = 0;
+    let mut skip = vec![false; dirs.len()];
+    if target.is_some() {
+        for (i, dir) in dirs.iter().enumerate() {
+            match Watch::subscribe(dir) {
+                Ok(w) => watches.push(w),
+                Err(SubscribeError::NotRunning) => gone += 1,
+                Err(SubscribeError::Sys(what, e)) => {
+                    diag::warn_sys(&[&"unable to ", &what, &" for ", dir], e);
+                    (gone, skip[i]) = (gone + 1, true);
+                }
+            }
+        }
+    }
+
+    for (dir, _) in dirs.iter().zip(skip).filter(|(_, skip)| !skip) {
         if let Err(e) = std::env::set_current_dir(dir) {
             diag::warn_sys(&[&"unable to chdir to ", dir], errno_of(&e));
             continue;
@@ -69,5 +111,11 @@ pub fn main(args: &[OsString]) -> i32 {
             diag::fatal_sys(&[&"unable to set directory"], e);
         }
     }
-    0
+    match target {
+        None => 0,
+        Some(t) => {
+            let deadline = timeout.map(|ms| Instant::now() + Duration::from_millis(ms));
+            wait::wait(&mut watches, gone, t, true, deadline)
+        }
+    }
 }

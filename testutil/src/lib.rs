@@ -335,3 +335,32 @@ pub fn cases(default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The C original `name` from Debian's daemontools or ucspi-tcp package,
+/// for side-by-side tests: from `$REF_BIN` if set (CI fetches them there),
+/// else fetched and unpacked by bench/reference.sh into a scratch directory
+/// (never installed). Fails the test when they cannot be had: a comparison
+/// with the original is never skipped silently.
+pub fn reference_bin(name: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/reference.sh");
+        let o = Command::new("sh")
+            .args(["-c", ". \"$0\" && ref_bin", script])
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+        if o.status.success() && dir.join("supervise").exists() {
+            Ok(dir)
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
+    });
+    match dir {
+        Ok(d) => d.join(name),
+        Err(e) => panic!(
+            "the C originals are needed for this test (set REF_BIN, or let apt-get download daemontools ucspi-tcp): {e}"
+        ),
+    }
+}

@@ -1,0 +1,308 @@
+//! Waiting for services to reach a state: `svc -w` and `svwait`.
+//!
+//! A [`Watch`] subscribes to a service before anything is sent to it, so a
+//! fast transition cannot be missed: to the event fifodir of our
+//! supervise, or, under a supervise without one (the C supervise), to the
+//! renames of `supervise/status` through inotify. It also holds a writer on
+//! `supervise/ok`: when supervise goes away, its reader closes and the
+//! writer reports an error, with no polling. Nothing here sleeps; the wait
+//! is one `poll` over every watch with the caller's deadline.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use common::control::{self, Open};
+use common::fifodir::Subscription;
+use common::status::Status;
+use common::xstatus::{self, XStatus};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+/// Exit code: the state was not reached in time.
+pub const EXIT_TIMEOUT: i32 = 99;
+/// Exit code: a supervise went away (or was not there).
+pub const EXIT_GONE: i32 = 102;
+/// Largest exit code counting permanent failures (below [`EXIT_TIMEOUT`]).
+const FAILURES_MAX: usize = 98;
+
+/// The state waited for (`-u -U -d -D -r -R`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `u`: up.
+    Up,
+    /// `U`: up and ready.
+    Ready,
+    /// `d`: down.
+    Down,
+    /// `D`: down, and `finish` done.
+    Finished,
+    /// `r`: started again (a new pid).
+    Restarted,
+    /// `R`: started again and ready.
+    RestartedReady,
+}
+
+impl Target {
+    pub fn from_letter(c: u8) -> Option<Target> {
+        Some(match c {
+            b'u' => Target::Up,
+            b'U' => Target::Ready,
+            b'd' => Target::Down,
+            b'D' => Target::Finished,
+            b'r' => Target::Restarted,
+            b'R' => Target::RestartedReady,
+            _ => return None,
+        })
+    }
+
+    /// Whether a permanent failure (`O`) means this target never comes.
+    fn wants_up(self) -> bool {
+        !matches!(self, Target::Down | Target::Finished)
+    }
+
+    /// Whether the event byte `b` means the target is reached.
+    fn reached_by(self, b: u8) -> bool {
+        match self {
+            Target::Up | Target::Restarted => b == b'u' || b == b'U',
+            Target::Ready | Target::RestartedReady => b == b'U',
+            Target::Down => b == b'd' || b == b'D',
+            Target::Finished => b == b'D',
+        }
+    }
+
+    /// Whether the state read from the files says the target is reached;
+    /// `first` is the pid when the watch began.
+    fn reached_in(self, st: &Status, x: Option<&XStatus>, first: u32) -> bool {
+        let ready = x.is_some_and(|x| x.ready.is_some());
+        let new = st.pid != 0 && st.pid != first;
+        match self {
+            Target::Up => st.pid != 0,
+            Target::Ready => st.pid != 0 && ready,
+            Target::Down => st.pid == 0,
+            Target::Finished => st.pid == 0 && !x.is_some_and(|x| x.finishing),
+            Target::Restarted => new,
+            Target::RestartedReady => new && ready,
+        }
+    }
+}
+
+/// Where a watched service stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Reached,
+    /// `finish` asked for no restart while an up state was waited for.
+    Failed,
+    /// supervise went away.
+    Gone,
+}
+
+/// Why a watch could not begin.
+#[derive(Debug)]
+pub enum SubscribeError {
+    /// No supervise runs on the directory.
+    NotRunning,
+    /// A system call failed; the text names what was being done.
+    Sys(&'static str, Errno),
+}
+
+enum Source {
+    /// Our supervise's event fifodir.
+    Events(Subscription),
+    /// Renames in `supervise/` (a supervise without `event/`).
+    Renames(Inotify),
+}
+
+/// One service being waited on.
+pub struct Watch {
+    /// The directory as given, for messages.
+    pub dir: OsString,
+    sup: PathBuf,
+    /// A writer on `supervise/ok`: an error on it means supervise is gone.
+    ok: File,
+    source: Source,
+    /// The pid when the watch began.
+    first: u32,
+    pub outcome: Option<Outcome>,
+}
+
+impl Watch {
+    /// Subscribes to `dir` (relative to the current directory, which the
+    /// caller must not leave while it waits).
+    pub fn subscribe(dir: &OsStr) -> Result<Watch, SubscribeError> {
+        let base = Path::new(dir);
+        let ok = match control::open_fifo_writer(&base.join(control::OK)) {
+            Open::Running(f) => f,
+            Open::NotRunning | Open::Error(Errno::ENOENT) => {
+                return Err(SubscribeError::NotRunning)
+            }
+            Open::Error(e) => return Err(SubscribeError::Sys("open supervise/ok", e)),
+        };
+        let event = base.join(control::EVENT);
+        let source = if event.is_dir() {
+            Source::Events(
+                Subscription::new(&event)
+                    .map_err(|e| SubscribeError::Sys("subscribe to supervise/event", e))?,
+            )
+        } else {
+            let sys = |e| SubscribeError::Sys("watch supervise", e);
+            let i = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).map_err(sys)?;
+            i.add_watch(
+                &base.join(control::SUPERVISE_DIR),
+                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+            )
+            .map_err(sys)?;
+            Source::Renames(i)
+        };
+        let sup = base.join(control::SUPERVISE_DIR);
+        let first = common::status::read(&sup.join("status")).map_or(0, |s| s.pid);
+        Ok(Watch {
+            dir: dir.to_os_string(),
+            sup,
+            ok,
+            source,
+            first,
+            outcome: None,
+        })
+    }
+
+    /// A watch that has already failed to begin (counted as gone).
+    fn is_open(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    /// Looks at the files.
+    fn check(&mut self, target: Target) {
+        if !self.is_open() {
+            return;
+        }
+        if let Some((st, x)) = xstatus::read_pair(&self.sup) {
+            if target.reached_in(&st, x.as_ref(), self.first) {
+                self.outcome = Some(Outcome::Reached);
+            }
+        }
+    }
+
+    /// Takes what arrived on the source.
+    fn take(&mut self, target: Target) {
+        match &mut self.source {
+            Source::Events(sub) => {
+                let mut bytes = Vec::new();
+                sub.events(&mut bytes);
+                for b in bytes {
+                    if self.outcome.is_some() {
+                        break;
+                    }
+                    if target.reached_by(b) {
+                        self.outcome = Some(Outcome::Reached);
+                    } else if b == b'O' && target.wants_up() {
+                        self.outcome = Some(Outcome::Failed);
+                    } else if b == b'x' {
+                        self.outcome = Some(Outcome::Gone);
+                    }
+                }
+            }
+            Source::Renames(i) => {
+                while let Ok(evs) = i.read_events() {
+                    if evs.is_empty() {
+                        break;
+                    }
+                }
+                self.check(target);
+            }
+        }
+    }
+
+    fn source_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match &self.source {
+            Source::Events(s) => s.fd(),
+            Source::Renames(i) => i.as_fd(),
+        }
+    }
+}
+
+/// Waits until every watch (`all`) or one of them has reached `target`, or
+/// `deadline` passes. Returns the exit code: 0 reached, [`EXIT_TIMEOUT`],
+/// [`EXIT_GONE`], or the number of services that failed permanently.
+/// Watches that could not begin are given as already gone.
+pub fn wait(
+    watches: &mut [Watch],
+    gone: usize,
+    target: Target,
+    all: bool,
+    deadline: Option<Instant>,
+) -> i32 {
+    if gone > 0 {
+        return EXIT_GONE;
+    }
+    if watches.is_empty() {
+        return 0;
+    }
+    for w in watches.iter_mut() {
+        w.check(target);
+    }
+    loop {
+        let count = |o| watches.iter().filter(|w| w.outcome == Some(o)).count();
+        let (reached, failed) = (count(Outcome::Reached), count(Outcome::Failed));
+        if count(Outcome::Gone) > 0 {
+            return EXIT_GONE;
+        }
+        if all && reached + failed == watches.len() || !all && failed == watches.len() {
+            return failed.min(FAILURES_MAX) as i32;
+        }
+        if !all && reached > 0 {
+            return 0;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return EXIT_TIMEOUT;
+        }
+        let timeout = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                // Rounded up, so that the wait never ends just short of it.
+                let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
+                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let open: Vec<usize> = (0..watches.len())
+            .filter(|&i| watches[i].is_open())
+            .collect();
+        let ready: Vec<(bool, bool)> = {
+            let mut fds = Vec::with_capacity(open.len() * 2);
+            for &i in &open {
+                fds.push(PollFd::new(watches[i].source_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(watches[i].ok.as_fd(), PollFlags::empty()));
+            }
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    common::diag::fatal_sys(&[&"unable to poll"], e);
+                }
+            }
+            let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            fds.chunks(2).map(|c| (hit(&c[0]), hit(&c[1]))).collect()
+        };
+        for (k, &i) in open.iter().enumerate() {
+            let (events, ok) = ready[k];
+            if events {
+                watches[i].take(target);
+            }
+            // Gone only if nothing already said where it stands.
+            if ok && watches[i].outcome.is_none() {
+                watches[i].take(target);
+                if watches[i].outcome.is_none() {
+                    watches[i].outcome = Some(Outcome::Gone);
+                }
+            }
+        }
+    }
+}
+
+/// Parses a timeout in milliseconds.
+pub fn parse_ms(v: &OsStr) -> Option<u64> {
+    v.to_str()?.parse().ok()
+}

@@ -1,0 +1,520 @@
+//! The extensions of supervise, svc and svstat (spec/extensions.md):
+//! readiness, finish, down-signal, timeout-kill, the event fifodir, the
+//! xstatus sidecar, `svc -w`, `svwait`, `svstat -o/-j`; and the C
+//! originals reading what ours write.
+
+mod util;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use util::*;
+
+const SVWAIT: &str = env!("CARGO_BIN_EXE_svwait");
+
+/// Starts `bin args` in the background (stdout/stderr discarded).
+fn spawn(bin: &str, args: &[&str], cwd: &Path) -> Child {
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The exit code of a background child, waiting at most `secs`.
+fn code_within(c: &mut Child, secs: f64) -> Option<i32> {
+    let mut code = None;
+    wait_until(secs, || match c.try_wait().unwrap() {
+        Some(st) => {
+            code = st.code();
+            true
+        }
+        None => false,
+    });
+    if code.is_none() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    code
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Decodes a TAI64N label of the status or sidecar, independently of
+/// common: seconds since 1970, and the label text.
+fn tai(b: &[u8]) -> (i64, String) {
+    let secs = u64::from_be_bytes(b[0..8].try_into().unwrap());
+    let label: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    ((secs - 0x4000_0000_0000_000a) as i64, format!("@{label}"))
+}
+
+#[test]
+fn a_service_ready_after_two_seconds() {
+    let t = TempDir::new("rd-ready");
+    script(
+        t.join("a/run"),
+        "sleep 2\necho ready >&3\nexec sleep 1000\n",
+    );
+    fs::write(t.join("a/notification-fd"), "3\n").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    let started = Instant::now();
+
+    // Not ready within half a second: 99, after about that long.
+    let o = run_within(5.0, SVWAIT, &["-U", "-t", "500", "a"], t.path(), None);
+    assert_eq!(o, Out::new(99, "", ""));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(450), "{waited:?}");
+    assert!(waited < Duration::from_millis(1900), "{waited:?}");
+    assert_eq!(
+        run(SVSTAT, &["-o", "up,ready", "a"], t.path()),
+        Out::new(0, "true false\n", "")
+    );
+
+    // svc -wU returns once it is ready, not before and not much after.
+    let o = run_within(10.0, SVC, &["-wU", "a"], t.path(), None);
+    assert_eq!(o, Out::new(0, "", ""));
+    let ready_at = started.elapsed();
+    assert!(ready_at >= Duration::from_millis(1500), "{ready_at:?}");
+    assert!(ready_at < Duration::from_millis(4000), "{ready_at:?}");
+
+    let pid = s.pid();
+    assert_eq!(
+        run(SVSTAT, &["-o", "up,ready,pid", "a"], t.path()),
+        Out::new(0, &format!("true true {pid}\n"), "")
+    );
+    // The JSON line, every value from the files decoded here; the ages
+    // are taken around the run so that a second boundary cannot fail it.
+    let json = |now: i64| {
+        let st = fs::read(t.join("a/supervise/status")).unwrap();
+        let x = fs::read(t.join("a/supervise/xstatus")).unwrap();
+        assert_eq!(x.len(), 38);
+        assert_eq!(u32::from_be_bytes(x[2..6].try_into().unwrap()), pid);
+        let (since, since_label) = tai(&st[0..12]);
+        let (ready, ready_label) = tai(&x[6..18]);
+        format!(
+            "{{\"dir\":\"a\",\"supervise\":true,\"up\":true,\"wantedup\":true,\
+             \"normallyup\":true,\"ready\":true,\"paused\":false,\"pid\":{pid},\
+             \"exitcode\":null,\"signal\":\"NA\",\"signum\":null,\
+             \"updownsince\":\"{since_label}\",\"readysince\":\"{ready_label}\",\
+             \"updownfor\":{},\"readyfor\":{},\"restarts\":0,\
+             \"permanent_failure\":false}}\n",
+            now - since,
+            now - ready
+        )
+    };
+    let before = json(now_unix());
+    let o = run(SVSTAT, &["-j", "a"], t.path());
+    let after = json(now_unix());
+    assert!(o.stdout == before || o.stdout == after, "{o:?}\n{before}");
+    // Plain svstat is the original's line.
+    assert_eq!(s.shape(), "up (pid P) N seconds");
+    // Waiting for what already holds returns at once.
+    assert_eq!(
+        run_within(5.0, SVWAIT, &["-U", "-t", "0", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+}
+
+#[test]
+fn a_service_that_never_notifies_is_never_ready() {
+    let t = TempDir::new("rd-never");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    script(t.join("b/run"), "exec sleep 1000\n");
+    fs::write(t.join("a/notification-fd"), "3\n").unwrap();
+    let a = Supervised::start(t.path(), "a");
+    let b = Supervised::start(t.path(), "b");
+    assert!(wait_until(5.0, || a.pid() != 0 && b.pid() != 0));
+    for d in ["a", "b"] {
+        let o = run_within(5.0, SVWAIT, &["-U", "-t", "300", d], t.path(), None);
+        assert_eq!(o, Out::new(99, "", ""));
+        assert_eq!(
+            run(SVSTAT, &["-o", "up,ready,readysince,readyfor", d], t.path()),
+            Out::new(0, "true false ? -1\n", "")
+        );
+        assert_eq!(
+            run_within(5.0, SVWAIT, &["-u", "-t", "0", d], t.path(), None),
+            Out::new(0, "", "")
+        );
+    }
+}
+
+#[test]
+fn finish_gets_the_exit_code_or_256_and_the_signal() {
+    let t = TempDir::new("rd-finish");
+    script(
+        t.join("a/run"),
+        "if [ -f second ]; then exec sleep 1000; fi\ntouch second\nexit 3\n",
+    );
+    script(t.join("a/finish"), "echo \"$@\" >> finish.log\n");
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || fs::read_to_string(t.join("a/finish.log"))
+        .is_ok_and(|l| l == "3 0\n")));
+    assert!(wait_until(5.0, || s.pid() != 0));
+    assert_eq!(
+        run_within(5.0, SVC, &["-wD", "-T", "5000", "-k", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert_eq!(
+        fs::read_to_string(t.join("a/finish.log")).unwrap(),
+        "3 0\n256 9\n"
+    );
+    // While down after a signal: the fields of the sidecar.
+    s.svc("-d");
+    assert!(wait_until(5.0, || {
+        run(SVSTAT, &["-o", "up,exitcode,signal,signum", "a"], t.path()).stdout
+            == "false -1 SIGKILL 9\n"
+    }));
+    assert!(run(SVSTAT, &["-j", "a"], t.path())
+        .stdout
+        .contains("\"restarts\":1,\"permanent_failure\":false}"));
+}
+
+#[test]
+fn finish_past_timeout_finish_is_killed() {
+    let t = TempDir::new("rd-finish-kill");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    script(t.join("a/finish"), "echo $$ > finish.pid\nexec sleep 1000\n");
+    fs::write(t.join("a/timeout-finish"), "300\n").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    let begin = Instant::now();
+    assert_eq!(
+        run_within(5.0, SVC, &["-wD", "-d", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    let took = begin.elapsed();
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    let pid: u32 = fs::read_to_string(t.join("a/finish.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(wait_until(5.0, || !Path::new(&format!("/proc/{pid}")).exists()
+        || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))));
+    assert!(s.stderr_text().is_empty(), "{}", s.stderr_text());
+}
+
+#[test]
+fn finish_exit_125_leaves_the_service_down_and_emits_o() {
+    let t = TempDir::new("rd-125");
+    script(t.join("a/run"), "exit 1\n");
+    script(t.join("a/finish"), "exit 125\n");
+    fs::write(t.join("a/down"), "").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    // Waiting for ready: it comes up (u), but never ready, and finish says
+    // never again (O): the waiter counts one failure.
+    let mut waiter = spawn(SVWAIT, &["-U", "a"], t.path());
+    assert!(wait_until(5.0, || fs::read_dir(t.join("a/supervise/event"))
+        .unwrap()
+        .count()
+        == 1));
+    assert_eq!(s.svc("-u"), Out::new(0, "", ""));
+    assert_eq!(code_within(&mut waiter, 5.0), Some(1));
+    assert!(wait_until(5.0, || s.shape() == "down N seconds"));
+    let j = run(SVSTAT, &["-j", "a"], t.path()).stdout;
+    assert!(j.contains("\"wantedup\":false"), "{j}");
+    assert!(j.contains("\"exitcode\":1,"), "{j}");
+    assert!(j.ends_with("\"permanent_failure\":true}\n"), "{j}");
+    // No restart follows.
+    let until = Instant::now() + Duration::from_millis(1300);
+    while Instant::now() < until {
+        assert_eq!(s.pid(), 0);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The waiter's FIFO is gone with it.
+    assert_eq!(fs::read_dir(t.join("a/supervise/event")).unwrap().count(), 0);
+}
+
+#[test]
+fn down_signal_quit_reaches_the_service() {
+    let t = TempDir::new("rd-downsig");
+    script(
+        t.join("a/run"),
+        "trap 'echo quit > got; kill $!; exit 0' QUIT\ntrap '' TERM\nsleep 1000 &\nwait\n",
+    );
+    fs::write(t.join("a/down-signal"), "QUIT\n").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    // Give the shell time to set its traps: wait for its sleep child.
+    assert!(wait_until(5.0, || !pids_of(&["sleep", "1000"], &t.join("a")).is_empty()));
+    assert_eq!(
+        run_within(5.0, SVC, &["-wd", "-T", "4000", "-d", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert_eq!(fs::read_to_string(t.join("a/got")).unwrap(), "quit\n");
+    assert_eq!(
+        run(SVSTAT, &["-o", "up,exitcode", "a"], t.path()),
+        Out::new(0, "false 0\n", "")
+    );
+}
+
+#[test]
+fn timeout_kill_kills_a_service_that_ignores_term() {
+    let t = TempDir::new("rd-killafter");
+    script(t.join("a/run"), "trap '' TERM\nexec sleep 1000\n");
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    // Without timeout-kill, TERM is ignored: the wait times out.
+    assert_eq!(
+        run_within(5.0, SVC, &["-wd", "-T", "400", "-d", "a"], t.path(), None),
+        Out::new(99, "", "")
+    );
+    assert_ne!(s.pid(), 0);
+    s.svc("-u");
+    fs::write(t.join("a/timeout-kill"), "300").unwrap();
+    let begin = Instant::now();
+    assert_eq!(
+        run_within(5.0, SVC, &["-wd", "-T", "4000", "-d", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert!(begin.elapsed() >= Duration::from_millis(250));
+    assert_eq!(
+        run(SVSTAT, &["-o", "up,signal", "a"], t.path()),
+        Out::new(0, "false SIGKILL\n", "")
+    );
+}
+
+#[test]
+fn svc_wd_waits_for_a_slow_exit() {
+    let t = TempDir::new("rd-slow");
+    script(
+        t.join("a/run"),
+        "trap 'kill $!; sleep 1; exit 0' TERM\nsleep 1000 &\nwait\n",
+    );
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || !pids_of(&["sleep", "1000"], &t.join("a")).is_empty()));
+    let begin = Instant::now();
+    assert_eq!(
+        run_within(10.0, SVC, &["-wd", "-d", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert!(begin.elapsed() >= Duration::from_millis(900));
+    // Down by the time svc returns.
+    assert_eq!(s.pid(), 0);
+    // -wr: a restart is a new pid.
+    s.svc("-u");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    let old = s.pid();
+    assert!(wait_until(5.0, || !pids_of(&["sleep", "1000"], &t.join("a")).is_empty()));
+    assert_eq!(
+        run_within(10.0, SVC, &["-wr", "-t", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert!(s.pid() != 0 && s.pid() != old);
+}
+
+#[test]
+fn svwait_one_or_all_of_three() {
+    let t = TempDir::new("rd-three");
+    let mut sv = Vec::new();
+    for d in ["a", "b", "c"] {
+        script(t.join(d).join("run"), "exec sleep 1000\n");
+        fs::write(t.join(d).join("down"), "").unwrap();
+        sv.push(Supervised::start(t.path(), d));
+    }
+    let subscribed = |n: usize| {
+        wait_until(5.0, || {
+            ["a", "b", "c"].iter().all(|d| {
+                fs::read_dir(t.join(d).join("supervise/event"))
+                    .unwrap()
+                    .count()
+                    == n
+            })
+        })
+    };
+    let mut one = spawn(SVWAIT, &["-o", "-u", "a", "b", "c"], t.path());
+    let mut all = spawn(SVWAIT, &["-u", "a", "b", "c"], t.path());
+    assert!(subscribed(2));
+    assert_eq!(sv[1].svc("-u"), Out::new(0, "", ""));
+    assert_eq!(code_within(&mut one, 5.0), Some(0));
+    assert_eq!(all.try_wait().unwrap(), None);
+    sv[0].svc("-u");
+    sv[2].svc("-u");
+    assert_eq!(code_within(&mut all, 5.0), Some(0));
+    // No directory: nothing to wait for.
+    assert_eq!(
+        run_within(5.0, SVWAIT, &["-d"], t.path(), None),
+        Out::new(0, "", "")
+    );
+}
+
+#[test]
+fn a_waiter_whose_supervise_is_killed_gets_102() {
+    let t = TempDir::new("rd-gone");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    let mut s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    let mut waiter = spawn(SVWAIT, &["-d", "a"], t.path());
+    assert!(wait_until(5.0, || fs::read_dir(t.join("a/supervise/event"))
+        .unwrap()
+        .count()
+        == 1));
+    let run_pid = s.pid();
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    assert_eq!(code_within(&mut waiter, 5.0), Some(102));
+    kill("-9", run_pid);
+    // And one that finds no supervise at all.
+    assert_eq!(
+        run_within(5.0, SVWAIT, &["-u", "a"], t.path(), None),
+        Out::new(102, "", "svwait: warning: unable to watch a: supervise not running\n")
+    );
+}
+
+#[test]
+fn svc_q_1_2_send_quit_usr1_usr2() {
+    let t = TempDir::new("rd-qusr");
+    script(
+        t.join("a/run"),
+        "trap 'echo USR1 >> got' USR1\ntrap 'echo USR2 >> got' USR2\n\
+         trap 'echo QUIT >> got' QUIT\necho > trapped\n\
+         while :; do sleep 0.05; done\n",
+    );
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || t.join("a/trapped").exists()));
+    for (opt, line) in [("-1", "USR1\n"), ("-2", "USR1\nUSR2\n"), ("-q", "USR1\nUSR2\nQUIT\n")] {
+        assert_eq!(s.svc(opt), Out::new(0, "", ""));
+        assert!(wait_until(5.0, || fs::read_to_string(t.join("a/got"))
+            .is_ok_and(|g| g == line)));
+    }
+}
+
+#[test]
+fn usage_lines_of_the_new_options() {
+    let t = TempDir::new("rd-usage");
+    let svc_usage = "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill\n";
+    for args in [&["-wz", "a"][..], &["-wu", "-Tx", "a"]] {
+        let o = run(SVC, args, t.path());
+        assert_eq!((o.code, o.stderr.as_str()), (100, svc_usage), "{args:?}");
+    }
+    assert_eq!(
+        run(SVC, &["-w"], t.path()),
+        Out::new(100, "", &format!("svc: option requires an argument -- w\n{svc_usage}"))
+    );
+    let svwait_usage = "svwait: usage: svwait [ -u | -U | -d | -D | -r | -R ] [ -a | -o ] [ -t timeout ] dir ...\n";
+    assert_eq!(
+        run(SVWAIT, &["-t", "soon", "a"], t.path()),
+        Out::new(100, "", svwait_usage)
+    );
+    assert_eq!(
+        run(SVWAIT, &["-x", "a"], t.path()),
+        Out::new(100, "", &format!("svwait: illegal option -- x\n{svwait_usage}"))
+    );
+    assert_eq!(
+        run(SVWAIT, &["-t"], t.path()),
+        Out::new(
+            100,
+            "",
+            &format!("svwait: option requires an argument -- t\n{svwait_usage}")
+        )
+    );
+    assert_eq!(
+        run(SVSTAT, &["-o", "up,nope", "a"], t.path()),
+        Out::new(100, "", "svstat: usage: svstat [ -o field,... | -j ] dir ...\n")
+    );
+    // -o on a directory without supervise: a warning, exit 1; -j says so.
+    fs::create_dir(t.join("a")).unwrap();
+    assert_eq!(
+        run(SVSTAT, &["-o", "up", "a"], t.path()),
+        Out::new(1, "", "svstat: warning: a: unable to open supervise/ok: file does not exist\n")
+    );
+    let j = run(SVSTAT, &["-j", "a"], t.path());
+    assert_eq!(j.code, 1);
+    assert!(j
+        .stdout
+        .starts_with("{\"dir\":\"a\",\"supervise\":false,\"up\":null,"));
+    assert!(j.stdout.ends_with("\"error\":\"unable to open supervise/ok: file does not exist\"}\n"));
+}
+
+#[test]
+fn svwait_and_svc_w_work_against_the_c_supervise() {
+    let t = TempDir::new("rd-csup");
+    let c_supervise = reference_bin("supervise");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    fs::write(t.join("a/notification-fd"), "3\n").unwrap();
+    let mut c = Command::new(&c_supervise)
+        .arg("a")
+        .current_dir(t.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
+    assert_eq!(
+        run_within(5.0, SVWAIT, &["-u", "-t", "3000", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    // No sidecar: what it cannot tell is unknown; the C supervise has no
+    // readiness, so -U times out.
+    assert_eq!(
+        run(SVSTAT, &["-o", "up,ready,exitcode,signal", "a"], t.path()),
+        Out::new(0, "true ? -1 ?\n", "")
+    );
+    assert_eq!(
+        run_within(5.0, SVWAIT, &["-U", "-t", "200", "a"], t.path(), None),
+        Out::new(99, "", "")
+    );
+    // Waiting on the status file's renames.
+    assert_eq!(
+        run_within(5.0, SVC, &["-wd", "-T", "3000", "-d", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert_eq!(
+        run_within(5.0, SVC, &["-wu", "-T", "3000", "-u", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    run(SVC, &["-dx", "a"], t.path());
+    assert!(code_within(&mut c, 5.0).is_some());
+}
+
+#[test]
+fn the_c_svstat_and_svok_read_our_supervise() {
+    let t = TempDir::new("rd-cread");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    script(t.join("b/run"), "exec sleep 1000\n");
+    fs::write(t.join("b/down"), "").unwrap();
+    // With every extension file in use: the originals' readers see what
+    // they always saw.
+    fs::write(t.join("a/notification-fd"), "3\n").unwrap();
+    script(t.join("a/finish"), "exit 0\n");
+    fs::write(t.join("a/down-signal"), "TERM\n").unwrap();
+    let a = Supervised::start(t.path(), "a");
+    let b = Supervised::start(t.path(), "b");
+    assert!(wait_until(5.0, || a.pid() != 0));
+    let c_svstat = reference_bin("svstat");
+    let c_svok = reference_bin("svok");
+    let c_svc = reference_bin("svc");
+    let c_line = |d: &str| {
+        let o = run(c_svstat.to_str().unwrap(), &[d], t.path());
+        assert_eq!(o.code, 0);
+        o.stdout
+    };
+    // Lines compared once both agree on the second (a boundary may fall
+    // between the two runs).
+    let same = |d: &str| {
+        wait_until(5.0, || {
+            let ours = run(SVSTAT, &[d], t.path()).stdout;
+            ours == c_line(d)
+        })
+    };
+    assert!(same("a"), "{}", c_line("a"));
+    assert!(same("b"), "{}", c_line("b"));
+    assert_eq!(run(c_svok.to_str().unwrap(), &["a"], t.path()).code, 0);
+    // The C svc's bytes drive our supervise.
+    assert_eq!(run(c_svc.to_str().unwrap(), &["-d", "a"], t.path()).code, 0);
+    assert!(wait_until(5.0, || a.shape() == "down N seconds, normally up"));
+    assert!(same("a"));
+    assert_eq!(b.shape(), "down N seconds");
+}
