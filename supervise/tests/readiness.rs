@@ -158,8 +158,10 @@ fn finish_gets_the_exit_code_or_256_and_the_signal() {
     );
     script(t.join("a/finish"), "echo \"$@\" >> finish.log\n");
     let s = Supervised::start(t.path(), "a");
-    assert!(wait_until(5.0, || fs::read_to_string(t.join("a/finish.log"))
-        .is_ok_and(|l| l == "3 0\n")));
+    assert!(wait_until(5.0, || fs::read_to_string(
+        t.join("a/finish.log")
+    )
+    .is_ok_and(|l| l == "3 0\n")));
     assert!(wait_until(5.0, || s.pid() != 0));
     assert_eq!(
         run_within(5.0, SVC, &["-wD", "-T", "5000", "-k", "a"], t.path(), None),
@@ -184,7 +186,10 @@ fn finish_gets_the_exit_code_or_256_and_the_signal() {
 fn finish_past_timeout_finish_is_killed() {
     let t = TempDir::new("rd-finish-kill");
     script(t.join("a/run"), "exec sleep 1000\n");
-    script(t.join("a/finish"), "echo $$ > finish.pid\nexec sleep 1000\n");
+    script(
+        t.join("a/finish"),
+        "echo $$ > finish.pid\nexec sleep 1000\n",
+    );
     fs::write(t.join("a/timeout-finish"), "300\n").unwrap();
     let s = Supervised::start(t.path(), "a");
     assert!(wait_until(5.0, || s.pid() != 0));
@@ -200,8 +205,10 @@ fn finish_past_timeout_finish_is_killed() {
         .trim()
         .parse()
         .unwrap();
-    assert!(wait_until(5.0, || !Path::new(&format!("/proc/{pid}")).exists()
-        || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))));
+    assert!(wait_until(5.0, || !Path::new(&format!("/proc/{pid}"))
+        .exists()
+        || fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.contains(") Z "))));
     assert!(s.stderr_text().is_empty(), "{}", s.stderr_text());
 }
 
@@ -215,9 +222,11 @@ fn finish_exit_125_leaves_the_service_down_and_emits_o() {
     // Waiting for ready: it comes up (u), but never ready, and finish says
     // never again (O): the waiter counts one failure.
     let mut waiter = spawn(SVWAIT, &["-U", "a"], t.path());
-    assert!(wait_until(5.0, || fs::read_dir(t.join("a/supervise/event"))
-        .unwrap()
-        .count()
+    assert!(wait_until(5.0, || fs::read_dir(
+        t.join("a/supervise/event")
+    )
+    .unwrap()
+    .count()
         == 1));
     assert_eq!(s.svc("-u"), Out::new(0, "", ""));
     assert_eq!(code_within(&mut waiter, 5.0), Some(1));
@@ -233,7 +242,10 @@ fn finish_exit_125_leaves_the_service_down_and_emits_o() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // The waiter's FIFO is gone with it.
-    assert_eq!(fs::read_dir(t.join("a/supervise/event")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(t.join("a/supervise/event")).unwrap().count(),
+        0
+    );
 }
 
 #[test]
@@ -247,7 +259,11 @@ fn down_signal_quit_reaches_the_service() {
     let s = Supervised::start(t.path(), "a");
     assert!(wait_until(5.0, || s.pid() != 0));
     // Give the shell time to set its traps: wait for its sleep child.
-    assert!(wait_until(5.0, || !pids_of(&["sleep", "1000"], &t.join("a")).is_empty()));
+    assert!(wait_until(5.0, || !pids_of(
+        &["sleep", "1000"],
+        &t.join("a")
+    )
+    .is_empty()));
     assert_eq!(
         run_within(5.0, SVC, &["-wd", "-T", "4000", "-d", "a"], t.path(), None),
         Out::new(0, "", "")
@@ -293,7 +309,11 @@ fn svc_wd_waits_for_a_slow_exit() {
         "trap 'kill $!; sleep 1; exit 0' TERM\nsleep 1000 &\nwait\n",
     );
     let s = Supervised::start(t.path(), "a");
-    assert!(wait_until(5.0, || !pids_of(&["sleep", "1000"], &t.join("a")).is_empty()));
+    assert!(wait_until(5.0, || !pids_of(
+        &["sleep", "1000"],
+        &t.join("a")
+    )
+    .is_empty()));
     let begin = Instant::now();
     assert_eq!(
         run_within(10.0, SVC, &["-wd", "-d", "a"], t.path(), None),
@@ -306,7 +326,11 @@ fn svc_wd_waits_for_a_slow_exit() {
     s.svc("-u");
     assert!(wait_until(5.0, || s.pid() != 0));
     let old = s.pid();
-    assert!(wait_until(5.0, || !pids_of(&["sleep", "1000"], &t.join("a")).is_empty()));
+    assert!(wait_until(5.0, || !pids_of(
+        &["sleep", "1000"],
+        &t.join("a")
+    )
+    .is_empty()));
     assert_eq!(
         run_within(10.0, SVC, &["-wr", "-t", "a"], t.path(), None),
         Out::new(0, "", "")
@@ -356,9 +380,11 @@ fn a_waiter_whose_supervise_is_killed_gets_102() {
     let mut s = Supervised::start(t.path(), "a");
     assert!(wait_until(5.0, || s.pid() != 0));
     let mut waiter = spawn(SVWAIT, &["-d", "a"], t.path());
-    assert!(wait_until(5.0, || fs::read_dir(t.join("a/supervise/event"))
-        .unwrap()
-        .count()
+    assert!(wait_until(5.0, || fs::read_dir(
+        t.join("a/supervise/event")
+    )
+    .unwrap()
+    .count()
         == 1));
     let run_pid = s.pid();
     s.child.kill().unwrap();
@@ -368,7 +394,11 @@ fn a_waiter_whose_supervise_is_killed_gets_102() {
     // And one that finds no supervise at all.
     assert_eq!(
         run_within(5.0, SVWAIT, &["-u", "a"], t.path(), None),
-        Out::new(102, "", "svwait: warning: unable to watch a: supervise not running\n")
+        Out::new(
+            102,
+            "",
+            "svwait: warning: unable to watch a: supervise not running\n"
+        )
     );
 }
 
@@ -383,7 +413,11 @@ fn svc_q_1_2_send_quit_usr1_usr2() {
     );
     let s = Supervised::start(t.path(), "a");
     assert!(wait_until(5.0, || t.join("a/trapped").exists()));
-    for (opt, line) in [("-1", "USR1\n"), ("-2", "USR1\nUSR2\n"), ("-q", "USR1\nUSR2\nQUIT\n")] {
+    for (opt, line) in [
+        ("-1", "USR1\n"),
+        ("-2", "USR1\nUSR2\n"),
+        ("-q", "USR1\nUSR2\nQUIT\n"),
+    ] {
         assert_eq!(s.svc(opt), Out::new(0, "", ""));
         assert!(wait_until(5.0, || fs::read_to_string(t.join("a/got"))
             .is_ok_and(|g| g == line)));
@@ -400,7 +434,11 @@ fn usage_lines_of_the_new_options() {
     }
     assert_eq!(
         run(SVC, &["-w"], t.path()),
-        Out::new(100, "", &format!("svc: option requires an argument -- w\n{svc_usage}"))
+        Out::new(
+            100,
+            "",
+            &format!("svc: option requires an argument -- w\n{svc_usage}")
+        )
     );
     let svwait_usage = "svwait: usage: svwait [ -u | -U | -d | -D | -r | -R ] [ -a | -o ] [ -t timeout ] dir ...\n";
     assert_eq!(
@@ -409,7 +447,11 @@ fn usage_lines_of_the_new_options() {
     );
     assert_eq!(
         run(SVWAIT, &["-x", "a"], t.path()),
-        Out::new(100, "", &format!("svwait: illegal option -- x\n{svwait_usage}"))
+        Out::new(
+            100,
+            "",
+            &format!("svwait: illegal option -- x\n{svwait_usage}")
+        )
     );
     assert_eq!(
         run(SVWAIT, &["-t"], t.path()),
@@ -421,20 +463,30 @@ fn usage_lines_of_the_new_options() {
     );
     assert_eq!(
         run(SVSTAT, &["-o", "up,nope", "a"], t.path()),
-        Out::new(100, "", "svstat: usage: svstat [ -o field,... | -j ] dir ...\n")
+        Out::new(
+            100,
+            "",
+            "svstat: usage: svstat [ -o field,... | -j ] dir ...\n"
+        )
     );
     // -o on a directory without supervise: a warning, exit 1; -j says so.
     fs::create_dir(t.join("a")).unwrap();
     assert_eq!(
         run(SVSTAT, &["-o", "up", "a"], t.path()),
-        Out::new(1, "", "svstat: warning: a: unable to open supervise/ok: file does not exist\n")
+        Out::new(
+            1,
+            "",
+            "svstat: warning: a: unable to open supervise/ok: file does not exist\n"
+        )
     );
     let j = run(SVSTAT, &["-j", "a"], t.path());
     assert_eq!(j.code, 1);
     assert!(j
         .stdout
         .starts_with("{\"dir\":\"a\",\"supervise\":false,\"up\":null,"));
-    assert!(j.stdout.ends_with("\"error\":\"unable to open supervise/ok: file does not exist\"}\n"));
+    assert!(j
+        .stdout
+        .ends_with("\"error\":\"unable to open supervise/ok: file does not exist\"}\n"));
 }
 
 #[test]

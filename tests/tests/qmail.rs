@@ -248,6 +248,19 @@ fn qmail_services_from_the_installer_under_svscan() {
             svstat(&pbin, &svc_dir.join(d))
         );
     }
+    // The template's readiness: tcpserver -1 on the notification pipe says
+    // it listens; the port line is not in the log.
+    let o = Command::new(pbin.join("svwait"))
+        .args(["-U", "-t", "10000"])
+        .arg(svc_dir.join("qmail-smtpd"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // An SMTP session from 127.0.0.1: RELAYCLIENT set, run as qmaild.
     let logs = || {
@@ -375,14 +388,18 @@ fn the_demo_tree_comes_up_from_the_readme_command() {
     )
     .unwrap_or_default()
     .contains(" clock: started")));
+    // Ready means listening: one connection, no retries.
+    let o = Command::new(bin.join("svwait"))
+        .args(["-U", "-t", "15000"])
+        .arg(tree.join("hello"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
     let mut reply = String::new();
-    assert!(wait_until(10.0, || {
-        let Ok(mut c) = TcpStream::connect(("127.0.0.1", 5555)) else {
-            return false;
-        };
-        reply.clear();
-        c.read_to_string(&mut reply).is_ok() && !reply.is_empty()
-    }));
+    TcpStream::connect(("127.0.0.1", 5555))
+        .unwrap()
+        .read_to_string(&mut reply)
+        .unwrap();
     assert_eq!(reply, "hello 127.0.0.1, you are the local machine\n");
     let dirs: Vec<PathBuf> = ["clock", "clock/log", "hello", "hello/log"]
         .iter()
