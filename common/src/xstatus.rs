@@ -1,5 +1,5 @@
 //! The `supervise/xstatus` sidecar: what the 18-byte status cannot say
-//! (an extension; docs/xstatus.md is the reference for other readers).
+//! (an extension; docs/events.md is the reference for other readers).
 //!
 //! Version 1, 38 bytes, every number big-endian:
 //!
