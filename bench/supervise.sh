@@ -5,6 +5,11 @@
 #     /proc/PID/smaps_rollup, median over N supervised services (default 50).
 #  2. Latency from `svc -d` to svstat showing the service down while it
 #     crash-loops (run = exit 1), over T trials (default 20).
+#  3. Private memory of ours with readiness and finish in use
+#     (notification-fd, a finish script), against the C figure of 1.
+#  4. Readiness to `svc -wR` returning: the run script stamps the time just
+#     before it writes its readiness line; svc -wR -t restarts it and
+#     returns on the U event (ours only: the C supervise has no readiness).
 #
 # Usage: bench/supervise.sh [N] [T]     (REF_BIN=dir to use given C binaries)
 set -euo pipefail
@@ -25,19 +30,27 @@ cleanup() {
 trap cleanup EXIT
 
 
-memory() { # $1 = bin dir, $2 = tag
-    local bin=$1 tag=$2 pids=()
+memory() { # $1 = bin dir, $2 = tag, $3 = "ext" for readiness and finish
+    local bin=$1 tag=$2 ext=${3:-} pids=()
     mkdir -p "$work/$tag"
     for i in $(seq 1 "$N"); do
         d="$work/$tag/s$i"
         mkdir -p "$d"
-        printf '#!/bin/sh\nexec sleep 100000\n' > "$d/run"
+        if [ "$ext" = ext ]; then
+            printf '#!/bin/sh\necho >&3\nexec sleep 100000\n' > "$d/run"
+            printf '#!/bin/sh\nexit 0\n' > "$d/finish"
+            chmod +x "$d/finish"
+            echo 3 > "$d/notification-fd"
+        else
+            printf '#!/bin/sh\nexec sleep 100000\n' > "$d/run"
+        fi
         chmod +x "$d/run"
         "$bin/supervise" "$d" </dev/null >/dev/null 2>&1 &
         pids+=($!)
     done
     for i in $(seq 1 "$N"); do
         until "$OURS/svok" "$work/$tag/s$i" 2>/dev/null; do sleep 0.01; done
+        if [ "$ext" = ext ]; then "$OURS/svwait" -U -t 5000 "$work/$tag/s$i"; fi
     done
     for p in "${pids[@]}"; do
         awk '/^Private_Dirty:/ {print $2}' "/proc/$p/smaps_rollup"
@@ -66,6 +79,23 @@ latency() { # $1 = bin dir, $2 = tag; prints the median ms
     done | median | awk '{printf "%.1f\n", $1 / 1000}'
 }
 
+readiness() { # prints the median ms from the readiness line to svc -wR returning
+    local d="$work/rust-ready"
+    mkdir -p "$d"
+    printf '#!/bin/sh\nsleep 0.2\ndate +%%s%%N > ready_at\necho >&3\nexec sleep 100000\n' > "$d/run"
+    chmod +x "$d/run"
+    echo 3 > "$d/notification-fd"
+    "$OURS/supervise" "$d" </dev/null >/dev/null 2>&1 &
+    until "$OURS/svok" "$d" 2>/dev/null; do sleep 0.01; done
+    "$OURS/svwait" -U "$d"
+    for i in $(seq 1 "$T"); do
+        sleep 1.1 # past supervise's one-start-per-second throttle
+        "$OURS/svc" -wR -T 5000 -t "$d"
+        t1=$(now_ns)
+        echo $(((t1 - $(cat "$d/ready_at")) / 1000))
+    done | median | awk '{printf "%.1f\n", $1 / 1000}'
+}
+
 echo "supervise benchmark: $N services for memory, $T trials for latency"
 c_mem=$(memory "$REF" c)
 r_mem=$(memory "$OURS" rust)
@@ -75,3 +105,8 @@ c_lat=$(latency "$REF" c)
 r_lat=$(latency "$OURS" rust)
 printf 'svc -d to svstat down in a crash loop (median ms): C %s  ours %s  ratio %.3f (goal: ours <= 10 ms)\n' \
     "$c_lat" "$r_lat" "$(awk -v a="$r_lat" -v b="$c_lat" 'BEGIN {print a / b}')"
+e_mem=$(memory "$OURS" rust-ext ext)
+printf 'private memory per supervise with readiness and finish in use (median KB): C (plain) %s  ours %s  ratio %.2f (goal <= 1.5)\n' \
+    "$c_mem" "$e_mem" "$(awk -v a="$e_mem" -v b="$c_mem" 'BEGIN {print a / b}')"
+ready=$(readiness)
+printf 'readiness line to svc -wR returning (median ms, ours; includes starting date): %s (goal <= 10 ms)\n' "$ready"

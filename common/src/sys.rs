@@ -131,6 +131,23 @@ pub fn small_heap() {
     }
 }
 
+/// Keeps a long-lived daemon's heap at what it holds: allocations of
+/// `bytes` or more get a mapping of their own, returned to the kernel when
+/// freed, and free space at the top of the heap beyond `bytes` is given
+/// back, with no pad. A transient large block (supervise: the C library's
+/// 32 KiB buffer of each directory listing) then leaves no dirty pages
+/// behind for the life of the process. Call first thing in `main`.
+pub fn transient_large_allocations(bytes: usize) {
+    let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+    // SAFETY: mallopt only changes malloc's tuning parameters; it is called
+    // before any other thread exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_TOP_PAD, 0);
+        nix::libc::mallopt(nix::libc::M_TRIM_THRESHOLD, bytes);
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, bytes);
+    }
+}
+
 /// Removes any IP options from a connected socket (tcpserver without `-o`:
 /// `setsockopt(IPPROTO_IP, IP_OPTIONS, NULL, 0)`). Errors are the caller's
 /// to ignore, as the original does (an IPv6 socket refuses it).

@@ -148,5 +148,5 @@ fn control_bytes_are_a_command_or_ignored() {
             known += 1;
         }
     }
-    assert_eq!(known, 11, "u d o x p c h a i t k");
+    assert_eq!(known, 14, "u d o x p c h a i t k, and q 1 2");
 }
