@@ -7,6 +7,14 @@
 //! is its first colon, so IPv4 rules compile to the same bytes. A line with
 //! no such separator is skipped if it has no colon at all and is a bad line
 //! otherwise (where the IPv6 build loops forever).
+//!
+//! CIDR rules (an extension, spec/extensions.md, docs/rules.md): an address
+//! `a.b.c.d/L` compiles into the original's keys (exact addresses and
+//! `a.b.c.`-style prefixes), which the C tcpserver reads too; an IPv6
+//! `addr/L` into the key `^` and the first L bits as `0`/`1`, which only
+//! ours looks up, after the textual prefixes. A CIDR rule's value ends with
+//! an entry `#LINE:ADDRESS/L`, which every reader of values ignores and
+//! tcprulescheck prints.
 
 use crate::cdb::{Error, Reader, Source};
 
@@ -16,7 +24,44 @@ pub enum Line {
     /// Comment, blank, or no colon: nothing to store.
     Skip,
     /// Keys (after range expansion) and the value they all get.
-    Rule { keys: Vec<Vec<u8>>, value: Vec<u8> },
+    Rule {
+        keys: Vec<Vec<u8>>,
+        value: Vec<u8>,
+        /// For a CIDR line, its prefix.
+        cidr: Option<Cidr>,
+    },
+}
+
+/// The prefix of a CIDR rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// Prefix length.
+    pub len: u8,
+    /// An IPv6 prefix (keys `^` + bits).
+    pub v6: bool,
+}
+
+/// Key of the record listing the IPv6 prefix lengths a database holds
+/// (`48,64,128`, longest first): a lookup tries only those.
+pub const V6_LENGTHS_KEY: &[u8] = b"^/";
+
+/// How specific a record's key is, for ordering records of the same key:
+/// a CIDR line's prefix length; for other lines, the length a dotted IPv4
+/// key stands for (`1.2.3.` 24, `1.2.3.4` 32), and above every prefix for
+/// anything else.
+pub fn specificity(key: &[u8], cidr: Option<Cidr>) -> u16 {
+    if let Some(c) = cidr {
+        return u16::from(c.len);
+    }
+    if !key.is_empty() && key.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
+        let dots = key.iter().filter(|&&b| b == b'.').count();
+        return if key.ends_with(b".") {
+            (dots * 8) as u16
+        } else {
+            32
+        };
+    }
+    255
 }
 
 /// The line cannot be parsed; the payload is the line as reported
@@ -71,10 +116,161 @@ pub fn parse_line(line: &[u8]) -> Result<Line, BadLine> {
         value.push(0);
         rest = &body[close + 1..];
     }
+    let plain = !address.contains(&b'=') && !address.contains(&b'@');
+    if plain && address.contains(&b'/') {
+        if let Some(parsed) = cidr(address) {
+            let (c, keys) = parsed.ok_or_else(bad)?;
+            return Ok(Line::Rule {
+                keys,
+                value,
+                cidr: Some(c),
+            });
+        }
+    }
     Ok(Line::Rule {
         keys: expand(address).ok_or_else(bad)?,
         value,
+        cidr: None,
     })
+}
+
+/// Appends a CIDR rule's origin entry (`#LINE:ADDRESS`) to its value.
+pub fn add_origin(value: &mut Vec<u8>, line_no: u64, address: &[u8]) {
+    value.push(b'#');
+    value.extend_from_slice(line_no.to_string().as_bytes());
+    value.push(b':');
+    value.extend_from_slice(address);
+    value.push(0);
+}
+
+/// The address of a line (before its `:deny`/`:allow`), as `parse_line`
+/// finds it; `None` for a line without one.
+pub fn address_of(line: &[u8]) -> Option<&[u8]> {
+    (0..line.len())
+        .find(|&i| {
+            line[i] == b':'
+                && (line[i + 1..].starts_with(b"deny") || line[i + 1..].starts_with(b"allow"))
+        })
+        .map(|i| &line[..i])
+}
+
+/// An address with a `/`: `None` if it is not meant as a prefix (before
+/// the `/`, no `.` or `:`, or something other than letters, digits, `.`
+/// and `:`: stored literally, as by the original); `Some(None)` for a bad prefix (a length
+/// out of range, host bits set, an address that does not parse);
+/// `Some(Some(..))` with the keys.
+#[allow(clippy::option_option)]
+fn cidr(address: &[u8]) -> Option<Option<(Cidr, Vec<Vec<u8>>)>> {
+    let slash = address.iter().position(|&b| b == b'/')?;
+    let (ip, len) = (&address[..slash], &address[slash + 1..]);
+    let meant = ip
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b':')
+        && ip.iter().any(|&b| b == b'.' || b == b':');
+    if !meant {
+        return None;
+    }
+    let len = (!len.is_empty() && len.len() <= 3 && len.iter().all(u8::is_ascii_digit))
+        .then(|| number(len))
+        .flatten();
+    let text = std::str::from_utf8(ip).ok();
+    if !ip.contains(&b':') {
+        let a: std::net::Ipv4Addr = match text.and_then(strict_v4) {
+            Some(a) => a,
+            None => return Some(None),
+        };
+        let Some(len) = len.filter(|&l| l <= 32) else {
+            return Some(None);
+        };
+        let bits = u32::from(a);
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        if bits & !mask != 0 {
+            return Some(None);
+        }
+        return Some(Some((
+            Cidr {
+                len: len as u8,
+                v6: false,
+            },
+            v4_keys(bits, len as u32),
+        )));
+    }
+    let Some(a) = text.and_then(|t| t.parse::<std::net::Ipv6Addr>().ok()) else {
+        return Some(None);
+    };
+    let Some(len) = len.filter(|&l| l <= 128) else {
+        return Some(None);
+    };
+    let bits = u128::from(a);
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    if bits & !mask != 0 {
+        return Some(None);
+    }
+    Some(Some((
+        Cidr {
+            len: len as u8,
+            v6: true,
+        },
+        vec![v6_key(&a.octets(), len as usize)],
+    )))
+}
+
+/// A dotted quad of four decimal numbers 0-255, nothing else.
+fn strict_v4(t: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = t.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut o = [0u8; 4];
+    for (i, p) in parts.iter().enumerate() {
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        o[i] = p.parse().ok()?;
+    }
+    Some(std::net::Ipv4Addr::from(o))
+}
+
+/// The original's keys for an IPv4 prefix: the length rounded up to a
+/// whole octet, every value of the rounded-off bits; `a.b.c.` for 24,
+/// `a.b.c.d` for 32, the empty key for 0.
+fn v4_keys(bits: u32, len: u32) -> Vec<Vec<u8>> {
+    let whole = len.div_ceil(8) * 8;
+    let count = 1u32 << (whole - len);
+    let step = if whole == 0 { 0 } else { 1u32 << (32 - whole) };
+    (0..count)
+        .map(|i| {
+            let v = bits.wrapping_add(i.wrapping_mul(step));
+            let o = v.to_be_bytes();
+            let n = (whole / 8) as usize;
+            let mut k = Vec::with_capacity(16);
+            for (j, b) in o[..n].iter().enumerate() {
+                if j > 0 {
+                    k.push(b'.');
+                }
+                k.extend_from_slice(b.to_string().as_bytes());
+            }
+            if n > 0 && n < 4 {
+                k.push(b'.');
+            }
+            k
+        })
+        .collect()
+}
+
+/// `^` and the first `len` bits of an IPv6 address as `0`/`1`.
+pub fn v6_key(octets: &[u8; 16], len: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(len + 1);
+    k.push(b'^');
+    for i in 0..len {
+        let bit = octets[i / 8] >> (7 - i % 8) & 1;
+        k.push(b'0' + bit);
+    }
+    k
 }
 
 fn number(s: &[u8]) -> Option<u64> {
@@ -117,8 +313,15 @@ pub fn expand(address: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 /// The keys tried for a connection, in order (spec/tcprules.md, "Rule
-/// lookup"), the empty key last.
-pub fn lookup_keys(ip: &[u8], host: Option<&[u8]>, info: Option<&[u8]>) -> Vec<Vec<u8>> {
+/// lookup"), the empty key last. For an IPv6 client (`v6`: its address and
+/// the prefix lengths the database holds, longest first), the `^` keys of
+/// those lengths come after the textual prefixes.
+pub fn lookup_keys(
+    ip: &[u8],
+    host: Option<&[u8]>,
+    info: Option<&[u8]>,
+    v6: Option<(&[u8; 16], &[u8])>,
+) -> Vec<Vec<u8>> {
     let cat = |parts: &[&[u8]]| parts.concat();
     let mut keys = Vec::new();
     if let Some(info) = info {
@@ -134,6 +337,11 @@ pub fn lookup_keys(ip: &[u8], host: Option<&[u8]>, info: Option<&[u8]>) -> Vec<V
     for k in (1..=ip.len()).rev() {
         if matches!(ip[k - 1], b'.' | b':') {
             keys.push(ip[..k].to_vec());
+        }
+    }
+    if let Some((octets, lengths)) = v6 {
+        for &l in lengths {
+            keys.push(v6_key(octets, usize::from(l)));
         }
     }
     if let Some(host) = host {
@@ -158,7 +366,22 @@ pub fn lookup<S: Source>(
     host: Option<&[u8]>,
     info: Option<&[u8]>,
 ) -> Result<Option<Found>, Error> {
-    for k in lookup_keys(ip, host, info) {
+    // IPv6 prefixes: only the lengths the database lists, and none when it
+    // lists none (one lookup more for an IPv6 client, none for IPv4).
+    let v6 = std::str::from_utf8(ip)
+        .ok()
+        .filter(|t| t.contains(':'))
+        .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
+        .map(|a| a.octets());
+    let lengths = match &v6 {
+        Some(_) => db
+            .get(V6_LENGTHS_KEY)?
+            .map(|v| parse_lengths(&v))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let v6 = v6.as_ref().map(|o| (o, lengths.as_slice()));
+    for k in lookup_keys(ip, host, info, v6) {
         if let Some(v) = db.get(&k)? {
             return Ok(Some((k, v)));
         }
@@ -166,10 +389,37 @@ pub fn lookup<S: Source>(
     Ok(None)
 }
 
+/// The lengths of a [`V6_LENGTHS_KEY`] record (`48,64,128`), longest
+/// first; anything else in it is ignored.
+pub fn parse_lengths(v: &[u8]) -> Vec<u8> {
+    let mut l: Vec<u8> = v
+        .split(|&b| b == b',')
+        .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<u8>().ok())
+        .filter(|&n| n <= 128)
+        .collect();
+    l.sort_unstable_by(|a, b| b.cmp(a));
+    l.dedup();
+    l
+}
+
+/// The record listing `lengths` (any order).
+pub fn lengths_value(lengths: &[u8]) -> Vec<u8> {
+    let mut l = lengths.to_vec();
+    l.sort_unstable_by(|a, b| b.cmp(a));
+    l.dedup();
+    l.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+        .into_bytes()
+}
+
 /// One entry of a rule's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry<'a> {
     Deny,
+    /// `#LINE:ADDRESS`: the CIDR line a key came from.
+    Origin(&'a [u8]),
     /// `+NAME=VALUE`, with the text after `+`.
     Set {
         text: &'a [u8],
@@ -189,6 +439,7 @@ pub fn entries(value: &[u8]) -> Vec<Entry<'_>> {
         rest = &rest[nul + 1..];
         match e.first() {
             Some(b'D') => out.push(Entry::Deny),
+            Some(b'#') => out.push(Entry::Origin(&e[1..])),
             Some(b'+') => {
                 let text = &e[1..];
                 if let Some(eq) = text.iter().position(|&b| b == b'=') {
@@ -211,7 +462,7 @@ mod tests {
 
     fn rule(l: &str) -> (Vec<String>, Vec<u8>) {
         match parse_line(l.as_bytes()).unwrap() {
-            Line::Rule { keys, value } => (
+            Line::Rule { keys, value, .. } => (
                 keys.into_iter()
                     .map(|k| String::from_utf8(k).unwrap())
                     .collect(),
@@ -295,7 +546,7 @@ mod tests {
 
     #[test]
     fn lookup_order() {
-        let k = lookup_keys(b"1.2.3.4", Some(b"a.b.example.com"), Some(b"joe"));
+        let k = lookup_keys(b"1.2.3.4", Some(b"a.b.example.com"), Some(b"joe"), None);
         let k: Vec<String> = k
             .into_iter()
             .map(|k| String::from_utf8(k).unwrap())
@@ -317,17 +568,121 @@ mod tests {
                 ""
             ]
         );
-        let k = lookup_keys(b"2001:db8::2", None, None);
+        let k = lookup_keys(b"2001:db8::2", None, None, None);
         let k: Vec<String> = k
             .into_iter()
             .map(|k| String::from_utf8(k).unwrap())
             .collect();
         assert_eq!(k, ["2001:db8::2", "2001:db8::", "2001:db8:", "2001:", ""]);
+        // The ^ keys of the lengths the database holds come after the
+        // textual prefixes and before the names.
+        let a: std::net::Ipv6Addr = "8000::1".parse().unwrap();
+        let k = lookup_keys(b"8000::1", Some(b"h.x"), None, Some((&a.octets(), &[3, 1])));
+        let k: Vec<String> = k
+            .into_iter()
+            .map(|k| String::from_utf8(k).unwrap())
+            .collect();
+        assert_eq!(
+            k,
+            ["8000::1", "=h.x", "8000::", "8000:", "^100", "^1", "=.x", "=", ""]
+        );
+    }
+
+    fn cidr_rule(l: &str) -> (Vec<String>, Cidr) {
+        match parse_line(l.as_bytes()).unwrap() {
+            Line::Rule {
+                keys,
+                cidr: Some(c),
+                ..
+            } => (
+                keys.into_iter()
+                    .map(|k| String::from_utf8(k).unwrap())
+                    .collect(),
+                c,
+            ),
+            other => panic!("{l}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv4_cidr_keys() {
+        let keys = |l: &str| cidr_rule(l).0;
+        assert_eq!(keys("10.0.0.0/8:allow"), ["10."]);
+        assert_eq!(keys("10.0.0.0/16:allow"), ["10.0."]);
+        assert_eq!(keys("10.1.2.0/24:deny"), ["10.1.2."]);
+        assert_eq!(keys("10.1.2.3/32:deny"), ["10.1.2.3"]);
+        assert_eq!(keys("0.0.0.0/0:deny"), [""]);
+        let k = keys("10.1.16.0/20:deny");
+        assert_eq!(k.len(), 16);
+        assert_eq!((k[0].as_str(), k[15].as_str()), ("10.1.16.", "10.1.31."));
+        let k = keys("172.16.0.0/12:allow");
+        assert_eq!(k.len(), 16);
+        assert_eq!((k[0].as_str(), k[15].as_str()), ("172.16.", "172.31."));
+        let k = keys("192.168.1.32/27:allow");
+        assert_eq!(k.len(), 32);
+        assert_eq!(
+            (k[0].as_str(), k[31].as_str()),
+            ("192.168.1.32", "192.168.1.63")
+        );
+        let k = keys("128.0.0.0/1:allow");
+        assert_eq!(
+            (k.len(), k[0].as_str(), k[127].as_str()),
+            (128, "128.", "255.")
+        );
+        assert_eq!(cidr_rule("10.0.0.0/8:allow").1, Cidr { len: 8, v6: false });
+    }
+
+    #[test]
+    fn ipv6_cidr_keys() {
+        let (k, c) = cidr_rule("2001:db8::/32:deny");
+        assert_eq!(c, Cidr { len: 32, v6: true });
+        assert_eq!(k, ["^00100000000000010000110110111000"]);
+        let (k, _) = cidr_rule("::1/128:allow");
+        assert_eq!(k[0].len(), 129);
+        assert!(k[0].ends_with("01"));
+        assert_eq!(cidr_rule("::/0:allow").0, ["^"]);
+    }
+
+    #[test]
+    fn bad_prefixes_are_bad_lines_and_names_stay_literal() {
+        for l in [
+            "10.1.2.0/33:allow",
+            "10.1.2.1/24:allow",
+            "10.1.2.0/:allow",
+            "10.1.2.0/x:allow",
+            "10.1.2/24:allow",
+            "10.1.2.300/32:allow",
+            "10.1.2.0/-1:allow",
+            "10.1.2.0/0024:allow",
+            "2001:db8::1/64:deny",
+            "2001:db8::/129:deny",
+            "2001:zz8::/32:deny",
+            "1.2.3.4/32/1:allow",
+        ] {
+            assert!(parse_line(l.as_bytes()).is_err(), "{l}");
+        }
+        // Not an address before the slash: a literal key, as in the original.
+        assert_eq!(rule("=host/x:allow").0, ["=host/x"]);
+        assert_eq!(rule("joe@1.2.3.0/24:allow").0, ["joe@1.2.3.0/24"]);
+        assert_eq!(rule("web/1:allow").0, ["web/1"]);
+    }
+
+    #[test]
+    fn specificity_orders_records_of_one_key() {
+        assert_eq!(specificity(b"10.1.20.", None), 24);
+        assert_eq!(specificity(b"10.1.20.4", None), 32);
+        assert_eq!(specificity(b"=x", None), 255);
+        assert_eq!(
+            specificity(b"10.1.20.", Some(Cidr { len: 22, v6: false })),
+            22
+        );
+        assert_eq!(lengths_value(&[64, 128, 48, 64]), b"128,64,48");
+        assert_eq!(parse_lengths(b"48,x,128,200,64"), [128, 64, 48]);
     }
 
     #[test]
     fn value_entries() {
-        let v = b"D\0+A=1\0+B\0xjunk\0+C=x=y\0+D=tail";
+        let v = b"D\0+A=1\0+B\0xjunk\0+C=x=y\0#3:1.0.0.0/8\0+D=tail";
         assert_eq!(
             entries(v),
             vec![
@@ -342,6 +697,7 @@ mod tests {
                     name: b"C",
                     value: b"x=y"
                 },
+                Entry::Origin(b"3:1.0.0.0/8"),
             ]
         );
     }

@@ -29,7 +29,7 @@ fn rules_lines_parse_or_are_bad_lines() {
         };
         match rules::parse_line(&line) {
             Ok(Line::Skip) => {}
-            Ok(Line::Rule { keys, value }) => {
+            Ok(Line::Rule { keys, value, .. }) => {
                 // A range expands to at most 256 keys; each value is a list
                 // of NUL-terminated entries.
                 assert!(!keys.is_empty() && keys.len() <= 256, "{line:?}");

@@ -1,6 +1,8 @@
 //! `tcprulescheck rules.cdb`: print the rule that applies to
 //! $TCPREMOTEIP (default 0.0.0.0), $TCPREMOTEHOST and $TCPREMOTEINFO.
-//! Exit codes: 0, 100 usage, 111 unreadable database.
+//! Exit codes: 0, 100 usage, 111 unreadable database. A key made by a
+//! CIDR line (an extension) is followed by the line it came from:
+//! `from line N: ADDRESS/L`.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -32,9 +34,22 @@ pub fn main(args: &[OsString]) -> i32 {
             out.extend_from_slice(b"rule ");
             out.extend_from_slice(&key);
             out.extend_from_slice(b":\n");
+            let entries = rules::entries(&value);
+            for e in &entries {
+                if let Entry::Origin(o) = e {
+                    if let Some(colon) = o.iter().position(|&b| b == b':') {
+                        out.extend_from_slice(b"from line ");
+                        out.extend_from_slice(&o[..colon]);
+                        out.extend_from_slice(b": ");
+                        out.extend_from_slice(&o[colon + 1..]);
+                        out.push(b'\n');
+                    }
+                }
+            }
             let mut deny = false;
-            for e in rules::entries(&value) {
+            for e in entries {
                 match e {
+                    Entry::Origin(_) => {}
                     Entry::Deny => {
                         deny = true;
                         break;

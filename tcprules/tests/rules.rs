@@ -281,3 +281,274 @@ fn random_rules_compile_or_are_refused_leaving_the_old_database() {
         }
     }
 }
+
+/// The records of a CDB in file order, decoded here independently of
+/// common::cdb: (key, value).
+fn records(cdb: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let u32_at = |p: usize| u32::from_le_bytes(cdb[p..p + 4].try_into().unwrap()) as usize;
+    // The first table starts where the records end.
+    let end = (0..256).map(|i| u32_at(i * 8)).min().unwrap();
+    let mut out = Vec::new();
+    let mut p = 2048;
+    while p < end {
+        let (kl, dl) = (u32_at(p), u32_at(p + 4));
+        let key = String::from_utf8(cdb[p + 8..p + 8 + kl].to_vec()).unwrap();
+        out.push((key, cdb[p + 8 + kl..p + 8 + kl + dl].to_vec()));
+        p += 8 + kl + dl;
+    }
+    out
+}
+
+#[test]
+fn cidr_lines_make_the_originals_keys() {
+    let t = TempDir::new("tr-cidr-keys");
+    let input = "10.0.0.0/8:deny\n172.16.0.0/12:allow\n192.168.0.0/16:allow,A=\"16\"\n\
+                 10.1.16.0/20:allow\n10.9.8.0/24:deny\n192.168.1.32/27:allow\n\
+                 10.9.9.9/32:allow\n0.0.0.0/0:deny\n";
+    assert_eq!(compile(t.path(), input.as_bytes()), Out::new(0, "", ""));
+    let got = records(&fs::read(t.join("rules.cdb")).unwrap());
+    let origin = |line: u32, a: &str| format!("#{line}:{a}\0").into_bytes();
+    let mut want: Vec<(String, Vec<u8>)> = vec![(
+        "10.".into(),
+        [b"D\0".to_vec(), origin(1, "10.0.0.0/8")].concat(),
+    )];
+    for n in 16..=31 {
+        want.push((format!("172.{n}."), origin(2, "172.16.0.0/12")));
+    }
+    want.push((
+        "192.168.".into(),
+        [b"+A=16\0".to_vec(), origin(3, "192.168.0.0/16")].concat(),
+    ));
+    for n in 16..=31 {
+        want.push((format!("10.1.{n}."), origin(4, "10.1.16.0/20")));
+    }
+    want.push((
+        "10.9.8.".into(),
+        [b"D\0".to_vec(), origin(5, "10.9.8.0/24")].concat(),
+    ));
+    for n in 32..=63 {
+        want.push((format!("192.168.1.{n}"), origin(6, "192.168.1.32/27")));
+    }
+    want.push(("10.9.9.9".into(), origin(7, "10.9.9.9/32")));
+    want.push((
+        "".into(),
+        [b"D\0".to_vec(), origin(8, "0.0.0.0/0")].concat(),
+    ));
+    assert_eq!(got, want);
+}
+
+/// tcprulescheck's answer without our `from line` lines.
+fn answer(bin: &str, dir: &Path, ip: &str) -> String {
+    let o = Command::new(bin)
+        .arg("rules.cdb")
+        .current_dir(dir)
+        .env_clear()
+        .env("TCPREMOTEIP", ip)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{bin} {ip}");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("from line "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn the_c_tcprulescheck_reads_cidr_rules_as_ours_does() {
+    let t = TempDir::new("tr-cidr-c");
+    let c_check = reference_bin("tcprulescheck");
+    let c_check = c_check.to_str().unwrap();
+    // Every block, and an address just inside and just outside each end.
+    let blocks = [
+        (
+            "10.0.0.0/8",
+            "10.0.0.0",
+            "10.255.255.255",
+            "9.255.255.255",
+            "11.0.0.0",
+        ),
+        (
+            "172.16.0.0/12",
+            "172.16.0.0",
+            "172.31.255.255",
+            "172.15.255.255",
+            "172.32.0.0",
+        ),
+        (
+            "192.168.0.0/16",
+            "192.168.0.0",
+            "192.168.255.255",
+            "192.167.255.255",
+            "192.169.0.0",
+        ),
+        (
+            "100.64.16.0/20",
+            "100.64.16.0",
+            "100.64.31.255",
+            "100.64.15.255",
+            "100.64.32.0",
+        ),
+        (
+            "198.51.100.0/24",
+            "198.51.100.0",
+            "198.51.100.255",
+            "198.51.99.255",
+            "198.51.101.0",
+        ),
+        (
+            "203.0.113.32/27",
+            "203.0.113.32",
+            "203.0.113.63",
+            "203.0.113.31",
+            "203.0.113.64",
+        ),
+        (
+            "203.0.113.200/32",
+            "203.0.113.200",
+            "203.0.113.200",
+            "203.0.113.199",
+            "203.0.113.201",
+        ),
+    ];
+    let mut input = String::new();
+    for (i, b) in blocks.iter().enumerate() {
+        input.push_str(&format!("{}:allow,BLOCK=\"{i}\"\n", b.0));
+    }
+    assert_eq!(compile(t.path(), input.as_bytes()), Out::new(0, "", ""));
+    let mut checked = 0;
+    for (i, b) in blocks.iter().enumerate() {
+        for (ip, inside) in [(b.1, true), (b.2, true), (b.3, false), (b.4, false)] {
+            let ours = answer(TCPRULESCHECK, t.path(), ip);
+            assert_eq!(ours, answer(c_check, t.path(), ip), "{ip}");
+            if inside {
+                assert!(ours.contains(&format!("BLOCK={i}\n")), "{ip}: {ours}");
+            } else {
+                assert!(!ours.contains(&format!("BLOCK={i}\n")), "{ip}: {ours}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 28);
+    // /0: every address, for both.
+    assert_eq!(compile(t.path(), b"0.0.0.0/0:deny\n"), Out::new(0, "", ""));
+    for ip in ["1.2.3.4", "255.255.255.255"] {
+        assert_eq!(
+            answer(TCPRULESCHECK, t.path(), ip),
+            "rule :\ndeny connection\n"
+        );
+        assert_eq!(answer(c_check, t.path(), ip), "rule :\ndeny connection\n");
+    }
+}
+
+#[test]
+fn overlapping_cidr_rules_the_more_specific_wins_ties_by_line_order() {
+    let t = TempDir::new("tr-cidr-overlap");
+    let input = "10.1.16.0/20:deny\n10.1.20.0/22:allow,W=\"22\"\n10.1.20.0/24:allow,W=\"24\"\n\
+                 10.1.20.0/22:allow,W=\"second 22\"\n10.1.21.:allow,W=\"plain\"\n";
+    assert_eq!(compile(t.path(), input.as_bytes()), Out::new(0, "", ""));
+    let ck = |ip: &str| check(t.path(), &[("TCPREMOTEIP", ip)]).stdout;
+    assert_eq!(
+        ck("10.1.20.7"),
+        "rule 10.1.20.:\nfrom line 3: 10.1.20.0/24\nset environment variable W=24\nallow connection\n"
+    );
+    assert_eq!(
+        ck("10.1.22.7"),
+        "rule 10.1.22.:\nfrom line 2: 10.1.20.0/22\nset environment variable W=22\nallow connection\n"
+    );
+    // A plain a.b.c. line is a /24: more specific than the /22.
+    assert_eq!(
+        ck("10.1.21.7"),
+        "rule 10.1.21.:\nset environment variable W=plain\nallow connection\n"
+    );
+    assert_eq!(
+        ck("10.1.17.7"),
+        "rule 10.1.17.:\nfrom line 1: 10.1.16.0/20\ndeny connection\n"
+    );
+    // Without CIDR lines, duplicates keep line order: the first wins.
+    assert_eq!(
+        compile(t.path(), b"1.2.3.:deny\n1.2.3.:allow\n"),
+        Out::new(0, "", "")
+    );
+    assert_eq!(ck("1.2.3.4"), "rule 1.2.3.:\ndeny connection\n");
+}
+
+#[test]
+fn ipv6_cidr_rules() {
+    let t = TempDir::new("tr-cidr-v6");
+    let input = "2001:db8::/48:deny\n2001:db8:0:1::/64:allow,N=\"64\"\n\
+                 2001:db8:0:1::5/128:allow,N=\"128\"\n2001:db8:0:2::/64:allow,N=\"other\"\n";
+    assert_eq!(compile(t.path(), input.as_bytes()), Out::new(0, "", ""));
+    let ck = |ip: &str| answer(TCPRULESCHECK, t.path(), ip);
+    assert_eq!(
+        ck("2001:db8:0:1::5"),
+        format!(
+            "rule ^{}:\nset environment variable N=128\nallow connection\n",
+            bits("2001:db8:0:1::5", 128)
+        )
+    );
+    assert_eq!(
+        ck("2001:db8:0:1::6"),
+        format!(
+            "rule ^{}:\nset environment variable N=64\nallow connection\n",
+            bits("2001:db8:0:1::", 64)
+        )
+    );
+    assert_eq!(
+        ck("2001:db8:0:ff::1"),
+        format!("rule ^{}:\ndeny connection\n", bits("2001:db8::", 48))
+    );
+    assert_eq!(ck("2001:db9::1"), "default:\nallow connection\n");
+    // IPv4 clients never see them.
+    assert_eq!(ck("1.2.3.4"), "default:\nallow connection\n");
+    // The lengths record.
+    let recs = records(&fs::read(t.join("rules.cdb")).unwrap());
+    assert_eq!(
+        recs.last().unwrap(),
+        &("^/".to_string(), b"128,64,48".to_vec())
+    );
+}
+
+/// The first `len` bits of an IPv6 address as 0/1.
+fn bits(ip: &str, len: usize) -> String {
+    let o = ip.parse::<std::net::Ipv6Addr>().unwrap().octets();
+    (0..len)
+        .map(|i| {
+            if o[i / 8] >> (7 - i % 8) & 1 == 1 {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn bad_prefixes_are_bad_lines_and_keep_the_old_database() {
+    let t = TempDir::new("tr-cidr-bad");
+    assert_eq!(
+        compile(t.path(), b"1.2.3.0/24:allow\n"),
+        Out::new(0, "", "")
+    );
+    let good = fs::read(t.join("rules.cdb")).unwrap();
+    for line in [
+        "10.1.2.0/33:allow",
+        "10.1.2.1/24:deny",
+        "10.1.2.0/:allow",
+        "10.1.2/24:allow",
+        "2001:db8::1/64:deny",
+        "2001:db8::/129:deny",
+    ] {
+        let input = format!("5.6.7.0/24:deny\n{line}\n");
+        assert_eq!(
+            compile(t.path(), input.as_bytes()),
+            Out::new(
+                100,
+                "",
+                &format!("tcprules: fatal: unable to parse this line: {line}\n")
+            ),
+            "{line}"
+        );
+        assert_eq!(fs::read(t.join("rules.cdb")).unwrap(), good);
+    }
+}

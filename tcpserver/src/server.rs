@@ -8,7 +8,14 @@
 //! pid -> client address); every connection takes one path, a forked child
 //! that does the lookups (DNS, ident, rules: only the records it needs),
 //! sets up the environment and execs, as the original. Exit codes: parent 100 usage, 111 set-up failure, 0
-//! on SIGTERM; child 100 denied, 111 dropped, else the program's.
+//! on SIGTERM; child 100 denied (or over its per-IP limit), 111 dropped,
+//! else the program's.
+//!
+//! Per-IP limits (an extension, docs/rules.md): the parent counts its
+//! children by client (an IPv4 address, an IPv6 /64) and each child knows
+//! its count from the fork; the child, once the rules have spoken
+//! (`MAXCONNIP`/`MAXCONIP`, else `-C`), refuses a connection over the limit
+//! with `$DIEMSG` and CRLF, and sets `TCPCONNNUM` when a limit applies.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -71,6 +78,8 @@ struct Opts {
     /// `-o`: leave IP options on connections (default `-O`: remove them).
     keep_ip_options: bool,
     verbosity: Verbosity,
+    /// `-C`: at most this many connections per client.
+    per_ip: Option<u64>,
     v4_only: bool,
     present6: bool,
     scope: u32,
@@ -97,6 +106,7 @@ fn parse(args: &[OsString]) -> Opts {
         nodelay: false,
         keep_ip_options: false,
         verbosity: Verbosity::Normal,
+        per_ip: None,
         v4_only: false,
         present6: false,
         scope: 0,
@@ -105,7 +115,7 @@ fn parse(args: &[OsString]) -> Opts {
         program: Vec::new(),
     };
     let num = |v: Option<&OsStr>| scan_ulong(v.map(OsStr::as_bytes).unwrap_or_default()).0;
-    let mut g = Getopt::new(args, "461UXpPhHrRoOdDqQvc:x:B:g:u:b:l:t:I:");
+    let mut g = Getopt::new(args, "461UXpPhHrRoOdDqQvc:C:x:B:g:u:b:l:t:I:");
     for opt in g.by_ref() {
         let Ok(opt) = opt else { diag::usage(USAGE) };
         let v = opt.value;
@@ -136,6 +146,7 @@ fn parse(args: &[OsString]) -> Opts {
             b'Q' => o.verbosity = Verbosity::Normal,
             b'v' => o.verbosity = Verbosity::Verbose,
             b'c' => o.limit = num(v),
+            b'C' => o.per_ip = Some(num(v)),
             b'x' => o.rules = v.map(OsStr::to_os_string),
             b'B' => o.banner = v.map(|b| b.as_bytes().to_vec()).unwrap_or_default(),
             b'g' => o.gid = num(v) as u32,
@@ -257,6 +268,51 @@ pub struct Client {
 /// serving (only with a `-c` this large).
 const RESERVE_MAX: u64 = 4096;
 
+/// Heap a connection's child may need beyond the parent's, reserved at
+/// start (see `main`).
+const CHILD_HEADROOM: usize = 64 * 1024;
+
+/// What per-IP limits count by: an IPv4 address (also v4-mapped), or the
+/// /64 of an IPv6 address.
+fn ip_class(ip: &Ip6) -> Ip6 {
+    if addr::as_v4(ip).is_some() {
+        return *ip;
+    }
+    let mut c = [0u8; 16];
+    c[..8].copy_from_slice(&ip[..8]);
+    c
+}
+
+/// Connections per client, kept by the parent while its children live.
+struct PerIp {
+    counts: std::collections::HashMap<Ip6, u32>,
+}
+
+impl PerIp {
+    fn with_capacity(n: usize) -> PerIp {
+        PerIp {
+            counts: std::collections::HashMap::with_capacity(n),
+        }
+    }
+
+    /// One more connection from `ip`; its count, this one included.
+    fn add(&mut self, ip: &Ip6) -> u32 {
+        let n = self.counts.entry(ip_class(ip)).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn remove(&mut self, ip: &Ip6) {
+        let c = ip_class(ip);
+        if let Some(n) = self.counts.get_mut(&c) {
+            *n -= 1;
+            if *n == 0 {
+                self.counts.remove(&c);
+            }
+        }
+    }
+}
+
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("tcpserver");
     let o = parse(args);
@@ -268,6 +324,26 @@ pub fn main(args: &[OsString]) -> i32 {
     .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
     let (listener, port) = listen(&o);
     drop_privileges(&o);
+    // Everything the loop keeps is reserved here, before the port is
+    // printed (a server that says it listens has what it needs): serving
+    // allocates nothing that lasts, so a server started under a tight
+    // `softlimit -m` cannot run out of memory later; each connection's work
+    // is its child's.
+    let mut children: Reaper<Client> = Reaper::with_capacity(o.limit.min(RESERVE_MAX) as usize);
+    // Counted only where a limit may apply: -C, or rules that may set one.
+    let counting = o.per_ip.is_some() || o.rules.is_some();
+    let mut per_ip = PerIp::with_capacity(if counting {
+        o.limit.min(RESERVE_MAX) as usize
+    } else {
+        0
+    });
+    // Each child starts as a copy of this process and then needs some heap
+    // of its own (names, environment, argv): it is reserved here, a block
+    // taken and given back at the top of the heap, which stays mapped. So
+    // a memory limit the server starts under also serves connections: the
+    // child's needs are counted at start, not found missing in a child.
+    let headroom: Vec<u8> = Vec::with_capacity(CHILD_HEADROOM);
+    drop(std::hint::black_box(headroom));
     if o.print_port {
         let _ = std::io::stdout()
             .lock()
@@ -290,10 +366,6 @@ pub fn main(args: &[OsString]) -> i32 {
     };
     sys::close_std(0);
     sys::close_std(1);
-    // Everything the loop keeps is reserved here: serving allocates nothing
-    // that lasts, so a server started under a tight `softlimit -m` cannot
-    // run out of memory later; each connection's work is its child's.
-    let mut children: Reaper<Client> = Reaper::with_capacity(o.limit.min(RESERVE_MAX) as usize);
     let mut accept_backoff = Backoff::new();
     status(&o, 0);
     loop {
@@ -313,7 +385,10 @@ pub fn main(args: &[OsString]) -> i32 {
             return 0;
         }
         if rt.take(Signal::SIGCHLD) {
-            while let Some((pid, _client, ws)) = children.reap() {
+            while let Some((pid, client, ws)) = children.reap() {
+                if let (true, Some(c)) = (counting, client) {
+                    per_ip.remove(&c.ip);
+                }
                 verbose(&o, format!("end {pid} status {}", wstat(&ws)).as_bytes());
                 status(&o, children.len() as u64);
                 // A descriptor or a process slot may be free again.
@@ -349,14 +424,18 @@ pub fn main(args: &[OsString]) -> i32 {
         // Counted before the fork, as the original: the status line comes
         // before the child's lines.
         status(&o, children.len() as u64 + 1);
+        let conn_num = if counting { per_ip.add(&ip) } else { 0 };
         match sys::fork() {
             Ok(Forked::Child) => {
                 rt.reset_child();
                 drop(listener);
-                child(&o, conn, peer, port)
+                child(&o, conn, peer, port, conn_num)
             }
             Ok(Forked::Parent(pid)) => children.adopt(pid, Client { ip }),
             Err(e) => {
+                if counting {
+                    per_ip.remove(&ip);
+                }
                 diag::write_line(&diag::line(
                     ": warning: ",
                     &[&"dropping connection, unable to fork"],
@@ -403,7 +482,7 @@ fn ip_text(ip: &Ip6, fake4: bool) -> String {
 }
 
 /// The per-connection child: lookups, environment, rules, exec.
-fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> ! {
+fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16, conn_num: u32) -> ! {
     let peer: SocketAddr = peer
         .as_socket()
         .unwrap_or_else(|| drop_conn(&[&"unable to get remote address"], Errno::EINVAL));
@@ -476,6 +555,8 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
     };
     let mut env = tcp_env(&names);
     let mut deny = false;
+    let mut rule_limit = None;
+    let mut diemsg: Option<Vec<u8>> = None;
     if let Some(file) = &o.rules {
         // Only the records this lookup needs are read (pread), never the
         // whole file.
@@ -495,8 +576,19 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
                         match e {
                             Entry::Deny => deny = true,
                             Entry::Set { name, value, .. } => {
+                                match name {
+                                    b"MAXCONNIP" | b"MAXCONIP" => {
+                                        let (n, used) = scan_ulong(value);
+                                        if used > 0 && used == value.len() {
+                                            rule_limit = Some(n);
+                                        }
+                                    }
+                                    b"DIEMSG" => diemsg = Some(value.to_vec()),
+                                    _ => {}
+                                }
                                 env.set(OsStr::from_bytes(name), OsStr::from_bytes(value))
                             }
+                            Entry::Origin(_) => {}
                         }
                     }
                 }
@@ -504,6 +596,22 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16) -> !
         }
     }
 
+    let limit = rule_limit.or(o.per_ip);
+    if let (Some(max), false) = (limit, deny) {
+        if u64::from(conn_num) > max {
+            verbose(
+                o,
+                format!("per-ip limit {remote_ip} {}/{max}", conn_num - 1).as_bytes(),
+            );
+            if let Some(msg) = diemsg {
+                let mut m = msg;
+                m.extend_from_slice(b"\r\n");
+                let _ = (&conn).write_all(&m);
+            }
+            std::process::exit(diag::EXIT_USAGE);
+        }
+        env.set("TCPCONNNUM", conn_num.to_string());
+    }
     if o.verbosity == Verbosity::Verbose {
         diag::write_line(&ok_line(deny, pid, &names));
     }
@@ -607,4 +715,24 @@ fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
         v.push(sep);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_counts_ipv4_addresses_and_ipv6_64s() {
+        let v6 = |t: &str| t.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        let mut p = PerIp::with_capacity(4);
+        assert_eq!(p.add(&v6("2001:db8:1:2::1")), 1);
+        assert_eq!(p.add(&v6("2001:db8:1:2:ffff::9")), 2);
+        assert_eq!(p.add(&v6("2001:db8:1:3::1")), 1);
+        assert_eq!(p.add(&v6("::ffff:10.0.0.1")), 1);
+        assert_eq!(p.add(&v6("::ffff:10.0.0.2")), 1);
+        p.remove(&v6("2001:db8:1:2::1"));
+        assert_eq!(p.add(&v6("2001:db8:1:2::7")), 2);
+        p.remove(&v6("::ffff:10.0.0.1"));
+        assert!(!p.counts.contains_key(&v6("::ffff:10.0.0.1")));
+    }
 }

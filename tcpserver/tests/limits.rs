@@ -131,7 +131,11 @@ fn survives_its_lowest_memory_limit_with_eight_clients() {
         c.join().unwrap();
     }
     assert!(server.try_wait().unwrap().is_none(), "tcpserver died");
-    assert!(wait_until(10.0, || fetch(port).as_deref() == Some(b"hi\n")));
+    assert!(
+        wait_until(10.0, || fetch(port).as_deref() == Some(b"hi\n")),
+        "m={m} {}",
+        fs::read_to_string(t.join("stderr")).unwrap_or_default()
+    );
     let err = fs::read_to_string(t.join("stderr")).unwrap_or_default();
     assert!(!err.contains("memory allocation"), "{err}");
     assert!(served.load(Ordering::SeqCst) > 0);

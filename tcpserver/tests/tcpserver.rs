@@ -244,7 +244,7 @@ fn write_rules(path: &std::path::Path, text: &str) {
     let f = std::fs::File::create(path).unwrap();
     let mut w = common::cdb::Writer::new(f).unwrap();
     for line in text.lines() {
-        if let Ok(common::rules::Line::Rule { keys, value }) =
+        if let Ok(common::rules::Line::Rule { keys, value, .. }) =
             common::rules::parse_line(line.as_bytes())
         {
             for k in keys {
@@ -449,8 +449,17 @@ fn usage_and_setup_errors() {
         Out::new(100, "", usage)
     );
     assert_eq!(
-        run(TCPSERVER, &["-C", "5", "0", "0", "true"], t.path()),
-        Out::new(100, "", &format!("tcpserver: illegal option -- C\n{usage}"))
+        run(TCPSERVER, &["-Z", "5", "0", "0", "true"], t.path()),
+        Out::new(100, "", &format!("tcpserver: illegal option -- Z\n{usage}"))
+    );
+    // -C (per-IP limit, an extension) takes a value.
+    assert_eq!(
+        run_within(10.0, TCPSERVER, &["-C"], t.path(), None),
+        Out::new(
+            100,
+            "",
+            &format!("tcpserver: option requires an argument -- C\n{usage}")
+        )
     );
     assert_eq!(
         run(TCPSERVER, &["-q", "0"], t.path()),
