@@ -1,5 +1,6 @@
 /* Load generator: THREADS clients connect to 127.0.0.1:PORT, read the
- * reply to end of file, and repeat for SECONDS; prints connections/s. */
+ * reply to end of file, and repeat for SECONDS; prints connections/s.
+ * With a fourth argument 1, client i connects from 127.0.0.(i+1). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -9,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int port, seconds;
+static int port, seconds, spread;
 static double until;
 static long done[64];
 
@@ -28,6 +29,12 @@ static void *client(void *arg) {
     char buf[64];
     while (now() < until) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
+        if (s >= 0 && spread) {
+            struct sockaddr_in from = {0};
+            from.sin_family = AF_INET;
+            from.sin_addr.s_addr = htonl(0x7f000001 + i);
+            if (bind(s, (struct sockaddr *)&from, sizeof from) < 0) { close(s); continue; }
+        }
         if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0) { if (s >= 0) close(s); continue; }
         int got = 0, n;
         while ((n = read(s, buf, sizeof buf)) > 0) got += n;
@@ -42,6 +49,7 @@ int main(int argc, char **argv) {
     port = atoi(argv[1]);
     int threads = atoi(argv[2]);
     seconds = atoi(argv[3]);
+    spread = argc > 4 && atoi(argv[4]);
     pthread_t t[64];
     until = now() + seconds;
     for (long i = 0; i < threads; i++) pthread_create(&t[i], 0, client, (void *)i);

@@ -153,8 +153,8 @@ impl<S: Source> Reader<S> {
 pub struct Writer<W: Write + Seek> {
     out: io::BufWriter<W>,
     pos: u64,
-    /// Per bucket: (hash, record position), in insertion order.
-    buckets: Vec<Vec<(u32, u32)>>,
+    /// Per bucket: (hash, record position, rank), in insertion order.
+    buckets: Vec<Vec<(u32, u32, u16)>>,
 }
 
 fn too_big() -> io::Error {
@@ -174,6 +174,13 @@ impl<W: Write + Seek> Writer<W> {
     }
 
     pub fn add(&mut self, key: &[u8], data: &[u8]) -> io::Result<()> {
+        self.add_ranked(key, data, 0)
+    }
+
+    /// [`Writer::add`] with a rank: [`Writer::finish_ranked`] makes a
+    /// lookup of a key that has several records find the one of the
+    /// highest rank (ties: the first added).
+    pub fn add_ranked(&mut self, key: &[u8], data: &[u8], rank: u16) -> io::Result<()> {
         let h = hash(key);
         let pos = u32::try_from(self.pos).map_err(|_| too_big())?;
         self.out.write_all(&(key.len() as u32).to_le_bytes())?;
@@ -184,12 +191,27 @@ impl<W: Write + Seek> Writer<W> {
         if self.pos > u64::from(u32::MAX) {
             return Err(too_big());
         }
-        self.buckets[h as usize & 255].push((h, pos));
+        self.buckets[h as usize & 255].push((h, pos, rank));
         Ok(())
     }
 
     /// Writes the tables and the header; returns the underlying writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    /// Records of one key are found in the order they were added.
+    pub fn finish(self) -> io::Result<W> {
+        self.finish_ranked(false)
+    }
+
+    /// [`Writer::finish`]; with `by_rank`, records of one key are found
+    /// highest rank first, ties in the order added. Only the order of the
+    /// slots changes (the records stay where they were written): the
+    /// lookup of a key skips slots of other keys, so their order among
+    /// themselves does not matter.
+    pub fn finish_ranked(mut self, by_rank: bool) -> io::Result<W> {
+        if by_rank {
+            for b in &mut self.buckets {
+                b.sort_by_key(|e| std::cmp::Reverse(e.2));
+            }
+        }
         let mut header = [0u8; HEADER];
         for (i, bucket) in self.buckets.iter().enumerate() {
             let slots = bucket.len() * 2;
@@ -197,7 +219,7 @@ impl<W: Write + Seek> Writer<W> {
             header[i * 8..i * 8 + 4].copy_from_slice(&tpos.to_le_bytes());
             header[i * 8 + 4..i * 8 + 8].copy_from_slice(&(slots as u32).to_le_bytes());
             let mut table = vec![(0u32, 0u32); slots];
-            for &(h, p) in bucket {
+            for &(h, p, _) in bucket {
                 let mut s = (h as usize >> 8) % slots;
                 while table[s].1 != 0 {
                     s += 1;
@@ -259,6 +281,22 @@ mod tests {
         let mut data = w.finish().unwrap().into_inner();
         data.truncate(2050);
         assert_eq!(Reader::new(data).get(b"k"), Err(Error::Corrupt));
+    }
+
+    #[test]
+    fn ranked_records_of_one_key() {
+        let build = |by_rank| {
+            let mut w = Writer::new(io::Cursor::new(Vec::new())).unwrap();
+            w.add_ranked(b"k", b"first, 20", 20).unwrap();
+            w.add_ranked(b"other", b"o", 255).unwrap();
+            w.add_ranked(b"k", b"second, 24", 24).unwrap();
+            w.add_ranked(b"k", b"third, 24", 24).unwrap();
+            Reader::new(w.finish_ranked(by_rank).unwrap().into_inner())
+        };
+        assert_eq!(build(false).get(b"k").unwrap(), Some(b"first, 20".to_vec()));
+        let r = build(true);
+        assert_eq!(r.get(b"k").unwrap(), Some(b"second, 24".to_vec()));
+        assert_eq!(r.get(b"other").unwrap(), Some(b"o".to_vec()));
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //! `a.b.c.`-style prefixes), which the C tcpserver reads too; an IPv6
 //! `addr/L` into the key `^` and the first L bits as `0`/`1`, which only
 //! ours looks up, after the textual prefixes. A CIDR rule's value ends with
-//! an entry `#LINE:ADDRESS/L`, which every reader of values ignores and
-//! tcprulescheck prints.
+//! an entry `#LINE/L`, which every reader of values ignores and from which
+//! tcprulescheck, with the key, tells the rule (`from line 3: 10.1.16.0/20`).
 
 use crate::cdb::{Error, Reader, Source};
 
@@ -93,7 +93,8 @@ pub fn parse_line(line: &[u8]) -> Result<Line, BadLine> {
     };
     let address = &line[..colon];
     let mut rest = &line[colon + 1..];
-    let mut value = Vec::new();
+    // Room for the entries and a CIDR origin: one allocation per line.
+    let mut value = Vec::with_capacity(line.len() + 26);
     if let Some(r) = rest.strip_prefix(b"deny") {
         value.extend_from_slice(b"D\0");
         rest = r;
@@ -134,13 +135,47 @@ pub fn parse_line(line: &[u8]) -> Result<Line, BadLine> {
     })
 }
 
-/// Appends a CIDR rule's origin entry (`#LINE:ADDRESS`) to its value.
-pub fn add_origin(value: &mut Vec<u8>, line_no: u64, address: &[u8]) {
+/// Appends a CIDR rule's origin entry (`#LINE/L`) to its value.
+pub fn add_origin(value: &mut Vec<u8>, line_no: u64, len: u8) {
+    value.reserve(26);
     value.push(b'#');
-    value.extend_from_slice(line_no.to_string().as_bytes());
-    value.push(b':');
-    value.extend_from_slice(address);
+    push_decimal(value, line_no);
+    value.push(b'/');
+    push_decimal(value, u64::from(len));
     value.push(0);
+}
+
+/// The line and the block of an origin entry found under `key`:
+/// (`3`, `10.1.16.0/20`).
+pub fn origin(key: &[u8], entry: &[u8]) -> Option<(String, String)> {
+    let t = std::str::from_utf8(entry).ok()?;
+    let (line, len) = t.split_once('/')?;
+    let len: u32 = len.parse().ok()?;
+    let block = if let Some(bits) = key.strip_prefix(b"^") {
+        let mut o = [0u8; 16];
+        for (i, &b) in bits.iter().enumerate().take(128) {
+            if b == b'1' {
+                o[i / 8] |= 0x80 >> (i % 8);
+            }
+        }
+        format!("{}/{len}", std::net::Ipv6Addr::from(o))
+    } else {
+        let mut o = [0u8; 4];
+        let text = std::str::from_utf8(key).ok()?;
+        for (slot, p) in o.iter_mut().zip(text.split('.').filter(|p| !p.is_empty())) {
+            *slot = p.parse().ok()?;
+        }
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - len.min(32))
+        };
+        format!(
+            "{}/{len}",
+            std::net::Ipv4Addr::from(u32::from_be_bytes(o) & mask)
+        )
+    };
+    Some((line.to_string(), block))
 }
 
 /// The address of a line (before its `:deny`/`:allow`), as `parse_line`
@@ -173,9 +208,8 @@ fn cidr(address: &[u8]) -> Option<Option<(Cidr, Vec<Vec<u8>>)>> {
     let len = (!len.is_empty() && len.len() <= 3 && len.iter().all(u8::is_ascii_digit))
         .then(|| number(len))
         .flatten();
-    let text = std::str::from_utf8(ip).ok();
     if !ip.contains(&b':') {
-        let a: std::net::Ipv4Addr = match text.and_then(strict_v4) {
+        let a: std::net::Ipv4Addr = match strict_v4(ip) {
             Some(a) => a,
             None => return Some(None),
         };
@@ -195,6 +229,7 @@ fn cidr(address: &[u8]) -> Option<Option<(Cidr, Vec<Vec<u8>>)>> {
             v4_keys(bits, len as u32),
         )));
     }
+    let text = std::str::from_utf8(ip).ok();
     let Some(a) = text.and_then(|t| t.parse::<std::net::Ipv6Addr>().ok()) else {
         return Some(None);
     };
@@ -220,19 +255,34 @@ fn cidr(address: &[u8]) -> Option<Option<(Cidr, Vec<Vec<u8>>)>> {
 }
 
 /// A dotted quad of four decimal numbers 0-255, nothing else.
-fn strict_v4(t: &str) -> Option<std::net::Ipv4Addr> {
-    let parts: Vec<&str> = t.split('.').collect();
-    if parts.len() != 4 {
-        return None;
-    }
+fn strict_v4(t: &[u8]) -> Option<std::net::Ipv4Addr> {
     let mut o = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    let mut parts = t.split(|&b| b == b'.');
+    for slot in &mut o {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        o[i] = p.parse().ok()?;
+        let n = p.iter().fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'));
+        *slot = u8::try_from(n).ok()?;
     }
-    Some(std::net::Ipv4Addr::from(o))
+    parts.next().is_none().then(|| std::net::Ipv4Addr::from(o))
+}
+
+/// Appends the decimal digits of `n`.
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// The original's keys for an IPv4 prefix: the length rounded up to a
@@ -242,17 +292,16 @@ fn v4_keys(bits: u32, len: u32) -> Vec<Vec<u8>> {
     let whole = len.div_ceil(8) * 8;
     let count = 1u32 << (whole - len);
     let step = if whole == 0 { 0 } else { 1u32 << (32 - whole) };
+    let n = (whole / 8) as usize;
     (0..count)
         .map(|i| {
-            let v = bits.wrapping_add(i.wrapping_mul(step));
-            let o = v.to_be_bytes();
-            let n = (whole / 8) as usize;
+            let o = bits.wrapping_add(i.wrapping_mul(step)).to_be_bytes();
             let mut k = Vec::with_capacity(16);
-            for (j, b) in o[..n].iter().enumerate() {
+            for (j, &b) in o[..n].iter().enumerate() {
                 if j > 0 {
                     k.push(b'.');
                 }
-                k.extend_from_slice(b.to_string().as_bytes());
+                push_decimal(&mut k, u64::from(b));
             }
             if n > 0 && n < 4 {
                 k.push(b'.');
@@ -418,7 +467,7 @@ pub fn lengths_value(lengths: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry<'a> {
     Deny,
-    /// `#LINE:ADDRESS`: the CIDR line a key came from.
+    /// `#LINE/L`: the CIDR line a key came from ([`origin`]).
     Origin(&'a [u8]),
     /// `+NAME=VALUE`, with the text after `+`.
     Set {
@@ -668,6 +717,28 @@ mod tests {
     }
 
     #[test]
+    fn origins_name_the_block() {
+        let o = |k: &str, e: &str| origin(k.as_bytes(), e.as_bytes()).unwrap();
+        assert_eq!(o("10.1.17.", "4/20"), ("4".into(), "10.1.16.0/20".into()));
+        assert_eq!(
+            o("192.168.1.40", "9/27"),
+            ("9".into(), "192.168.1.32/27".into())
+        );
+        assert_eq!(o("", "1/0"), ("1".into(), "0.0.0.0/0".into()));
+        let k = v6_key(
+            &"2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+            48,
+        );
+        assert_eq!(
+            origin(&k, b"2/48").unwrap(),
+            ("2".into(), "2001:db8::/48".into())
+        );
+        let mut v = Vec::new();
+        add_origin(&mut v, 12, 20);
+        assert_eq!(v, b"#12/20\0");
+    }
+
+    #[test]
     fn specificity_orders_records_of_one_key() {
         assert_eq!(specificity(b"10.1.20.", None), 24);
         assert_eq!(specificity(b"10.1.20.4", None), 32);
@@ -682,7 +753,7 @@ mod tests {
 
     #[test]
     fn value_entries() {
-        let v = b"D\0+A=1\0+B\0xjunk\0+C=x=y\0#3:1.0.0.0/8\0+D=tail";
+        let v = b"D\0+A=1\0+B\0xjunk\0+C=x=y\0#3/8\0+D=tail";
         assert_eq!(
             entries(v),
             vec![
@@ -697,7 +768,7 @@ mod tests {
                     name: b"C",
                     value: b"x=y"
                 },
-                Entry::Origin(b"3:1.0.0.0/8"),
+                Entry::Origin(b"3/8"),
             ]
         );
     }

@@ -36,14 +36,11 @@ pub fn main(args: &[OsString]) -> i32 {
             out.extend_from_slice(b":\n");
             let entries = rules::entries(&value);
             for e in &entries {
-                if let Entry::Origin(o) = e {
-                    if let Some(colon) = o.iter().position(|&b| b == b':') {
-                        out.extend_from_slice(b"from line ");
-                        out.extend_from_slice(&o[..colon]);
-                        out.extend_from_slice(b": ");
-                        out.extend_from_slice(&o[colon + 1..]);
-                        out.push(b'\n');
-                    }
+                if let Some((line, block)) = match e {
+                    Entry::Origin(o) => rules::origin(&key, o),
+                    _ => None,
+                } {
+                    out.extend_from_slice(format!("from line {line}: {block}\n").as_bytes());
                 }
             }
             let mut deny = false;

@@ -307,7 +307,8 @@ fn cidr_lines_make_the_originals_keys() {
                  10.9.9.9/32:allow\n0.0.0.0/0:deny\n";
     assert_eq!(compile(t.path(), input.as_bytes()), Out::new(0, "", ""));
     let got = records(&fs::read(t.join("rules.cdb")).unwrap());
-    let origin = |line: u32, a: &str| format!("#{line}:{a}\0").into_bytes();
+    let origin =
+        |line: u32, a: &str| format!("#{line}/{}\0", a.split('/').nth(1).unwrap()).into_bytes();
     let mut want: Vec<(String, Vec<u8>)> = vec![(
         "10.".into(),
         [b"D\0".to_vec(), origin(1, "10.0.0.0/8")].concat(),
