@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
@@ -116,6 +116,10 @@ pub struct LogDir {
     /// A failing processor was given up on after TERM: leave the directory
     /// for crash recovery at exit.
     abandoned: bool,
+    /// When the first byte of `current` was written (`R`): from the clock
+    /// when it is written, from the file when multilog starts on a
+    /// non-empty one.
+    first_at: Option<SystemTime>,
 }
 
 impl LogDir {
@@ -151,7 +155,9 @@ impl LogDir {
             if let Err(e) = set_mode(&current, MODE_ACTIVE) {
                 diag::fatal_sys(&[&"unable to set mode of ", &cur], e);
             }
-            let bytes = current.metadata().map(|m| m.len()).unwrap_or(0);
+            let meta = current.metadata().ok();
+            let bytes = meta.as_ref().map_or(0, |m| m.len());
+            let first_at = meta.filter(|_| bytes > 0).map(|m| file_started(&m));
             return LogDir {
                 spec,
                 _lock: lock,
@@ -159,6 +165,7 @@ impl LogDir {
                 bytes,
                 buf: Vec::new(),
                 abandoned: false,
+                first_at,
             };
         }
         // Crash recovery: current has no execute bit (or is missing).
@@ -172,16 +179,16 @@ impl LogDir {
         };
         if processor_done {
             let _ = std::fs::remove_file(join(&d, "previous"));
-            finish(rt, &d, spec.num, "processed", b's');
+            finish(rt, &d, spec.num, spec.cap, "processed", b's');
         } else {
             let _ = std::fs::remove_file(&processed);
-            finish(rt, &d, spec.num, "previous", b'u');
+            finish(rt, &d, spec.num, spec.cap, "previous", b'u');
         }
         // Divergence: an empty current is removed, not kept as an empty .u.
         if std::fs::metadata(&cur).is_ok_and(|m| m.len() == 0) {
             let _ = std::fs::remove_file(&cur);
         }
-        finish(rt, &d, spec.num, "current", b'u');
+        finish(rt, &d, spec.num, spec.cap, "current", b'u');
         let state = join(&d, "state");
         if let Err(e) = open_trunc(&state) {
             diag::fatal_sys(&[&"unable to write to ", &state], e);
@@ -198,7 +205,32 @@ impl LogDir {
             bytes: 0,
             buf: Vec::new(),
             abandoned: false,
+            first_at: None,
         }
+    }
+
+    /// When `R` makes `current` due for rotation (wall clock), if it does.
+    fn due_at(&self) -> Option<SystemTime> {
+        if self.spec.rotate_secs == 0 || self.bytes == 0 || self.abandoned {
+            return None;
+        }
+        Some(self.first_at? + Duration::from_secs(self.spec.rotate_secs))
+    }
+
+    /// The deadline of the `R` rotation, for the wait.
+    pub fn rotation_due(&self) -> Option<Instant> {
+        let left = self
+            .due_at()?
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        // A millisecond late rather than early: a wait that ends just short
+        // of the wall-clock moment would be repeated at once.
+        Some(Instant::now() + left + Duration::from_millis(1))
+    }
+
+    /// Whether `R` wants `current` rotated now.
+    pub fn rotation_is_due(&self) -> bool {
+        self.due_at().is_some_and(|t| t <= SystemTime::now())
     }
 
     /// Whether `current` holds anything (ALRM rotates only non-empty ones).
@@ -250,6 +282,9 @@ impl LogDir {
                 ),
             }
         };
+        if self.bytes == 0 && n > 0 {
+            self.first_at = Some(SystemTime::now());
+        }
         self.bytes += n as u64;
         if self.bytes >= tail && data[n - 1] == b'\n' && !self.abandoned {
             self.rotate(rt);
@@ -294,6 +329,7 @@ impl LogDir {
         });
         self.current = current;
         self.bytes = 0;
+        self.first_at = None;
         retry(rt, &[&"unable to set mode of ", &prev], || {
             io(std::fs::set_permissions(
                 &prev,
@@ -301,7 +337,14 @@ impl LogDir {
             ))
         });
         match self.spec.processor.clone() {
-            None => finish(rt, &self.spec.path, self.spec.num, "previous", b's'),
+            None => finish(
+                rt,
+                &self.spec.path,
+                self.spec.num,
+                self.spec.cap,
+                "previous",
+                b's',
+            ),
             Some(p) => self.process(&p, rt),
         }
     }
@@ -394,7 +437,7 @@ impl LogDir {
             &[&"unable to rename newstate to state in directory ", &d],
             || io(std::fs::rename(&newstate, self.at("state"))),
         );
-        finish(rt, &d, self.spec.num, "processed", b's');
+        finish(rt, &d, self.spec.num, self.spec.cap, "processed", b's');
     }
 
     /// Starts the processor with previous on fd 0, processed on 1, state on
@@ -466,8 +509,9 @@ fn join(dir: &OsStr, name: impl AsRef<[u8]>) -> PathBuf {
 }
 
 /// Turns `DIR/FILE` into `DIR/@<now>.CODE`, then removes the oldest old
-/// files until fewer than `num` remain.
-pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, file: &str, code: u8) {
+/// files until fewer than `num` remain and (with `cap`, the `S` extension)
+/// they take at most `cap` bytes together.
+pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, cap: u64, file: &str, code: u8) {
     let path = join(dir, file);
     let meta = loop {
         match std::fs::metadata(&path) {
@@ -501,12 +545,17 @@ pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, file: &str, code: u8) {
             }
         };
         let mut old: Vec<Vec<u8>> = Vec::new();
+        let mut total = 0u64;
         let mut failed = None;
         for e in entries {
             match e {
                 Ok(e) => {
                     let n = e.file_name().into_vec();
                     if n.first() == Some(&b'@') && n.len() >= 25 {
+                        if cap > 0 {
+                            // A file gone meanwhile counts nothing.
+                            total += e.metadata().map_or(0, |m| m.len());
+                        }
                         old.push(n);
                     }
                 }
@@ -517,7 +566,7 @@ pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, file: &str, code: u8) {
             pause(rt, &[&"unable to read ", &dir], Some(e));
             continue;
         }
-        if (old.len() as u64) < num {
+        if (old.len() as u64) < num && (cap == 0 || total <= cap) {
             return;
         }
         // The oldest by its first 25 bytes (the timestamp); the first entry
@@ -533,4 +582,12 @@ pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, file: &str, code: u8) {
             }
         }
     }
+}
+
+/// When a file was started: its creation time where the file system
+/// records one, else its last change.
+fn file_started(m: &std::fs::Metadata) -> SystemTime {
+    m.created()
+        .or_else(|_| m.modified())
+        .unwrap_or_else(|_| SystemTime::now())
 }

@@ -8,6 +8,12 @@
 //! the line in hand; SIGALRM rotates every non-empty `current` before the
 //! next read. Both are let in while the runtime waits for stdin and in
 //! every retry wait, so neither is acted on late.
+//!
+//! Extensions (spec/extensions.md, docs/multilog.md): `T` stamps lines with
+//! the local time after `t`'s stamp, and the patterns then see the line
+//! after the stamps; `R<secs>` rotates a directory whose `current` has held
+//! lines that long, from a deadline of the same wait; `S<bytes>` caps the
+//! old files (in `logdir::finish`).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -17,7 +23,7 @@ use std::os::unix::fs::FileExt;
 
 use common::diag::{self, errno_of};
 use common::rt::{Disposition, Runtime};
-use common::tai::{Tai64n, LABEL_LEN};
+use common::tai::{Tai64n, LABEL_LEN, UNIX_EPOCH_LABEL};
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
@@ -50,6 +56,8 @@ struct Line {
     open: bool,
     /// The visible part is complete; the rest goes straight to the dirs.
     past_visible: bool,
+    /// Bytes of stamps at the start of `vis`.
+    stamps: usize,
     /// Per directory: the line is selected for it.
     sel: Vec<bool>,
 }
@@ -62,6 +70,8 @@ struct Multilog {
     line: Line,
     /// Last clock reading and its label, reused while the clock stands still.
     last_time: (Tai64n, [u8; LABEL_LEN]),
+    /// `T`: the Unix second last rendered and its `YYYY-MM-DD HH:MM:SS.`.
+    local: (i64, Vec<u8>),
 }
 
 pub fn main(args: &[OsString]) -> i32 {
@@ -108,9 +118,11 @@ pub fn main(args: &[OsString]) -> i32 {
             vis: Vec::with_capacity(VISIBLE),
             open: false,
             past_visible: false,
+            stamps: 0,
             sel: vec![false; n],
         },
         last_time: (Tai64n::default(), Tai64n::default().label()),
+        local: (i64::MIN, Vec::new()),
     };
 
     // Unbuffered: a buffered reader would take more than the one byte at a
@@ -134,6 +146,12 @@ pub fn main(args: &[OsString]) -> i32 {
                 }
             }
         }
+        // R: a current that has held lines long enough, input or not.
+        for d in &mut m.dirs {
+            if d.rotation_is_due() {
+                d.rotate(&mut m.rt);
+            }
+        }
         if m.rt.take(Signal::SIGTERM) {
             terminating = true;
         }
@@ -143,8 +161,10 @@ pub fn main(args: &[OsString]) -> i32 {
         // After TERM, read one byte at a time to the end of the line in hand,
         // leaving the rest of the input for whoever reads next.
         let want = if terminating { 1 } else { READ_SIZE };
-        // Wait for input or a signal; a signal while idle acts at once.
-        let wake = m.rt.wait(&[(input.as_fd(), PollFlags::POLLIN)], None);
+        // Wait for input, a signal or an R deadline; a signal while idle
+        // acts at once.
+        let deadline = m.dirs.iter().filter_map(LogDir::rotation_due).min();
+        let wake = m.rt.wait(&[(input.as_fd(), PollFlags::POLLIN)], deadline);
         if !wake.ready(0) {
             continue;
         }
@@ -166,8 +186,7 @@ pub fn main(args: &[OsString]) -> i32 {
 }
 
 impl Multilog {
-    fn label(&mut self) -> [u8; LABEL_LEN] {
-        let now = Tai64n::now();
+    fn label(&mut self, now: Tai64n) -> [u8; LABEL_LEN] {
         if now != self.last_time.0 {
             self.last_time = (now, now.label());
         }
@@ -178,11 +197,48 @@ impl Multilog {
         self.line.open = true;
         self.line.past_visible = false;
         self.line.vis.clear();
-        if self.script.timestamp {
-            let l = self.label();
-            self.line.vis.extend_from_slice(&l);
-            self.line.vis.push(b' ');
+        if self.script.timestamp || self.script.local_stamp {
+            let now = Tai64n::now();
+            if self.script.timestamp {
+                let l = self.label(now);
+                self.line.vis.extend_from_slice(&l);
+                self.line.vis.push(b' ');
+            }
+            if self.script.local_stamp {
+                self.local_stamp(now);
+            }
         }
+        self.line.stamps = self.line.vis.len();
+    }
+
+    /// Appends `YYYY-MM-DD HH:MM:SS.NNNNNNNNN ` for the clock reading of
+    /// the line, in local time, as tai64nlocal renders its label.
+    fn local_stamp(&mut self, t: Tai64n) {
+        let unix = t.secs.wrapping_sub(UNIX_EPOCH_LABEL) as i64;
+        if self.local.0 != unix {
+            let text = match common::sys::localtime(unix) {
+                Some(lt) => format!(
+                    "{}-{:02}-{:02} {:02}:{:02}:{:02}.",
+                    1900 + lt.year,
+                    lt.mon + 1,
+                    lt.mday,
+                    lt.hour,
+                    lt.min,
+                    lt.sec
+                ),
+                None => String::from("????-??-?? ??:??:??."),
+            };
+            self.local = (unix, text.into_bytes());
+        }
+        self.line.vis.extend_from_slice(&self.local.1);
+        let mut n = t.nanos;
+        let mut digits = [b'0'; 9];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.line.vis.extend_from_slice(&digits);
+        self.line.vis.push(b' ');
     }
 
     /// Processes a block of input.
@@ -232,16 +288,23 @@ impl Multilog {
     fn end_visible(&mut self) {
         self.line.past_visible = true;
         let vis = &self.line.vis;
+        // With T, the patterns see the line after the stamps; without, as
+        // the original: `t`'s stamp included.
+        let text = if self.script.local_stamp {
+            &vis[self.line.stamps..]
+        } else {
+            &vis[..]
+        };
         let mut selected = true;
         for a in &self.script.actions {
             match a {
                 Action::Deselect(p) => {
-                    if selected && crate::pattern::matches(p, vis) {
+                    if selected && crate::pattern::matches(p, text) {
                         selected = false;
                     }
                 }
                 Action::Select(p) => {
-                    if !selected && crate::pattern::matches(p, vis) {
+                    if !selected && crate::pattern::matches(p, text) {
                         selected = true;
                     }
                 }

@@ -40,6 +40,12 @@ pub struct DirSpec {
     pub num: u64,
     /// `!PROCESSOR`, run as `sh -c PROCESSOR`.
     pub processor: Option<OsString>,
+    /// `R<secs>` (an extension): also rotate a non-empty `current` whose
+    /// first line is this old; 0 = off.
+    pub rotate_secs: u64,
+    /// `S<bytes>` (an extension): at most this many bytes of old files;
+    /// 0 = no cap.
+    pub cap: u64,
 }
 
 /// A compiled script.
@@ -47,6 +53,9 @@ pub struct DirSpec {
 pub struct Script {
     /// `t` as the first argument.
     pub timestamp: bool,
+    /// `T` anywhere (an extension): a local-time stamp after `t`'s; the
+    /// patterns then match the line after the stamps.
+    pub local_stamp: bool,
     pub actions: Vec<Action>,
     pub dirs: Vec<DirSpec>,
     pub status_files: Vec<OsString>,
@@ -57,6 +66,7 @@ pub struct Script {
 pub fn compile(args: &[OsString]) -> Script {
     let mut s = Script::default();
     let (mut size, mut num, mut processor) = (DEFAULT_SIZE, DEFAULT_NUM, None);
+    let (mut rotate_secs, mut cap) = (0, 0);
     for (i, arg) in args.iter().enumerate() {
         let a = arg.as_bytes();
         let Some(&first) = a.first() else { continue };
@@ -73,6 +83,9 @@ pub fn compile(args: &[OsString]) -> Script {
             b's' => size = scan_ulong(rest).0.clamp(MIN_SIZE, MAX_SIZE),
             b'n' => num = scan_ulong(rest).0.max(MIN_NUM),
             b'!' => processor = Some(OsString::from_vec(rest.to_vec())),
+            b'T' => s.local_stamp = true,
+            b'R' => rotate_secs = scan_ulong(rest).0,
+            b'S' => cap = scan_ulong(rest).0,
             b'.' | b'/' => {
                 s.actions.push(Action::Dir(s.dirs.len()));
                 s.dirs.push(DirSpec {
@@ -80,6 +93,8 @@ pub fn compile(args: &[OsString]) -> Script {
                     size,
                     num,
                     processor: processor.clone(),
+                    rotate_secs,
+                    cap,
                 });
             }
             _ => {}
@@ -117,7 +132,9 @@ mod tests {
                 path: "./a".into(),
                 size: 99_999,
                 num: 10,
-                processor: None
+                processor: None,
+                rotate_secs: 0,
+                cap: 0
             }
         );
         assert_eq!(
@@ -126,7 +143,9 @@ mod tests {
                 path: "./b".into(),
                 size: 4096,
                 num: 2,
-                processor: Some("gzip".into())
+                processor: Some("gzip".into()),
+                rotate_secs: 0,
+                cap: 0
             }
         );
         assert_eq!(s.dirs[2].size, MAX_SIZE);
@@ -135,6 +154,16 @@ mod tests {
             s.actions,
             vec![Action::Dir(0), Action::Dir(1), Action::Dir(2)]
         );
+    }
+
+    #[test]
+    fn extensions_t_r_s() {
+        let s = c(&["t", "./a", "R86400", "S1000000", "./b", "T", "R0", "./c"]);
+        assert!(s.timestamp && s.local_stamp);
+        assert_eq!((s.dirs[0].rotate_secs, s.dirs[0].cap), (0, 0));
+        assert_eq!((s.dirs[1].rotate_secs, s.dirs[1].cap), (86400, 1_000_000));
+        assert_eq!((s.dirs[2].rotate_secs, s.dirs[2].cap), (0, 1_000_000));
+        assert!(!c(&["t", "./a"]).local_stamp);
     }
 
     #[test]

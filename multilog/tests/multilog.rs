@@ -747,3 +747,198 @@ fn tai64n_then_tai64nlocal_round_trip() {
     assert_eq!(local.as_bytes()[19], b'.');
     assert_eq!(local.len(), "YYYY-MM-DD HH:MM:SS.NNNNNNNNN hello\n".len());
 }
+
+/// A multilog reading a pipe the test writes to.
+struct Piped {
+    child: std::process::Child,
+    w: Option<fs::File>,
+}
+
+impl Piped {
+    fn start(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Piped {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let child = Command::new(MULTILOG)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(cwd)
+            .stdin(Stdio::from(r))
+            .spawn()
+            .unwrap();
+        Piped {
+            child,
+            w: Some(fs::File::from(w)),
+        }
+    }
+    fn send(&mut self, b: &[u8]) {
+        self.w.as_mut().unwrap().write_all(b).unwrap();
+    }
+    /// End of input; the exit code.
+    fn close(mut self) -> i32 {
+        self.w = None;
+        self.child.wait().unwrap().code().unwrap()
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn local_time_stamps_match_tai64nlocal_and_patterns_skip_them() {
+    let t = TempDir::new("ml-T");
+    let env = [("TZ", "Asia/Tokyo")];
+    let input = b"keep this\ndrop this\n";
+    let (code, _, _) = feed(
+        MULTILOG,
+        &["t", "T", "-drop*", "./d", "=st"],
+        input,
+        t.path(),
+        &env,
+    );
+    assert_eq!(code, 0);
+    let cur = fs::read(t.join("d/current")).unwrap();
+    let lines: Vec<&[u8]> = cur.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(lines.len(), 1, "{}", String::from_utf8_lossy(&cur));
+    // `t` first: tai64nlocal turns its label into the same local time that
+    // T wrote after it (same instant, same TZ).
+    let (_, local, _) = feed(TAI64NLOCAL, &[], &cur, t.path(), &env);
+    let local = String::from_utf8(local).unwrap();
+    let (stamp, rest) = local.split_at(29);
+    assert_eq!(rest, format!(" {stamp} keep this\n"));
+    assert!(
+        stamp.as_bytes()[4] == b'-' && stamp.as_bytes()[10] == b' ' && stamp.as_bytes()[19] == b'.'
+    );
+    // The status file shows the stamps too, as with t.
+    let st = fs::read(t.join("st")).unwrap();
+    assert_eq!(st.len(), 1001);
+    assert_eq!(&st[..cur.len() - 1], &cur[..cur.len() - 1]);
+    // T alone; the 1000-byte window counts the stamp: 30 + 970 bytes seen.
+    let long = format!("{}\n", "x".repeat(1200));
+    let (code, _, _) = feed(
+        MULTILOG,
+        &["T", "=st2", "./e"],
+        long.as_bytes(),
+        t.path(),
+        &env,
+    );
+    assert_eq!(code, 0);
+    let st2 = fs::read(t.join("st2")).unwrap();
+    assert_eq!(&st2[30..1000], "x".repeat(970).as_bytes());
+    assert_eq!(st2[1000], b'\n');
+    let e = fs::read(t.join("e/current")).unwrap();
+    assert_eq!(e.len(), 30 + 1201);
+    // Without T, t's stamp is part of what patterns see, as ever.
+    let (code, _, _) = feed(MULTILOG, &["t", "-drop*", "./f"], input, t.path(), &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        unstamp(&fs::read(t.join("f/current")).unwrap()),
+        "keep this\ndrop this\n"
+    );
+}
+
+#[test]
+fn r_rotates_an_idle_current_after_its_age_and_not_an_empty_one() {
+    let t = TempDir::new("ml-R");
+    let mut m = Piped::start(&["./plain", "R2", "./d"], t.path(), &[]);
+    m.send(b"first\n");
+    let d = t.join("d");
+    assert!(wait_until(5.0, || fs::read(d.join("current"))
+        .unwrap_or_default()
+        == b"first\n"));
+    let written = std::time::Instant::now();
+    // Rotated about two seconds later without more input.
+    assert!(wait_until(6.0, || old_files(&d).len() == 1));
+    let took = written.elapsed();
+    assert!(took >= Duration::from_millis(1800), "{took:?}");
+    assert!(took < Duration::from_millis(4500), "{took:?}");
+    let old = old_files(&d);
+    assert!(old[0].0.ends_with(".s"));
+    assert_eq!(old[0].2, b"first\n");
+    // An empty current is not rotated; the directory without R never is.
+    std::thread::sleep(Duration::from_millis(2600));
+    assert_eq!(old_files(&d).len(), 1);
+    assert!(old_files(&t.join("plain")).is_empty());
+    // The age counts from the first line of the new current.
+    m.send(b"second\n");
+    assert!(wait_until(6.0, || old_files(&d).len() == 2));
+    assert_eq!(old_files(&d)[1].2, b"second\n");
+    assert_eq!(m.close(), 0);
+
+    // A restarted multilog rotates an old current at once.
+    let (code, _, _) = feed(MULTILOG, &["./r"], b"old line\n", t.path(), &[]);
+    assert_eq!(code, 0);
+    std::thread::sleep(Duration::from_millis(2100));
+    let m = Piped::start(&["R2", "./r"], t.path(), &[]);
+    assert!(wait_until(3.0, || old_files(&t.join("r")).len() == 1));
+    assert_eq!(old_files(&t.join("r"))[0].2, b"old line\n");
+    assert_eq!(m.close(), 0);
+}
+
+#[test]
+fn r_with_a_processor_and_a_kill_9_during_the_rotation_loses_nothing() {
+    let t = TempDir::new("ml-R-proc");
+    // The processor takes its time: the kill comes while it runs.
+    let mut m = Piped::start(
+        &["R1", "!touch ../running; sleep 30; cat", "./d"],
+        t.path(),
+        &[],
+    );
+    m.send(b"one\ntwo\n");
+    assert!(wait_until(6.0, || t.join("running").exists()));
+    assert!(t.join("d/previous").exists());
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+    for p in pids_of(&["sleep", "30"], &t.join("d")) {
+        kill("-9", p);
+    }
+    // The next start recovers previous as an old .u file, as the original.
+    let (code, _, _) = feed(MULTILOG, &["!cat", "./d"], b"three\n", t.path(), &[]);
+    assert_eq!(code, 0);
+    let old = old_files(&t.join("d"));
+    let all: Vec<u8> = old.iter().flat_map(|o| o.2.clone()).collect();
+    assert_eq!(all, b"one\ntwo\n", "{old:?}");
+    assert!(old.iter().any(|o| o.0.ends_with(".u")));
+    assert_eq!(fs::read(t.join("d/current")).unwrap(), b"three\n");
+}
+
+#[test]
+fn s_caps_the_old_files_oldest_first() {
+    let t = TempDir::new("ml-S");
+    // 100 lines of 100 bytes, rotated at 4096: about 2.4 files; n is large,
+    // S keeps at most 5000 bytes of old files.
+    let mut input = Vec::new();
+    for i in 0..100 {
+        input.extend_from_slice(format!("{i:099}\n").as_bytes());
+    }
+    let (code, _, _) = feed(
+        MULTILOG,
+        &["s4096", "n100", "S5000", "./d", "!cat", "./p"],
+        &input,
+        t.path(),
+        &[],
+    );
+    assert_eq!(code, 0);
+    for dir in ["d", "p"] {
+        let old = old_files(&t.join(dir));
+        let total: usize = old.iter().map(|o| o.2.len()).sum();
+        assert!(total <= 5000, "{dir}: {total}");
+        assert!(!old.is_empty(), "{dir}");
+        // What is left is the newest: the last lines before current.
+        let cur = fs::read(t.join(dir).join("current")).unwrap();
+        let mut kept: Vec<u8> = old.iter().flat_map(|o| o.2.clone()).collect();
+        kept.extend_from_slice(&cur);
+        assert!(input.ends_with(&kept), "{dir}");
+    }
+    // Without S, the same input keeps every old file (n100).
+    let (code, _, _) = feed(MULTILOG, &["s4096", "n100", "./all"], &input, t.path(), &[]);
+    assert_eq!(code, 0);
+    let all: Vec<u8> = old_files(&t.join("all"))
+        .iter()
+        .flat_map(|o| o.2.clone())
+        .chain(fs::read(t.join("all/current")).unwrap())
+        .collect();
+    assert_eq!(all, input);
+}
