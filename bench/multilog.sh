@@ -36,6 +36,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 cat_run() { cat "$work/in" > "$work/out"; }
 ml_run() { rm -rf "$work/log"; "$1/multilog" t s16777215 n100 "$work/log" < "$work/in"; }
+# Ours with the local-time stamp (extension T), against the C multilog t.
+mlT_run() { rm -rf "$work/log"; "$1/multilog" T s16777215 n100 "$work/log" < "$work/in"; }
 tai_run() { "$1/tai64n" < "$work/in" > "$work/out"; }
 local_run() { "$1/tai64nlocal" < "$work/stamped" > "$work/out"; }
 
@@ -46,6 +48,8 @@ floor=$(secs cat_run)
 echo "cat FILE > OUT (floor):          ${floor} s"
 c=$(secs ml_run "$REF"); r=$(secs ml_run "$OURS")
 echo "multilog t s16777215 n100 DIR:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)  ours/cat $(ratio "$r" "$floor")x"
+c=$(secs ml_run "$REF"); r=$(secs mlT_run "$OURS")
+echo "C multilog t, ours multilog T:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)"
 c=$(secs tai_run "$REF"); r=$(secs tai_run "$OURS")
 echo "tai64n > FILE:                   C ${c} s  ours ${r} s  ours/cat $(ratio "$r" "$floor")x (goal <= 1.5)  C/cat $(ratio "$c" "$floor")x"
 c=$(secs local_run "$REF"); r=$(secs local_run "$OURS")
