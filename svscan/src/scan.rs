@@ -14,7 +14,19 @@
 //! signals (SIGCHLD: reap; SIGALRM/SIGHUP: rescan) with the next scan as
 //! deadline, starts each supervise with the spawner (fork + exec), and the reaper says
 //! which service each exit belongs to. Exit codes: 111 if DIR cannot be
-//! entered or the loop cannot be set up; otherwise svscan never exits.
+//! entered or the loop cannot be set up; otherwise svscan runs until SIGTERM
+//! or SIGINT.
+//!
+//! Shutdown (an extension, spec/extensions.md, docs/container.md): on
+//! SIGTERM or SIGINT every service is told `dx`; a log service only once
+//! its main service's supervise has exited, and then with svscan's end of
+//! the pipe closed and only `x`, so that it reads every line to end of file
+//! and stops by itself. What has not exited after `.svscan/timeout-shutdown`
+//! milliseconds (default 10000) is KILLed (`./run`, by the pid in its
+//! status, then its supervise). Then `.svscan/finish` runs, and svscan exits
+//! with the number in `.svscan/exitcode` (default 0). As process 1 (a
+//! container), svscan also reaps every orphan as it comes, and before it
+//! exits sends TERM to every process left, waits as long again, then KILL.
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -79,6 +91,8 @@ pub fn main(args: &[OsString]) -> i32 {
         (Signal::SIGCHLD, Disposition::Catch),
         (Signal::SIGALRM, Disposition::Catch),
         (Signal::SIGHUP, Disposition::Catch),
+        (Signal::SIGTERM, Disposition::Catch),
+        (Signal::SIGINT, Disposition::Catch),
     ])
     .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
 
@@ -96,6 +110,10 @@ pub fn main(args: &[OsString]) -> i32 {
             if wake.signal && rt.take(Signal::SIGCHLD) {
                 sc.reap();
             }
+            let (term, int) = (rt.take(Signal::SIGTERM), rt.take(Signal::SIGINT));
+            if term || int {
+                return sc.shutdown(&mut rt);
+            }
             // Both signals are taken: one rescan answers them.
             let (alrm, hup) = (rt.take(Signal::SIGALRM), rt.take(Signal::SIGHUP));
             if alrm || hup {
@@ -105,7 +123,180 @@ pub fn main(args: &[OsString]) -> i32 {
     }
 }
 
+/// `.svscan/timeout-shutdown` when absent.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(10_000);
+
+/// A number from a file of `.svscan/`, if it holds one (read bounded and
+/// non-blocking).
+fn svscan_number(name: &str) -> Option<u64> {
+    use std::io::Read;
+    let f = common::file::open_read(format!(".svscan/{name}")).ok()?;
+    let mut buf = Vec::with_capacity(32);
+    f.take(32).read_to_end(&mut buf).ok()?;
+    std::str::from_utf8(&buf).ok()?.trim().parse().ok()
+}
+
+/// Writes control bytes to the supervise of `dir`; false if no supervise
+/// listens there (yet).
+fn tell(dir: &OsStr, bytes: &[u8]) -> bool {
+    use std::io::Write;
+    let mut p = dir.to_os_string();
+    p.push("/supervise/control");
+    match common::control::open_fifo_writer(std::path::Path::new(&p)) {
+        common::control::Open::Running(mut f) => f.write_all(bytes).is_ok(),
+        _ => false,
+    }
+}
+
+/// The pid of `./run` in the status of `dir`'s supervise, if up.
+fn run_pid(dir: &OsStr) -> Option<Pid> {
+    let mut p = dir.to_os_string();
+    p.push("/supervise/status");
+    let st = common::status::read(std::path::Path::new(&p))?;
+    (st.pid != 0).then(|| Pid::from_raw(st.pid as i32))
+}
+
 impl Scanner {
+    /// Brings every service down in order, then exits (see the module
+    /// documentation). Returns the exit code.
+    fn shutdown(&mut self, rt: &mut Runtime) -> i32 {
+        let timeout =
+            svscan_number("timeout-shutdown").map_or(SHUTDOWN_TIMEOUT, Duration::from_millis);
+        let deadline = Instant::now() + timeout;
+        // (main told, log told) per service.
+        let mut told: HashMap<(u64, u64), (bool, bool)> = HashMap::new();
+        loop {
+            self.reap();
+            for (key, s) in &mut self.services {
+                let t = told.entry(*key).or_insert((false, false));
+                if s.pid.is_some() && !t.0 {
+                    t.0 = tell(&s.name, b"dx");
+                }
+                if s.pid.is_none() && s.pidlog.is_some() && !t.1 {
+                    // The main service is gone: the log reads what is left
+                    // in the pipe to end of file, then stops by itself.
+                    s.pipe = None;
+                    let mut log = s.name.clone();
+                    log.push("/log");
+                    t.1 = tell(&log, b"x");
+                }
+            }
+            let running = self
+                .services
+                .values()
+                .any(|s| s.pid.is_some() || s.pidlog.is_some());
+            if !running || Instant::now() >= deadline {
+                break;
+            }
+            // Not yet listening supervisors are asked again shortly.
+            let again = Instant::now() + Duration::from_millis(100);
+            rt.wait(&[], Some(again.min(deadline)));
+            rt.take(Signal::SIGCHLD);
+        }
+        // Past the time: KILL what is left, services first.
+        let mut left = Vec::new();
+        for s in self.services.values() {
+            let mut log = s.name.clone();
+            log.push("/log");
+            for (pid, dir) in [(s.pid, &s.name), (s.pidlog, &log)] {
+                if let Some(pid) = pid {
+                    if let Some(run) = run_pid(dir) {
+                        let _ = nix::sys::signal::kill(run, Signal::SIGKILL);
+                    }
+                    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                    left.push(pid);
+                }
+            }
+        }
+        let grace = Instant::now() + Duration::from_secs(1);
+        while !left.is_empty() && Instant::now() < grace {
+            self.reap();
+            left.retain(|&p| {
+                self.services
+                    .values()
+                    .any(|s| s.pid == Some(p) || s.pidlog == Some(p))
+            });
+            if !left.is_empty() {
+                rt.wait(&[], Some(grace));
+                rt.take(Signal::SIGCHLD);
+            }
+        }
+        self.services.clear();
+        self.run_finish(rt, timeout);
+        if std::process::id() == 1 {
+            self.last_processes(rt, timeout);
+        }
+        svscan_number("exitcode").map_or(0, |n| (n & 0xff) as i32)
+    }
+
+    /// Runs `.svscan/finish` if there is one, and waits for it (KILLed
+    /// after `timeout`).
+    fn run_finish(&mut self, rt: &mut Runtime, timeout: Duration) {
+        if std::fs::metadata(".svscan/finish").is_err() {
+            return;
+        }
+        let prepared = Prepared::new(&[OsString::from("./.svscan/finish")], None);
+        let pid = match self.spawner.spawn(&prepared, &[], None) {
+            Ok(pid) => pid,
+            Err(e) => return diag::warn_sys(&[&"unable to start .svscan/finish"], e),
+        };
+        self.reaper.adopt(pid, ((0, 0), false));
+        let deadline = Instant::now() + timeout;
+        let mut killed = false;
+        loop {
+            while let Some((p, _, _)) = self.reaper.reap() {
+                if p == pid {
+                    return;
+                }
+            }
+            if Instant::now() >= deadline {
+                if killed {
+                    return;
+                }
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                killed = true;
+            }
+            rt.wait(
+                &[],
+                Some(deadline.max(Instant::now() + Duration::from_millis(10))),
+            );
+            rt.take(Signal::SIGCHLD);
+        }
+    }
+
+    /// As process 1: TERM to every process left, a wait of `timeout` while
+    /// reaping, then KILL.
+    fn last_processes(&mut self, rt: &mut Runtime, timeout: Duration) {
+        let all = Pid::from_raw(-1);
+        let _ = nix::sys::signal::kill(all, Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(all, Signal::SIGCONT);
+        let deadline = Instant::now() + timeout;
+        for sig in [None, Some(Signal::SIGKILL)] {
+            if let Some(sig) = sig {
+                let _ = nix::sys::signal::kill(all, sig);
+            }
+            let until = if sig.is_some() {
+                Instant::now() + Duration::from_secs(1)
+            } else {
+                deadline
+            };
+            loop {
+                while self.reaper.reap().is_some() {}
+                // No child left at all: done.
+                if nix::sys::wait::waitpid(None::<Pid>, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+                    == Err(Errno::ECHILD)
+                {
+                    return;
+                }
+                if Instant::now() >= until {
+                    break;
+                }
+                rt.wait(&[], Some(until));
+                rt.take(Signal::SIGCHLD);
+            }
+        }
+    }
+
     /// Reaps exited children and forgets their pids.
     fn reap(&mut self) {
         while let Some((pid, owner, _)) = self.reaper.reap() {

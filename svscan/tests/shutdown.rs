@@ -1,0 +1,226 @@
+//! svscan's orderly shutdown on SIGTERM (an extension, docs/container.md):
+//! as an ordinary process and as process 1 of a PID namespace.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testutil::*;
+
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
+
+fn bin(name: &str) -> PathBuf {
+    workspace_bin(SVSCAN, name)
+}
+
+fn path_env() -> String {
+    format!(
+        "{}:{}",
+        Path::new(SVSCAN).parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// A tree: `talker` writes numbered lines to its log as fast as it can and
+/// notes TERM; `stubborn` ignores TERM; `plain` is a sleep.
+fn tree(root: &Path, stubborn: bool) {
+    let ml = bin("multilog");
+    script(
+        root.join("talker/run"),
+        "trap 'echo got-term > ../term; exit 0' TERM\n\
+         i=0; while :; do i=$((i+1)); echo \"line $i\"\n\
+         if [ $((i % 50)) = 0 ]; then sleep 0.01; fi; done\n",
+    );
+    script(
+        root.join("talker/log/run"),
+        &format!("exec {} s16777215 ./main\n", ml.display()),
+    );
+    script(root.join("plain/run"), "exec sleep 1000\n");
+    if stubborn {
+        script(root.join("stubborn/run"), "trap '' TERM\nexec sleep 1000\n");
+    }
+}
+
+fn up(root: &Path, dir: &str) -> bool {
+    let o = run(
+        bin("svstat").to_str().unwrap(),
+        &[root.join(dir).to_str().unwrap()],
+        root,
+    );
+    o.stdout.contains(": up (pid ")
+}
+
+/// The numbered lines of talker's log are 1..=n with none missing.
+fn lines_complete(root: &Path) -> usize {
+    let text = fs::read_to_string(root.join("talker/log/main/current")).unwrap();
+    let mut n = 0;
+    for l in text.lines() {
+        n += 1;
+        assert_eq!(l, format!("line {n}"), "line {n} of the log");
+    }
+    assert!(n > 0);
+    n
+}
+
+fn exit_within(c: &mut Child, secs: f64) -> Option<i32> {
+    let mut code = None;
+    wait_until(secs, || match c.try_wait().unwrap() {
+        Some(st) => {
+            code = st.code();
+            true
+        }
+        None => false,
+    });
+    if code.is_none() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    code
+}
+
+#[test]
+fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
+    let t = TempDir::new("sd-plain");
+    let root = t.join("service");
+    tree(&root, true);
+    fs::create_dir_all(root.join(".svscan")).unwrap();
+    fs::write(root.join(".svscan/timeout-shutdown"), "1500\n").unwrap();
+    fs::write(root.join(".svscan/exitcode"), "7\n").unwrap();
+    // Run in the scan directory.
+    script(
+        root.join(".svscan/finish"),
+        "echo finished > .svscan/finished\n",
+    );
+    let mut c = Command::new(SVSCAN)
+        .arg(&root)
+        .env("PATH", path_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for d in ["talker", "talker/log", "plain", "stubborn"] {
+        assert!(wait_until(10.0, || up(&root, d)), "{d}");
+    }
+    assert!(wait_until(10.0, || fs::metadata(
+        root.join("talker/log/main/current")
+    )
+    .is_ok_and(|m| m.len() > 2_000)));
+    let stubborn = fs::read(root.join("stubborn/supervise/status")).unwrap();
+    let stubborn_pid = u32::from_le_bytes(stubborn[12..16].try_into().unwrap());
+    let begin = Instant::now();
+    kill("-TERM", c.id());
+    assert_eq!(exit_within(&mut c, 10.0), Some(7));
+    let took = begin.elapsed();
+    // The stubborn service held it up to the timeout, then was KILLed.
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        !Path::new(&format!("/proc/{stubborn_pid}")).exists()
+            || fs::read_to_string(format!("/proc/{stubborn_pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    );
+    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
+    assert_eq!(
+        fs::read_to_string(root.join(".svscan/finished")).unwrap(),
+        "finished\n"
+    );
+    // Every line the talker wrote is in its log, in order, none cut.
+    let n = lines_complete(&root);
+    assert!(n > 50, "{n}");
+    // The log was closed cleanly (mode 0744: not a crash).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(root.join("talker/log/main/current"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o744);
+    // No supervise is left.
+    for d in ["talker", "talker/log", "plain", "stubborn"] {
+        assert_ne!(
+            run(
+                bin("svok").to_str().unwrap(),
+                &[root.join(d).to_str().unwrap()],
+                &root
+            )
+            .code,
+            0,
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
+    if !nix::unistd::Uid::effective().is_root() {
+        panic!("this test needs root (a PID namespace), as CI has");
+    }
+    let t = TempDir::new("sd-pid1");
+    let root = t.join("service");
+    tree(&root, false);
+    // A service that leaves an orphan behind at each start: it exits at
+    // once, so only process 1 can reap it.
+    script(
+        root.join("orphans/run"),
+        "sh -c 'sleep 0.2 &' \necho $$ >> ../orphan-parents\nexec sleep 1000\n",
+    );
+    fs::create_dir_all(root.join(".svscan")).unwrap();
+    fs::write(root.join(".svscan/timeout-shutdown"), "2000\n").unwrap();
+    let mut c = Command::new("unshare")
+        .args(["--fork", "--pid", "--mount-proc"])
+        .arg(SVSCAN)
+        .arg(&root)
+        .env("PATH", path_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for d in ["talker", "talker/log", "plain", "orphans"] {
+        assert!(wait_until(10.0, || up(&root, d)), "{d}");
+    }
+    assert!(wait_until(10.0, || fs::metadata(
+        root.join("talker/log/main/current")
+    )
+    .is_ok_and(|m| m.len() > 2_000)));
+    // svscan is process 1 of the namespace: its pid outside is unshare's
+    // child.
+    let inner = fs::read_to_string(format!("/proc/{}/task/{}/children", c.id(), c.id()))
+        .unwrap()
+        .trim()
+        .parse::<u32>()
+        .unwrap();
+    let status = fs::read_to_string(format!("/proc/{inner}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
+        "{status}"
+    );
+    // The orphaned sleeps end after 0.2 s and are svscan's children then;
+    // none stays a zombie.
+    std::thread::sleep(Duration::from_millis(800));
+    let zombies = || {
+        let mut z = 0;
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            if let Ok(st) = fs::read_to_string(e.path().join("stat")) {
+                let after = st.rsplit(')').next().unwrap_or("");
+                let f: Vec<&str> = after.split_whitespace().collect();
+                if f.first() == Some(&"Z") && f.get(1) == Some(&inner.to_string().as_str()) {
+                    z += 1;
+                }
+            }
+        }
+        z
+    };
+    assert_eq!(zombies(), 0);
+    assert!(fs::read_to_string(root.join("orphan-parents")).is_ok());
+    kill("-TERM", inner);
+    assert_eq!(exit_within(&mut c, 10.0), Some(0));
+    lines_complete(&root);
+    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
+    // The namespace is empty: every process in it is gone.
+    assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
+    assert!(pids_of(&["sleep", "1000"], &root.join("orphans")).is_empty());
+}
