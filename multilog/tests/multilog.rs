@@ -830,6 +830,24 @@ fn local_time_stamps_match_tai64nlocal_and_patterns_skip_them() {
     assert_eq!(st2[1000], b'\n');
     let e = fs::read(t.join("e/current")).unwrap();
     assert_eq!(e.len(), 30 + 1201);
+    // Through a processor: the processed old files hold the stamped lines.
+    let many: String = (0..100).map(|i| format!("{i:099}\n")).collect();
+    let (code, _, _) = feed(
+        MULTILOG,
+        &["T", "!cat", "s4096", "./p"],
+        many.as_bytes(),
+        t.path(),
+        &env,
+    );
+    assert_eq!(code, 0);
+    let old = old_files(&t.join("p"));
+    assert!(!old.is_empty());
+    for o in &old {
+        for l in String::from_utf8_lossy(&o.2).lines() {
+            assert_eq!(l.len(), 30 + 99, "{l}");
+            assert_eq!(&l[19..20], ".");
+        }
+    }
     // Without T, t's stamp is part of what patterns see, as ever.
     let (code, _, _) = feed(MULTILOG, &["t", "-drop*", "./f"], input, t.path(), &[]);
     assert_eq!(code, 0);
