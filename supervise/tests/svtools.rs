@@ -198,6 +198,22 @@ fn svok_running() {
 
 #[test]
 fn svstat_every_line() {
+    // The records are made some seconds old, then svstat runs: a second
+    // boundary between the two shifts every age by one. Done again (in a
+    // fresh directory) when that happened, never more than twice.
+    let mut last = None;
+    for _ in 0..3 {
+        let (got, want) = svstat_every_line_once();
+        if got == want {
+            return;
+        }
+        last = Some((got, want));
+    }
+    let (got, want) = last.unwrap();
+    assert_eq!(got, want);
+}
+
+fn svstat_every_line_once() -> (Out, Out) {
     let t = TempDir::new("lines");
     let cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
         (
@@ -289,7 +305,9 @@ fn svstat_every_line() {
     // Arguments starting with `-` are directories too.
     args.push("-x");
     expect.push_str("-x: unable to chdir: file does not exist\n");
-    assert_eq!(run(SVSTAT, &args, t.path()), Out::new(0, &expect, ""));
+    let got = run(SVSTAT, &args, t.path());
+    drop(fakes);
+    (got, Out::new(0, &expect, ""))
 }
 
 #[test]
