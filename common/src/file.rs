@@ -17,6 +17,16 @@ pub fn open_read(path: impl AsRef<Path>) -> io::Result<File> {
         .open(path)
 }
 
+/// At most `max` bytes of the file at `path`, opened with [`open_read`]:
+/// for small files another program writes (status records, settings), so
+/// that a FIFO or a huge file in their place costs nothing.
+pub fn read_bounded(path: impl AsRef<Path>, max: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(max.min(4096));
+    open_read(path)?.take(max as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// `open_append`: `O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK`, with
 /// `mode` for a new file. A FIFO without a reader fails with ENXIO.
 pub fn open_append(path: impl AsRef<Path>, mode: u32) -> io::Result<File> {

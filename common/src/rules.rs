@@ -178,17 +178,6 @@ pub fn origin(key: &[u8], entry: &[u8]) -> Option<(String, String)> {
     Some((line.to_string(), block))
 }
 
-/// The address of a line (before its `:deny`/`:allow`), as `parse_line`
-/// finds it; `None` for a line without one.
-pub fn address_of(line: &[u8]) -> Option<&[u8]> {
-    (0..line.len())
-        .find(|&i| {
-            line[i] == b':'
-                && (line[i + 1..].starts_with(b"deny") || line[i + 1..].starts_with(b"allow"))
-        })
-        .map(|i| &line[..i])
-}
-
 /// An address with a `/`: `None` if it is not meant as a prefix (before
 /// the `/`, no `.` or `:`, or something other than letters, digits, `.`
 /// and `:`: stored literally, as by the original); `Some(None)` for a bad prefix (a length

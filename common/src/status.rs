@@ -82,11 +82,7 @@ pub enum WriteError {
 /// Reads a status record at `path` (non-blocking, at most 19 bytes);
 /// `None` unless it is exactly 18 bytes.
 pub fn read(path: &Path) -> Option<Status> {
-    use std::io::Read;
-    let f = crate::file::open_read(path).ok()?;
-    let mut buf = Vec::with_capacity(LEN + 1);
-    f.take(LEN as u64 + 1).read_to_end(&mut buf).ok()?;
-    Status::decode(&buf)
+    Status::decode(&crate::file::read_bounded(path, LEN + 1).ok()?)
 }
 
 /// Writes `dir/status.new` and renames it to `dir/status`.

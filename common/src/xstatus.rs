@@ -142,11 +142,7 @@ pub const READ_MAX: usize = 4096;
 /// Reads the sidecar at `path` (non-blocking and bounded); `None` if it is
 /// missing, unreadable or not a record.
 pub fn read(path: &Path) -> Option<XStatus> {
-    use std::io::Read;
-    let f = crate::file::open_read(path).ok()?;
-    let mut buf = Vec::with_capacity(LEN);
-    f.take(READ_MAX as u64).read_to_end(&mut buf).ok()?;
-    XStatus::decode(&buf)
+    XStatus::decode(&crate::file::read_bounded(path, READ_MAX).ok()?)
 }
 
 /// Reads `supervise/status` and `supervise/xstatus` under `sup` (a

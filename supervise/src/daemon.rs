@@ -388,23 +388,15 @@ impl Supervise {
     /// (read non-blocking and bounded: a FIFO or a huge file in its place
     /// costs nothing). Other errors warn.
     fn config(&self, name: &str) -> Option<String> {
-        let mut f = match common::file::open_read(name) {
-            Ok(f) => f,
+        let buf = match common::file::read_bounded(name, CONFIG_MAX) {
+            Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::NotFound => return None,
             Err(e) => {
                 diag::warn_sys(&[&"unable to read ", &self.dir, &"/", &name], errno_of(&e));
                 return None;
             }
         };
-        let mut buf = [0u8; CONFIG_MAX];
-        let n = match f.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) => {
-                diag::warn_sys(&[&"unable to read ", &self.dir, &"/", &name], errno_of(&e));
-                return None;
-            }
-        };
-        let text = String::from_utf8_lossy(&buf[..n]);
+        let text = String::from_utf8_lossy(&buf);
         Some(text.lines().next().unwrap_or("").trim().to_string())
     }
 
@@ -521,15 +513,28 @@ impl Supervise {
                 deadline = min_deadline(deadline, self.control_backoff.deadline());
             }
             let wake = {
-                let mut watch = Vec::with_capacity(2);
-                if control_ok {
-                    watch.push((self.control.as_fd(), PollFlags::POLLIN));
-                }
-                let notify_at = watch.len();
-                if let Some(f) = &self.notify {
-                    watch.push((f.as_fd(), PollFlags::POLLIN));
-                }
-                let wake = self.rt.wait(&watch, deadline);
+                // The control FIFO first (unless backing off), then the
+                // readiness pipe: no allocation per wait.
+                let control = (self.control.as_fd(), PollFlags::POLLIN);
+                let notify = self.notify.as_ref().map(|f| (f.as_fd(), PollFlags::POLLIN));
+                let (pair, one);
+                let watch: &[_] = match (control_ok, notify) {
+                    (true, Some(n)) => {
+                        pair = [control, n];
+                        &pair
+                    }
+                    (true, None) => {
+                        one = [control];
+                        &one
+                    }
+                    (false, Some(n)) => {
+                        one = [n];
+                        &one
+                    }
+                    (false, None) => &[],
+                };
+                let notify_at = usize::from(control_ok);
+                let wake = self.rt.wait(watch, deadline);
                 (
                     control_ok && wake.ready(0),
                     self.notify.is_some() && wake.ready(notify_at),

@@ -169,7 +169,7 @@ impl Watch {
         })
     }
 
-    /// A watch that has already failed to begin (counted as gone).
+    /// Whether the service has not reached an outcome yet.
     fn is_open(&self) -> bool {
         self.outcome.is_none()
     }

@@ -26,23 +26,6 @@ fn spawn(bin: &str, args: &[&str], cwd: &Path) -> Child {
         .unwrap()
 }
 
-/// The exit code of a background child, waiting at most `secs`.
-fn code_within(c: &mut Child, secs: f64) -> Option<i32> {
-    let mut code = None;
-    wait_until(secs, || match c.try_wait().unwrap() {
-        Some(st) => {
-            code = st.code();
-            true
-        }
-        None => false,
-    });
-    if code.is_none() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    code
-}
-
 fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -229,7 +212,7 @@ fn finish_exit_125_leaves_the_service_down_and_emits_o() {
     .count()
         == 1));
     assert_eq!(s.svc("-u"), Out::new(0, "", ""));
-    assert_eq!(code_within(&mut waiter, 5.0), Some(1));
+    assert_eq!(exit_within(&mut waiter, 5.0), Some(1));
     assert!(wait_until(5.0, || s.shape() == "down N seconds"));
     let j = run(SVSTAT, &["-j", "a"], t.path()).stdout;
     assert!(j.contains("\"wantedup\":false"), "{j}");
@@ -361,11 +344,11 @@ fn svwait_one_or_all_of_three() {
     let mut all = spawn(SVWAIT, &["-u", "a", "b", "c"], t.path());
     assert!(subscribed(2));
     assert_eq!(sv[1].svc("-u"), Out::new(0, "", ""));
-    assert_eq!(code_within(&mut one, 5.0), Some(0));
+    assert_eq!(exit_within(&mut one, 5.0), Some(0));
     assert_eq!(all.try_wait().unwrap(), None);
     sv[0].svc("-u");
     sv[2].svc("-u");
-    assert_eq!(code_within(&mut all, 5.0), Some(0));
+    assert_eq!(exit_within(&mut all, 5.0), Some(0));
     // No directory: nothing to wait for.
     assert_eq!(
         run_within(5.0, SVWAIT, &["-d"], t.path(), None),
@@ -389,7 +372,7 @@ fn a_waiter_whose_supervise_is_killed_gets_102() {
     let run_pid = s.pid();
     s.child.kill().unwrap();
     s.child.wait().unwrap();
-    assert_eq!(code_within(&mut waiter, 5.0), Some(102));
+    assert_eq!(exit_within(&mut waiter, 5.0), Some(102));
     kill("-9", run_pid);
     // And one that finds no supervise at all.
     assert_eq!(
@@ -528,7 +511,7 @@ fn svwait_and_svc_w_work_against_the_c_supervise() {
         Out::new(0, "", "")
     );
     run(SVC, &["-dx", "a"], t.path());
-    assert!(code_within(&mut c, 5.0).is_some());
+    assert!(exit_within(&mut c, 5.0).is_some());
 }
 
 #[test]

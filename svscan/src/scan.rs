@@ -129,10 +129,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// A number from a file of `.svscan/`, if it holds one (read bounded and
 /// non-blocking).
 fn svscan_number(name: &str) -> Option<u64> {
-    use std::io::Read;
-    let f = common::file::open_read(format!(".svscan/{name}")).ok()?;
-    let mut buf = Vec::with_capacity(32);
-    f.take(32).read_to_end(&mut buf).ok()?;
+    let buf = common::file::read_bounded(format!(".svscan/{name}"), 32).ok()?;
     std::str::from_utf8(&buf).ok()?.trim().parse().ok()
 }
 

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testutil::*;
@@ -51,6 +51,17 @@ fn up(root: &Path, dir: &str) -> bool {
     o.stdout.contains(": up (pid ")
 }
 
+/// Waits until the tree and `extra` are up and the talker has logged.
+fn running(root: &Path, extra: &str) {
+    for d in ["talker", "talker/log", "plain", extra] {
+        assert!(wait_until(10.0, || up(root, d)), "{d}");
+    }
+    assert!(wait_until(10.0, || fs::metadata(
+        root.join("talker/log/main/current")
+    )
+    .is_ok_and(|m| m.len() > 2_000)));
+}
+
 /// The numbered lines of talker's log are 1..=n with none missing.
 fn lines_complete(root: &Path) -> usize {
     let text = fs::read_to_string(root.join("talker/log/main/current")).unwrap();
@@ -61,22 +72,6 @@ fn lines_complete(root: &Path) -> usize {
     }
     assert!(n > 0);
     n
-}
-
-fn exit_within(c: &mut Child, secs: f64) -> Option<i32> {
-    let mut code = None;
-    wait_until(secs, || match c.try_wait().unwrap() {
-        Some(st) => {
-            code = st.code();
-            true
-        }
-        None => false,
-    });
-    if code.is_none() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    code
 }
 
 #[test]
@@ -100,13 +95,7 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for d in ["talker", "talker/log", "plain", "stubborn"] {
-        assert!(wait_until(10.0, || up(&root, d)), "{d}");
-    }
-    assert!(wait_until(10.0, || fs::metadata(
-        root.join("talker/log/main/current")
-    )
-    .is_ok_and(|m| m.len() > 2_000)));
+    running(&root, "stubborn");
     let stubborn = fs::read(root.join("stubborn/supervise/status")).unwrap();
     let stubborn_pid = u32::from_le_bytes(stubborn[12..16].try_into().unwrap());
     let begin = Instant::now();
@@ -177,13 +166,7 @@ fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for d in ["talker", "talker/log", "plain", "orphans"] {
-        assert!(wait_until(10.0, || up(&root, d)), "{d}");
-    }
-    assert!(wait_until(10.0, || fs::metadata(
-        root.join("talker/log/main/current")
-    )
-    .is_ok_and(|m| m.len() > 2_000)));
+    running(&root, "orphans");
     // svscan is process 1 of the namespace: its pid outside is unshare's
     // child.
     let inner = fs::read_to_string(format!("/proc/{}/task/{}/children", c.id(), c.id()))

@@ -5,7 +5,7 @@
 mod util;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -156,14 +156,7 @@ fn thirty_megabyte_rules_under_the_qmail_memory_limit() {
         ));
     }
     text.push_str("127.0.0.1:allow,FOUND=\"yes\"\n:deny\n");
-    let mut c = Command::new(workspace_bin(TCPSERVER, "tcprules"))
-        .args(["big.cdb", "big.tmp"])
-        .current_dir(t.path())
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success());
+    tcprules(t.path(), "big.cdb", &text);
     assert!(fs::metadata(t.join("big.cdb")).unwrap().len() > 28_000_000);
     let (server, port) = start(
         &[softlimit().to_str().unwrap(), "-m", "30000000"],

@@ -4,9 +4,8 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use util::*;
@@ -16,14 +15,7 @@ fn v4(port: u16) -> SocketAddr {
 }
 
 fn rules(dir: &TempDir, text: &str) {
-    let mut c = Command::new(workspace_bin(TCPSERVER, "tcprules"))
-        .args(["rules.cdb", "rules.tmp"])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success());
+    tcprules(dir.path(), "rules.cdb", text);
 }
 
 /// A connection from `from` kept open; the first line the program wrote.

@@ -116,6 +116,25 @@ pub fn wait_until(secs: f64, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The exit code of a background child once it ends, waiting at most
+/// `secs`; `None` (the child killed) if it has not ended by then, or was
+/// killed by a signal.
+pub fn exit_within(c: &mut std::process::Child, secs: f64) -> Option<i32> {
+    let mut ended = None;
+    wait_until(secs, || match c.try_wait().unwrap() {
+        Some(st) => {
+            ended = Some(st.code());
+            true
+        }
+        None => false,
+    });
+    if ended.is_none() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    ended.flatten()
+}
+
 /// The path of a binary of another crate of the workspace, next to `known`
 /// (a `CARGO_BIN_EXE_*` path of the calling crate). `cargo test --workspace`
 /// builds every binary before it runs any test.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -206,3 +206,17 @@ pub fn env_map(text: &[u8]) -> HashMap<String, String> {
 
 /// The environment a connection's program sees (PROTO and TCP* only).
 pub const SHOW_ENV: &str = "env | grep -E '^(PROTO|TCP)' | sort";
+
+/// Compiles `text` into `dir/CDB` with the real tcprules (CIDR lines
+/// included, as users compile them).
+pub fn tcprules(dir: &Path, cdb: &str, text: &str) {
+    let tmp = format!("{cdb}.tmp");
+    let mut c = Command::new(workspace_bin(TCPSERVER, "tcprules"))
+        .args([cdb, tmp.as_str()])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "tcprules refused the rules");
+}
