@@ -370,7 +370,11 @@ fn connection_limit_serves_everyone_two_at_a_time() {
     for c in clients {
         assert_eq!(c.join().unwrap(), b"done\n");
     }
-    assert!(wait_until(5.0, || s.log().matches(" end ").count() == 5));
+    // Each "end" line is followed by its "status" line: wait for both.
+    assert!(wait_until(5.0, || {
+        let log = s.log();
+        log.matches(" end ").count() == 5 && log.ends_with("tcpserver: status: 0/2\n")
+    }));
     let log = s.log();
     let most = log
         .lines()
