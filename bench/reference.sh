@@ -26,3 +26,23 @@ ref_bin() {
 
 # The median of numbers, one per line on stdin.
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# A statically linked shell (Debian's busybox-static, unpacked beside the
+# originals, never installed), for images that hold nothing but static
+# binaries: prints its path.
+static_sh() {
+    local scratch="${TMPDIR:-/tmp}/busybox-static"
+    if [ ! -x "$scratch/root/bin/busybox" ]; then
+        mkdir -p "$scratch" && (
+            cd "$scratch" || exit 1
+            apt-get download busybox-static >/dev/null 2>&1 ||
+                { apt-get update -qq >/dev/null 2>&1 &&
+                    apt-get download busybox-static >/dev/null 2>&1; } || {
+                echo "cannot download busybox-static" >&2
+                exit 1
+            }
+            dpkg -x ./busybox-static*.deb root
+        ) || exit 1
+    fi
+    echo "$scratch/root/bin/busybox"
+}

@@ -17,7 +17,7 @@ pub fn main(args: &[OsString]) -> i32 {
         crate::unknown(name)
     };
     let mut edit = EnvEdit::new();
-    edit.set("GID", pw.gid.as_raw().to_string());
-    edit.set("UID", pw.uid.as_raw().to_string());
+    edit.set("GID", pw.gid.to_string());
+    edit.set("UID", pw.uid.to_string());
     exec::exec_or_die(&args[2..], Some(&edit))
 }

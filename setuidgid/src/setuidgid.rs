@@ -8,6 +8,7 @@ use std::ffi::OsString;
 
 use common::diag;
 use common::exec;
+use nix::unistd::{Gid, Uid};
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("setuidgid");
@@ -18,10 +19,11 @@ pub fn main(args: &[OsString]) -> i32 {
     let Some(pw) = crate::account(name) else {
         crate::unknown(name)
     };
-    if let Err(e) = nix::unistd::setgroups(&[pw.gid]).and_then(|()| nix::unistd::setgid(pw.gid)) {
+    let (uid, gid) = (Uid::from_raw(pw.uid), Gid::from_raw(pw.gid));
+    if let Err(e) = nix::unistd::setgroups(&[gid]).and_then(|()| nix::unistd::setgid(gid)) {
         diag::fatal_sys(&[&"unable to setgid"], e);
     }
-    if let Err(e) = nix::unistd::setuid(pw.uid) {
+    if let Err(e) = nix::unistd::setuid(uid) {
         diag::fatal_sys(&[&"unable to setuid"], e);
     }
     exec::exec_or_die(&args[2..], None)

@@ -152,7 +152,11 @@ fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
     // once, so only process 1 can reap it.
     script(
         root.join("orphans/run"),
-        "sh -c 'sleep 0.2 &' \necho $$ >> ../orphan-parents\nexec sleep 1000\n",
+        "( ./orphan </dev/null & )\nexec sleep 1000\n",
+    );
+    script(
+        root.join("orphans/orphan"),
+        "while [ ! -e ../release ]; do sleep 0.02; done\n",
     );
     fs::create_dir_all(root.join(".svscan")).unwrap();
     fs::write(root.join(".svscan/timeout-shutdown"), "2000\n").unwrap();
@@ -174,6 +178,7 @@ fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
         .trim()
         .parse::<u32>()
         .unwrap();
+    let _guard = KillOnDrop(inner);
     let status = fs::read_to_string(format!("/proc/{inner}/status")).unwrap();
     assert!(
         status
@@ -181,24 +186,38 @@ fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
             .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
         "{status}"
     );
-    // The orphaned sleeps end after 0.2 s and are svscan's children then;
-    // none stays a zombie.
-    std::thread::sleep(Duration::from_millis(800));
-    let zombies = || {
-        let mut z = 0;
-        for e in fs::read_dir("/proc").unwrap().flatten() {
-            if let Ok(st) = fs::read_to_string(e.path().join("stat")) {
-                let after = st.rsplit(')').next().unwrap_or("");
-                let f: Vec<&str> = after.split_whitespace().collect();
-                if f.first() == Some(&"Z") && f.get(1) == Some(&inner.to_string().as_str()) {
-                    z += 1;
-                }
-            }
-        }
-        z
+    // The orphan becomes svscan's child; released, it exits and is reaped:
+    // then svscan's children are its supervisors only, none a zombie.
+    let children = || {
+        let list =
+            fs::read_to_string(format!("/proc/{inner}/task/{inner}/children")).unwrap_or_default();
+        list.split_whitespace()
+            .map(|c| {
+                let stat = fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
+                let state = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .to_string();
+                let comm = fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
+                (comm.trim().to_string(), state.starts_with('Z'))
+            })
+            .collect::<Vec<_>>()
     };
-    assert_eq!(zombies(), 0);
-    assert!(fs::read_to_string(root.join("orphan-parents")).is_ok());
+    assert!(
+        wait_until(5.0, || children().iter().any(|(comm, _)| comm == "orphan")),
+        "{:?}",
+        children()
+    );
+    fs::write(root.join("release"), "").unwrap();
+    assert!(
+        wait_until(5.0, || children()
+            .iter()
+            .all(|(comm, zombie)| comm == "supervise" && !zombie)),
+        "{:?}",
+        children()
+    );
     kill("-TERM", inner);
     assert_eq!(exit_within(&mut c, 10.0), Some(0));
     lines_complete(&root);

@@ -383,3 +383,82 @@ pub fn reference_bin(name: &str) -> PathBuf {
         ),
     }
 }
+
+/// The host's target triple, as `rustc -vV` gives it.
+fn host_triple() -> String {
+    let o = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .expect("rustc -vV");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("a host line from rustc -vV")
+        .to_string()
+}
+
+/// The directory of the statically linked release binaries, built by the
+/// README's command (`RUSTFLAGS="-C target-feature=+crt-static" cargo
+/// build --release --target HOST`) on first use. Cargo's own lock makes
+/// concurrent callers wait for one build.
+pub fn static_bins() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let triple = host_triple();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let o = Command::new(cargo)
+            .current_dir(root)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--bins",
+                "--target",
+                &triple,
+            ])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env_remove("CARGO_TARGET_DIR")
+            .stdin(Stdio::null())
+            .output()
+            .expect("cargo build");
+        assert!(
+            o.status.success(),
+            "the static build failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        root.join("target").join(triple).join("release")
+    })
+    .clone()
+}
+
+/// A statically linked shell (Debian's busybox-static, downloaded and
+/// unpacked by bench/reference.sh, never installed), for a root that holds
+/// nothing but static binaries.
+pub fn static_sh() -> PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/reference.sh");
+    let o = Command::new("sh")
+        .args(["-c", ". \"$0\" && static_sh", script])
+        .output()
+        .expect("sh");
+    let path = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    assert!(
+        o.status.success() && path.exists(),
+        "a static shell is needed for this test (apt-get download busybox-static): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    path
+}
+
+/// KILLs a process when dropped, if it still exists: a test that fails
+/// midway leaves nothing running (KILL to process 1 of a PID namespace
+/// ends the whole namespace).
+pub struct KillOnDrop(pub u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if Path::new(&format!("/proc/{}", self.0)).exists() {
+            kill("-KILL", self.0);
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The statically linked binaries as process 1 of a container: a new PID
+//! and mount namespace whose root holds only them, a static shell for the
+//! run scripts, /etc/passwd, /etc/group and the service tree
+//! (docs/container.md). Needs root, as CI has.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testutil::*;
+
+const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
+
+/// What the image holds besides the tree.
+const PROGRAMS: &[&str] = &[
+    "svscan",
+    "supervise",
+    "multilog",
+    "svc",
+    "svstat",
+    "svok",
+    "svwait",
+    "setuidgid",
+    "envuidgid",
+    "softlimit",
+    "envdir",
+    "tcpserver",
+    "tcpclient",
+];
+
+/// A root with nothing else: /bin (our static binaries; busybox as sh and
+/// sleep), /etc/passwd with an account the host does not have, /etc/group,
+/// /dev/null, /proc to mount on, and the tree in /service.
+fn image(root: &Path) {
+    let bin = root.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let from = static_bins();
+    for p in PROGRAMS {
+        fs::copy(from.join(p), bin.join(p)).unwrap();
+        assert!(
+            !has_interpreter(&fs::read(bin.join(p)).unwrap()),
+            "{p} is not statically linked"
+        );
+    }
+    fs::copy(static_sh(), bin.join("busybox")).unwrap();
+    for applet in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::create_dir_all(root.join("proc")).unwrap();
+    // /dev/null, as a container runtime provides it.
+    fs::create_dir_all(root.join("dev")).unwrap();
+    nix::sys::stat::mknod(
+        &root.join("dev/null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/:/bin/sh\n# the service's own account\n\
+         appuser:x:4321:4322:app:/service/app:/bin/false\n",
+    )
+    .unwrap();
+    fs::write(root.join("etc/group"), "root:x:0:\napp:x:4322:\n").unwrap();
+
+    let sv = root.join("service");
+    // The app: numbered lines to its log as fast as it can, with UID and
+    // GID of an account only the image's /etc/passwd knows (envuidgid);
+    // notes TERM.
+    script(
+        sv.join("app/run"),
+        "exec 2>&1\nexec envuidgid appuser sh -c '\
+         trap \"echo got-term \\$UID \\$GID > /service/app-term; exit 0\" TERM\n\
+         i=0; while :; do i=$((i+1)); echo \"line $i\"\n\
+         if [ $((i % 50)) = 0 ]; then sleep 0.01; fi; done'\n",
+    );
+    script(sv.join("app/log/run"), "exec multilog s16777215 ./main\n");
+    // Runs as appuser (setuidgid in the image).
+    script(sv.join("worker/run"), "exec setuidgid appuser sleep 1000\n");
+    // A TCP service under the seed's memory bound (the C tcpserver on a
+    // current Debian cannot start under it); it answers with svstat.
+    script(
+        sv.join("tcp/run"),
+        "exec softlimit -m 2000000 tcpserver -1 -RHl0 127.0.0.1 0 \
+         svstat /service/worker >/service/tcp-port\n",
+    );
+    // Ignores TERM: KILLed after the timeout.
+    script(sv.join("stubborn/run"), "trap '' TERM\nexec sleep 1000\n");
+    // Leaves an orphan at each start (process 1 must reap it), and a stray
+    // process that outlives its service and notes the TERM process 1 sends
+    // before it exits.
+    script(
+        sv.join("orphans/run"),
+        "( ./orphan & )\n( ./stray </dev/null >/dev/null 2>&1 & )\nexec sleep 1000\n",
+    );
+    script(
+        sv.join("orphans/orphan"),
+        "while [ ! -e /service/release ]; do sleep 0.02; done\n",
+    );
+    script(
+        sv.join("orphans/stray"),
+        "trap 'echo stray-term > /service/stray-term; exit 0' TERM\n\
+         while :; do sleep 0.05; done\n",
+    );
+    fs::create_dir_all(sv.join(".svscan")).unwrap();
+    fs::write(sv.join(".svscan/timeout-shutdown"), "1500\n").unwrap();
+    fs::write(sv.join(".svscan/exitcode"), "3\n").unwrap();
+    script(
+        sv.join(".svscan/finish"),
+        "echo finished > /service/finished\n",
+    );
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Whether a 64-bit ELF file names a program interpreter (PT_INTERP): a
+/// dynamically linked program does, a static one does not.
+fn has_interpreter(elf: &[u8]) -> bool {
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "a 64-bit ELF file");
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).any(|i| {
+        let at = phoff + i * size;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    })
+}
+
+fn svstat(dir: &Path) -> String {
+    run(
+        workspace_bin(SVSCAN, "svstat").to_str().unwrap(),
+        &[dir.to_str().unwrap()],
+        dir.parent().unwrap(),
+    )
+    .stdout
+}
+
+fn up(dir: &Path) -> bool {
+    svstat(dir).contains(": up (pid ")
+}
+
+/// The host's pid of the service's process: its status holds the pid
+/// inside the namespace of `init` (host pid of the namespace's process 1).
+fn pid_of(dir: &Path, init: u32) -> u32 {
+    let s = fs::read(dir.join("supervise/status")).unwrap();
+    let inside = u32::from_le_bytes(s[12..16].try_into().unwrap());
+    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            if fs::read_link(e.path().join("ns/pid")).ok()? != ns {
+                return None;
+            }
+            let st = fs::read_to_string(e.path().join("status")).ok()?;
+            let nspid = st.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+            (nspid.split_whitespace().last()? == inside.to_string()).then_some(pid)
+        })
+        .expect("the service's process")
+}
+
+/// The children of `pid`, with their command names.
+fn children(pid: u32) -> Vec<(u32, String)> {
+    let list = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    list.split_whitespace()
+        .filter_map(|c| {
+            let comm = fs::read_to_string(format!("/proc/{c}/comm")).ok()?;
+            Some((c.parse().ok()?, comm.trim().to_string()))
+        })
+        .collect()
+}
+
+fn ids(pid: u32) -> (String, String) {
+    let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        st.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+#[test]
+fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
+    if !nix::unistd::Uid::effective().is_root() {
+        panic!("this test needs root (a PID namespace and a chroot), as CI has");
+    }
+    let t = TempDir::new("ct-root");
+    let root = t.join("root");
+    image(&root);
+    let sv = root.join("service");
+    let mut c = Command::new("unshare")
+        .args(["--fork", "--pid", "--mount-proc"])
+        .arg(format!("--root={}", root.display()))
+        .args(["--wd=/", "/bin/svscan", "/service"])
+        .env_clear()
+        .env("PATH", "/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for d in ["app", "app/log", "worker", "stubborn", "orphans", "tcp"] {
+        assert!(
+            wait_until(20.0, || up(&sv.join(d))),
+            "{d}: {}",
+            svstat(&sv.join(d))
+        );
+    }
+    assert!(wait_until(10.0, || fs::metadata(
+        sv.join("app/log/main/current")
+    )
+    .is_ok_and(|m| m.len() > 2_000)));
+    // svscan is process 1 of the namespace.
+    let inner = children(c.id())
+        .first()
+        .map(|(p, _)| *p)
+        .expect("svscan under unshare");
+    let _guard = KillOnDrop(inner);
+    let status = fs::read_to_string(format!("/proc/{inner}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
+        "{status}"
+    );
+    // The accounts came from the image's /etc/passwd.
+    assert_eq!(
+        ids(pid_of(&sv.join("worker"), inner)),
+        ("4321".to_string(), "4322".to_string())
+    );
+    // The orphaned loop becomes process 1's child; released, it exits and
+    // is reaped: then svscan's children are its supervisors and the stray
+    // process only, none a zombie.
+    assert!(
+        wait_until(5.0, || children(inner)
+            .iter()
+            .any(|(_, comm)| comm == "orphan")),
+        "{:?}",
+        children(inner)
+    );
+    fs::write(sv.join("release"), "").unwrap();
+    assert!(wait_until(5.0, || {
+        let kids = children(inner);
+        kids.iter().all(|(p, comm)| {
+            let zombie = fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            });
+            !zombie && (comm == "supervise" || comm == "stray")
+        })
+    }));
+    // The static tcpserver serves under `softlimit -m 2000000`.
+    assert!(wait_until(10.0, || fs::read_to_string(sv.join("tcp-port"))
+        .is_ok_and(|p| p.ends_with('\n'))));
+    let port: u16 = fs::read_to_string(sv.join("tcp-port"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for _ in 0..3 {
+        let mut answer = String::new();
+        std::io::Read::read_to_string(
+            &mut std::net::TcpStream::connect(("127.0.0.1", port)).unwrap(),
+            &mut answer,
+        )
+        .unwrap();
+        assert!(
+            answer.starts_with("/service/worker: up (pid "),
+            "{answer:?}"
+        );
+    }
+    // SIGHUP still rescans: a service added now comes up.
+    script(sv.join("late/run"), "exec sleep 1000\n");
+    kill("-HUP", inner);
+    assert!(wait_until(10.0, || up(&sv.join("late"))));
+
+    let begin = Instant::now();
+    kill("-TERM", inner);
+    assert_eq!(exit_within(&mut c, 15.0), Some(3));
+    let took = begin.elapsed();
+    // The stubborn service held the shutdown up to the timeout, no longer.
+    assert!(took >= Duration::from_millis(1400), "{took:?}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    // Every service got TERM, the stray process too,
+    // the finish script ran.
+    assert_eq!(
+        fs::read_to_string(sv.join("app-term")).unwrap(),
+        "got-term 4321 4322\n"
+    );
+    assert_eq!(
+        fs::read_to_string(sv.join("stray-term")).unwrap(),
+        "stray-term\n"
+    );
+    assert_eq!(
+        fs::read_to_string(sv.join("finished")).unwrap(),
+        "finished\n"
+    );
+    // Every line written before the TERM is in the log, in order.
+    let text = fs::read_to_string(sv.join("app/log/main/current")).unwrap();
+    let mut n = 0;
+    for l in text.lines() {
+        n += 1;
+        assert_eq!(l, format!("line {n}"), "line {n} of the log");
+    }
+    assert!(n > 50, "{n}");
+    // Nothing of the namespace is left.
+    assert!(!Path::new(&format!("/proc/{inner}")).exists());
+    for d in [
+        "app", "app/log", "worker", "stubborn", "orphans", "tcp", "late",
+    ] {
+        assert!(
+            svstat(&sv.join(d)).ends_with(": supervise not running\n"),
+            "{d}"
+        );
+    }
+}
