@@ -13,45 +13,32 @@ use testutil::*;
 
 const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
 
-/// What the image holds besides the tree.
-const PROGRAMS: &[&str] = &[
-    "svscan",
-    "supervise",
-    "multilog",
-    "svc",
-    "svstat",
-    "svok",
-    "svwait",
-    "setuidgid",
-    "envuidgid",
-    "softlimit",
-    "envdir",
-    "tcpserver",
-    "tcpclient",
-];
-
-/// A root with nothing else: /bin (our static binaries; busybox as sh and
-/// sleep), /etc/passwd with an account the host does not have, /etc/group,
-/// /dev/null, /proc to mount on, and the tree in /service.
+/// The example image's root (examples/container/make-root: our static
+/// binaries, busybox as sh and sleep, its /etc/passwd and /etc/group and
+/// its service tree), with /dev/null as a container runtime provides it,
+/// and the test's own services added to the tree.
 fn image(root: &Path) {
-    let bin = root.join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    let from = static_bins();
-    for p in PROGRAMS {
-        fs::copy(from.join(p), bin.join(p)).unwrap();
-        assert!(
-            !has_interpreter(&fs::read(bin.join(p)).unwrap()),
-            "{p} is not statically linked"
-        );
+    let top = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let o = Command::new(top.join("examples/container/make-root"))
+        .arg(root)
+        .arg(static_bins())
+        .arg(static_sh())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut programs = 0;
+    for e in fs::read_dir(root.join("bin")).unwrap().flatten() {
+        let data = fs::read(e.path()).unwrap();
+        if data.starts_with(b"\x7fELF") {
+            assert!(
+                !has_interpreter(&data),
+                "{:?} is not statically linked",
+                e.path()
+            );
+            programs += 1;
+        }
     }
-    fs::copy(static_sh(), bin.join("busybox")).unwrap();
-    for applet in ["sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-    }
-    fs::create_dir_all(root.join("etc")).unwrap();
-    fs::create_dir_all(root.join("proc")).unwrap();
-    // /dev/null, as a container runtime provides it.
-    fs::create_dir_all(root.join("dev")).unwrap();
+    assert!(programs > 20, "{programs}");
     nix::sys::stat::mknod(
         &root.join("dev/null"),
         nix::sys::stat::SFlag::S_IFCHR,
@@ -59,28 +46,20 @@ fn image(root: &Path) {
         nix::sys::stat::makedev(1, 3),
     )
     .unwrap();
-    fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/:/bin/sh\n# the service's own account\n\
-         appuser:x:4321:4322:app:/service/app:/bin/false\n",
-    )
-    .unwrap();
-    fs::write(root.join("etc/group"), "root:x:0:\napp:x:4322:\n").unwrap();
 
     let sv = root.join("service");
     // The app: numbered lines to its log as fast as it can, with UID and
-    // GID of an account only the image's /etc/passwd knows (envuidgid);
-    // notes TERM.
+    // GID of the image's account web (envuidgid); notes TERM.
     script(
         sv.join("app/run"),
-        "exec 2>&1\nexec envuidgid appuser sh -c '\
+        "exec 2>&1\nexec envuidgid web sh -c '\
          trap \"echo got-term \\$UID \\$GID > /service/app-term; exit 0\" TERM\n\
          i=0; while :; do i=$((i+1)); echo \"line $i\"\n\
          if [ $((i % 50)) = 0 ]; then sleep 0.01; fi; done'\n",
     );
     script(sv.join("app/log/run"), "exec multilog s16777215 ./main\n");
-    // Runs as appuser (setuidgid in the image).
-    script(sv.join("worker/run"), "exec setuidgid appuser sleep 1000\n");
+    // Runs as web (setuidgid in the image).
+    script(sv.join("worker/run"), "exec setuidgid web sleep 1000\n");
     // A TCP service under the seed's memory bound (the C tcpserver on a
     // current Debian cannot start under it); it answers with svstat.
     script(
@@ -197,18 +176,27 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
     let root = t.join("root");
     image(&root);
     let sv = root.join("service");
+    // The example's web service listens on $PORT: a free one.
+    let web_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut c = Command::new("unshare")
         .args(["--fork", "--pid", "--mount-proc"])
         .arg(format!("--root={}", root.display()))
         .args(["--wd=/", "/bin/svscan", "/service"])
         .env_clear()
         .env("PATH", "/bin")
+        .env("PORT", web_port.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for d in ["app", "app/log", "worker", "stubborn", "orphans", "tcp"] {
+    for d in [
+        "web", "web/log", "app", "app/log", "worker", "stubborn", "orphans", "tcp",
+    ] {
         assert!(
             wait_until(20.0, || up(&sv.join(d))),
             "{d}: {}",
@@ -235,7 +223,7 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
     // The accounts came from the image's /etc/passwd.
     assert_eq!(
         ids(pid_of(&sv.join("worker"), inner)),
-        ("4321".to_string(), "4322".to_string())
+        ("1000".to_string(), "1000".to_string())
     );
     // The orphaned loop becomes process 1's child; released, it exits and
     // is reaped: then svscan's children are its supervisors and the stray
@@ -261,6 +249,29 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
             !zombie && (comm == "supervise" || comm == "stray")
         })
     }));
+    // The example's web service: ready (tcpserver -1 on its
+    // notification-fd), serving as the account web.
+    let svwait = workspace_bin(SVSCAN, "svwait");
+    let o = run(
+        svwait.to_str().unwrap(),
+        &["-U", "-t", "10000", sv.join("web").to_str().unwrap()],
+        &sv,
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(
+        &mut std::net::TcpStream::connect(("127.0.0.1", web_port)).unwrap(),
+        &mut answer,
+    )
+    .unwrap();
+    assert_eq!(
+        answer,
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello 127.0.0.1\r\n"
+    );
+    assert_eq!(
+        ids(pid_of(&sv.join("web"), inner)),
+        ("1000".to_string(), "1000".to_string())
+    );
     // The static tcpserver serves under `softlimit -m 2000000`.
     assert!(wait_until(10.0, || fs::read_to_string(sv.join("tcp-port"))
         .is_ok_and(|p| p.ends_with('\n'))));
@@ -297,7 +308,7 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
     // the finish script ran.
     assert_eq!(
         fs::read_to_string(sv.join("app-term")).unwrap(),
-        "got-term 4321 4322\n"
+        "got-term 1000 1000\n"
     );
     assert_eq!(
         fs::read_to_string(sv.join("stray-term")).unwrap(),
@@ -315,6 +326,17 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
         assert_eq!(l, format!("line {n}"), "line {n} of the log");
     }
     assert!(n > 50, "{n}");
+    // tcpserver's lines are in the web log, stamped in local time (T),
+    // the last one written as it stopped.
+    let web_log = fs::read_to_string(sv.join("web/log/main/current")).unwrap();
+    let last = web_log.lines().last().unwrap();
+    assert!(
+        last.len() == 29 + 25
+            && last.as_bytes()[4] == b'-'
+            && last.as_bytes()[19] == b'.'
+            && last.ends_with(" tcpserver: status: 0/100"),
+        "{web_log}"
+    );
     // Nothing of the namespace is left.
     assert!(!Path::new(&format!("/proc/{inner}")).exists());
     for d in [
