@@ -5,7 +5,8 @@
 #
 # Runs alternate (C, ours, C, ours, ...) R times (default 3); medians printed.
 #
-# Usage: bench/svscan.sh [N] [R]     (REF_BIN=dir to use given C binaries)
+# Usage: bench/svscan.sh [N] [R]     (REF_BIN=dir to use given C binaries,
+#                                     OURS_BIN=dir ours, e.g. the static build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/reference.sh"
@@ -13,7 +14,7 @@ N=${1:-200}
 R=${2:-3}
 
 cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise -p svscan
-OURS="$here/../target/release"
+OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)
 scanpid=
