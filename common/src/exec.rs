@@ -166,6 +166,15 @@ impl Prepared {
         p
     }
 
+    /// Replaces argument `i` (after argv[0], which names the program):
+    /// one preparation serves many starts that differ in an argument
+    /// (svscan's `supervise NAME`).
+    pub fn set_arg(&mut self, i: usize, arg: &OsStr) {
+        if i > 0 && i < self.argv.len() {
+            self.argv[i] = cstring(arg.as_bytes());
+        }
+    }
+
     /// The paths to try, in order.
     pub fn candidates(&self) -> &[CString] {
         &self.candidates

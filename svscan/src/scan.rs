@@ -78,6 +78,9 @@ struct Scanner {
     services: HashMap<(u64, u64), Service>,
     spawner: Spawner,
     reaper: Reaper<Owner>,
+    /// `supervise NAME`, prepared once (the PATH search and the
+    /// environment): only NAME changes from one start to the next.
+    supervise: Prepared,
 }
 
 pub fn main(args: &[OsString]) -> i32 {
@@ -100,6 +103,7 @@ pub fn main(args: &[OsString]) -> i32 {
         services: HashMap::new(),
         spawner: rt.spawner(),
         reaper: Reaper::new(),
+        supervise: Prepared::new(&[OsString::from("supervise"), OsString::from(".")], None),
     };
     loop {
         sc.reap();
@@ -349,7 +353,7 @@ impl Scanner {
         };
         s.active = true;
         if s.pid.is_none() {
-            match spawn_supervise(&self.spawner, s, false) {
+            match spawn_supervise(&self.spawner, &mut self.supervise, s, false) {
                 Ok(pid) => {
                     s.pid = Some(pid);
                     self.reaper.adopt(pid, (key, false));
@@ -362,7 +366,7 @@ impl Scanner {
             }
         }
         if s.pipe.is_some() && s.pidlog.is_none() {
-            s.pidlog = spawn_supervise(&self.spawner, s, true).ok();
+            s.pidlog = spawn_supervise(&self.spawner, &mut self.supervise, s, true).ok();
             if let Some(pid) = s.pidlog {
                 self.reaper.adopt(pid, (key, true));
             }
@@ -412,23 +416,26 @@ fn new_service(name: &OsStr, known: usize) -> Option<Service> {
 
 /// Starts `supervise NAME` (or, for `log`, `supervise log` in NAME with
 /// stdin on the pipe). Returns the pid, or the error after a warning.
-fn spawn_supervise(spawner: &Spawner, s: &Service, log: bool) -> Result<Pid, Errno> {
+fn spawn_supervise(
+    spawner: &Spawner,
+    prepared: &mut Prepared,
+    s: &Service,
+    log: bool,
+) -> Result<Pid, Errno> {
     let name = &s.name;
-    let mut shown = name.clone();
-    if log {
-        shown.push("/log");
-    }
-    let target: &OsStr = if log { OsStr::new("log") } else { name };
-    let argv = [OsString::from("supervise"), target.to_os_string()];
-    let prepared = Prepared::new(&argv, None);
-    let mut fds = Vec::with_capacity(1);
-    if let Some((r, w)) = &s.pipe {
-        fds.push(if log {
-            FdAction(r.as_raw_fd(), 0)
-        } else {
-            FdAction(w.as_raw_fd(), 1)
-        });
-    }
+    let shown = || {
+        let mut shown = name.clone();
+        if log {
+            shown.push("/log");
+        }
+        shown
+    };
+    prepared.set_arg(1, if log { OsStr::new("log") } else { name });
+    let fds: &[FdAction] = match &s.pipe {
+        Some((r, _)) if log => &[FdAction(r.as_raw_fd(), 0)],
+        Some((_, w)) => &[FdAction(w.as_raw_fd(), 1)],
+        None => &[],
+    };
     let cwd = if log {
         // A directory name read from the scan directory holds no NUL.
         Some(CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)?)
@@ -441,8 +448,8 @@ fn spawn_supervise(spawner: &Spawner, s: &Service, log: bool) -> Result<Pid, Err
     // slower than with the C svscan). As the original, the child says why
     // it could not start supervise; a failed fork warns here.
     spawner
-        .fork_exec(&prepared, &fds, cwd.as_ref(), &|e| {
-            diag::warn_sys(&[&"unable to start supervise ", &shown], e)
+        .fork_exec(prepared, fds, cwd.as_ref(), &|e| {
+            diag::warn_sys(&[&"unable to start supervise ", &shown()], e)
         })
-        .inspect_err(|&e| diag::warn_sys(&[&"unable to fork for ", &shown], e))
+        .inspect_err(|&e| diag::warn_sys(&[&"unable to fork for ", &shown()], e))
 }
