@@ -46,3 +46,13 @@ static_sh() {
     fi
     echo "$scratch/root/bin/busybox"
 }
+
+# A service tree of N services, each a long sleep: sleep_tree DIR N.
+sleep_tree() {
+    local i
+    for i in $(seq 1 "$2"); do
+        mkdir -p "$1/s$i"
+        printf '#!/bin/sh\nexec sleep 100000\n' > "$1/s$i/run"
+        chmod +x "$1/s$i/run"
+    done
+}

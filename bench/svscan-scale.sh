@@ -43,11 +43,7 @@ up_count() {
 for n in "$@"; do
     stop_tree
     root="$work/t$n"
-    for i in $(seq 1 "$n"); do
-        mkdir -p "$root/s$i"
-        printf '#!/bin/sh\nexec sleep 100000\n' > "$root/s$i/run"
-        chmod +x "$root/s$i/run"
-    done
+    sleep_tree "$root" "$n"
     t0=$(now_ns)
     PATH="$OURS:$PATH" "$OURS/svscan" "$root" </dev/null >/dev/null 2>&1 &
     scanpid=$!

@@ -31,11 +31,7 @@ now_ns() { date +%s%N; }
 bring_up() { # $1 = bin dir, $2 = tag; prints seconds
     local bin=$1 tag=$2
     local root="$work/$tag-$RANDOM"
-    for i in $(seq 1 "$N"); do
-        mkdir -p "$root/s$i"
-        printf '#!/bin/sh\nexec sleep 100000\n' > "$root/s$i/run"
-        chmod +x "$root/s$i/run"
-    done
+    sleep_tree "$root" "$N"
     t0=$(now_ns)
     PATH="$bin:$PATH" "$bin/svscan" "$root" </dev/null >/dev/null 2>&1 &
     scanpid=$!

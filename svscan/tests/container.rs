@@ -142,17 +142,6 @@ fn pid_of(dir: &Path, init: u32) -> u32 {
         .expect("the service's process")
 }
 
-/// The children of `pid`, with their command names.
-fn children(pid: u32) -> Vec<(u32, String)> {
-    let list = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    list.split_whitespace()
-        .filter_map(|c| {
-            let comm = fs::read_to_string(format!("/proc/{c}/comm")).ok()?;
-            Some((c.parse().ok()?, comm.trim().to_string()))
-        })
-        .collect()
-}
-
 fn ids(pid: u32) -> (String, String) {
     let st = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| {
@@ -208,18 +197,12 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
     )
     .is_ok_and(|m| m.len() > 2_000)));
     // svscan is process 1 of the namespace.
-    let inner = children(c.id())
+    let inner = children_of(c.id())
         .first()
-        .map(|(p, _)| *p)
+        .map(|k| k.pid)
         .expect("svscan under unshare");
     let _guard = KillOnDrop(inner);
-    let status = fs::read_to_string(format!("/proc/{inner}/status")).unwrap();
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
-        "{status}"
-    );
+    assert!(is_namespace_init(inner));
     // The accounts came from the image's /etc/passwd.
     assert_eq!(
         ids(pid_of(&sv.join("worker"), inner)),
@@ -229,26 +212,16 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
     // is reaped: then svscan's children are its supervisors and the stray
     // process only, none a zombie.
     assert!(
-        wait_until(5.0, || children(inner)
+        wait_until(5.0, || children_of(inner)
             .iter()
-            .any(|(_, comm)| comm == "orphan")),
+            .any(|k| k.comm == "orphan")),
         "{:?}",
-        children(inner)
+        children_of(inner)
     );
     fs::write(sv.join("release"), "").unwrap();
-    assert!(wait_until(5.0, || {
-        let kids = children(inner);
-        kids.iter().all(|(p, comm)| {
-            let zombie = fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            });
-            !zombie && (comm == "supervise" || comm == "stray")
-        })
-    }));
+    assert!(wait_until(5.0, || children_of(inner).iter().all(|k| !k
+        .zombie
+        && (k.comm == "supervise" || k.comm == "stray"))));
     // The example's web service: ready (tcpserver -1 on its
     // notification-fd), serving as the account web.
     let svwait = workspace_bin(SVSCAN, "svwait");

@@ -179,44 +179,23 @@ fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
         .parse::<u32>()
         .unwrap();
     let _guard = KillOnDrop(inner);
-    let status = fs::read_to_string(format!("/proc/{inner}/status")).unwrap();
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
-        "{status}"
-    );
+    assert!(is_namespace_init(inner));
     // The orphan becomes svscan's child; released, it exits and is reaped:
     // then svscan's children are its supervisors only, none a zombie.
-    let children = || {
-        let list =
-            fs::read_to_string(format!("/proc/{inner}/task/{inner}/children")).unwrap_or_default();
-        list.split_whitespace()
-            .map(|c| {
-                let stat = fs::read_to_string(format!("/proc/{c}/stat")).unwrap_or_default();
-                let state = stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .to_string();
-                let comm = fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
-                (comm.trim().to_string(), state.starts_with('Z'))
-            })
-            .collect::<Vec<_>>()
-    };
     assert!(
-        wait_until(5.0, || children().iter().any(|(comm, _)| comm == "orphan")),
+        wait_until(5.0, || children_of(inner)
+            .iter()
+            .any(|k| k.comm == "orphan")),
         "{:?}",
-        children()
+        children_of(inner)
     );
     fs::write(root.join("release"), "").unwrap();
     assert!(
-        wait_until(5.0, || children()
+        wait_until(5.0, || children_of(inner)
             .iter()
-            .all(|(comm, zombie)| comm == "supervise" && !zombie)),
+            .all(|k| k.comm == "supervise" && !k.zombie)),
         "{:?}",
-        children()
+        children_of(inner)
     );
     kill("-TERM", inner);
     assert_eq!(exit_within(&mut c, 10.0), Some(0));

@@ -363,17 +363,11 @@ pub fn cases(default: usize) -> usize {
 pub fn reference_bin(name: &str) -> PathBuf {
     static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/reference.sh");
-        let o = Command::new("sh")
-            .args(["-c", ". \"$0\" && ref_bin", script])
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| e.to_string())?;
-        let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
-        if o.status.success() && dir.join("supervise").exists() {
+        let dir = from_reference_sh("ref_bin")?;
+        if dir.join("supervise").exists() {
             Ok(dir)
         } else {
-            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+            Err(format!("no supervise in {}", dir.display()))
         }
     });
     match dir {
@@ -436,18 +430,29 @@ pub fn static_bins() -> PathBuf {
 /// unpacked by bench/reference.sh, never installed), for a root that holds
 /// nothing but static binaries.
 pub fn static_sh() -> PathBuf {
+    match from_reference_sh("static_sh") {
+        Ok(path) if path.exists() => path,
+        Ok(path) => panic!("{} is missing", path.display()),
+        Err(e) => {
+            panic!("a static shell is needed for this test (apt-get download busybox-static): {e}")
+        }
+    }
+}
+
+/// The path a function of bench/reference.sh prints, or what it said on
+/// failure.
+fn from_reference_sh(function: &str) -> Result<PathBuf, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/reference.sh");
     let o = Command::new("sh")
-        .args(["-c", ". \"$0\" && static_sh", script])
+        .args(["-c", &format!(". \"$0\" && {function}"), script])
+        .stderr(Stdio::piped())
         .output()
-        .expect("sh");
-    let path = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
-    assert!(
-        o.status.success() && path.exists(),
-        "a static shell is needed for this test (apt-get download busybox-static): {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    path
+        .map_err(|e| e.to_string())?;
+    if o.status.success() {
+        Ok(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
 }
 
 /// KILLs a process when dropped, if it still exists: a test that fails
@@ -461,4 +466,38 @@ impl Drop for KillOnDrop {
             kill("-KILL", self.0);
         }
     }
+}
+
+/// A child process as /proc shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcChild {
+    pub pid: u32,
+    pub comm: String,
+    pub zombie: bool,
+}
+
+/// The children of `pid` (its main thread's), with their command names and
+/// whether each is a zombie (exited, not yet reaped).
+pub fn children_of(pid: u32) -> Vec<ProcChild> {
+    let list = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    list.split_whitespace()
+        .filter_map(|c| {
+            let stat = fs::read_to_string(format!("/proc/{c}/stat")).ok()?;
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            let comm = fs::read_to_string(format!("/proc/{c}/comm")).ok()?;
+            Some(ProcChild {
+                pid: c.parse().ok()?,
+                comm: comm.trim().to_string(),
+                zombie: state.starts_with('Z'),
+            })
+        })
+        .collect()
+}
+
+/// Whether `pid` is process 1 of its own PID namespace (the last NSpid).
+pub fn is_namespace_init(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|st| {
+        st.lines()
+            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1"))
+    })
 }
