@@ -7,7 +7,10 @@
 //! forks, and reaps (the common runtime's loop and reaper, which keeps
 //! pid -> client address); every connection takes one path, a forked child
 //! that does the lookups (DNS, ident, rules: only the records it needs),
-//! sets up the environment and execs, as the original. Exit codes: parent 100 usage, 111 set-up failure, 0
+//! sets up the environment and execs, as the original. sslserver (its own
+//! crate) is this same server with a [`Flavor`] of its own: its options,
+//! a step before privileges are dropped, its environment names, and what
+//! the child does last instead of the exec. Exit codes: parent 100 usage, 111 set-up failure, 0
 //! on SIGTERM; child 100 denied (or over its per-IP limit), 111 dropped,
 //! else the program's.
 //!
@@ -43,6 +46,9 @@ use crate::net;
 
 const USAGE: &str = "tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program";
 
+/// tcpserver's option letters, in getopt syntax.
+pub const LETTERS: &str = "461UXpPhHrRoOdDqQvc:C:x:B:g:u:b:l:t:I:";
+
 /// Default `-c`: simultaneous children.
 pub const DEFAULT_LIMIT: u64 = 40;
 /// Default `-b`: listen backlog.
@@ -57,6 +63,97 @@ enum Verbosity {
     Quiet,
     Normal,
     Verbose,
+}
+
+/// What a server built on this accept loop does differently from
+/// tcpserver: sslserver is one. Everything else (options, rules, limits,
+/// lookups, log lines) is this module's, for both.
+pub trait Flavor {
+    /// The program name: message prefix and log lines.
+    fn name(&self) -> &'static str;
+    /// The usage line.
+    fn usage(&self) -> &'static str;
+    /// Every option letter, in getopt syntax (`x:` takes a value):
+    /// [`LETTERS`] and its own.
+    fn letters(&self) -> &'static str;
+    /// One of its own options (a letter not in [`LETTERS`]).
+    fn option(&mut self, letter: u8, value: Option<&OsStr>);
+    /// After the socket listens, before privileges are dropped: load what
+    /// only the starting user may read.
+    fn prepare(&mut self) {}
+    /// The environment names of a connection.
+    fn protocol(&self) -> Protocol;
+    /// Whether `-B`'s banner is written by the child before its lookups
+    /// (tcpserver), or left to [`Flavor::connection`].
+    fn early_banner(&self) -> bool;
+    /// The last step of an allowed connection's child (rules passed,
+    /// environment ready, `ok` line written): run the program.
+    fn connection(&self, c: Connection<'_>) -> !;
+}
+
+/// The environment names a flavor sets for each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocol {
+    /// `PROTO`: `TCP` (`TCP6` for IPv6 clients), or `SSL`.
+    pub ssl: bool,
+    /// With `ssl`: the `TCP*` variables too (sslserver `-e`).
+    pub tcp_too: bool,
+}
+
+/// An allowed connection, handed to [`Flavor::connection`].
+pub struct Connection<'a> {
+    pub socket: OwnedFd,
+    pub env: EnvEdit,
+    pub program: &'a [OsString],
+    /// `-B`, when the flavor writes it itself.
+    pub banner: &'a [u8],
+    /// `-v`.
+    pub verbose: bool,
+}
+
+/// tcpserver itself: the socket becomes fds 0 and 1 of the program.
+pub struct Tcp;
+
+impl Flavor for Tcp {
+    fn name(&self) -> &'static str {
+        "tcpserver"
+    }
+    fn usage(&self) -> &'static str {
+        USAGE
+    }
+    fn letters(&self) -> &'static str {
+        LETTERS
+    }
+    fn option(&mut self, _: u8, _: Option<&OsStr>) {
+        diag::usage(USAGE)
+    }
+    fn protocol(&self) -> Protocol {
+        Protocol {
+            ssl: false,
+            tcp_too: false,
+        }
+    }
+    fn early_banner(&self) -> bool {
+        true
+    }
+    fn connection(&self, c: Connection<'_>) -> ! {
+        // The socket may already be fd 0 or 1 (the parent keeps both free):
+        // then it is only made inheritable there, and not closed.
+        let fd = c.socket;
+        let raw = fd.as_raw_fd();
+        if let Err(e) = sys::dup_raw_onto(raw, 0).and_then(|()| sys::dup_raw_onto(raw, 1)) {
+            drop_conn(&[&"unable to set up descriptors"], e);
+        }
+        if raw <= 1 {
+            std::mem::forget(fd);
+        } else {
+            drop(fd);
+        }
+        let prepared = Prepared::new(c.program, Some(&c.env));
+        sys::default_signal(Signal::SIGPIPE);
+        let e = prepared.exec();
+        drop_conn(&[&"unable to run ", &c.program[0]], e)
+    }
 }
 
 /// The command line, parsed.
@@ -88,7 +185,7 @@ struct Opts {
     program: Vec<OsString>,
 }
 
-fn parse(args: &[OsString]) -> Opts {
+fn parse(args: &[OsString], flavor: &mut dyn Flavor) -> Opts {
     let mut o = Opts {
         limit: DEFAULT_LIMIT,
         rules: None,
@@ -115,9 +212,10 @@ fn parse(args: &[OsString]) -> Opts {
         program: Vec::new(),
     };
     let num = |v: Option<&OsStr>| scan_ulong(v.map(OsStr::as_bytes).unwrap_or_default()).0;
-    let mut g = Getopt::new(args, "461UXpPhHrRoOdDqQvc:C:x:B:g:u:b:l:t:I:");
+    let usage = flavor.usage();
+    let mut g = Getopt::new(args, flavor.letters());
     for opt in g.by_ref() {
-        let Ok(opt) = opt else { diag::usage(USAGE) };
+        let Ok(opt) = opt else { diag::usage(usage) };
         let v = opt.value;
         match opt.letter {
             b'4' => o.v4_only = true,
@@ -155,13 +253,13 @@ fn parse(args: &[OsString]) -> Opts {
             b'l' => o.localname = v.map(|b| b.as_bytes().to_vec()),
             b't' => o.ident_timeout = num(v),
             b'I' => o.scope = net::if_index(v.map(OsStr::as_bytes).unwrap_or_default()),
-            _ => diag::usage(USAGE),
+            l => flavor.option(l, v),
         }
     }
     diag::set_quiet(o.verbosity == Verbosity::Quiet);
     let rest = g.operands();
     if rest.len() < 3 {
-        diag::usage(USAGE);
+        diag::usage(usage);
     }
     o.host = rest[0].as_bytes().to_vec();
     o.port = net::port(rest[1].as_bytes())
@@ -243,10 +341,10 @@ fn drop_privileges(o: &Opts) {
     }
 }
 
-/// A line `tcpserver: TEXT` at verbose level.
+/// A line `tcpserver: TEXT` (or the flavor's name) at verbose level.
 fn verbose(o: &Opts, text: &[u8]) {
     if o.verbosity == Verbosity::Verbose {
-        let mut v = b"tcpserver: ".to_vec();
+        let mut v = prefix();
         v.extend_from_slice(text);
         v.push(b'\n');
         diag::write_line(&v);
@@ -313,9 +411,19 @@ impl PerIp {
     }
 }
 
+/// `PROGRAM: `, the start of every log line.
+fn prefix() -> Vec<u8> {
+    format!("{}: ", diag::program()).into_bytes()
+}
+
 pub fn main(args: &[OsString]) -> i32 {
-    diag::set_program("tcpserver");
-    let o = parse(args);
+    serve(args, &mut Tcp)
+}
+
+/// The server: tcpserver's, or another flavor's.
+pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
+    diag::set_program(flavor.name());
+    let o = parse(args, flavor);
     let mut rt = Runtime::new(&[
         (Signal::SIGCHLD, Disposition::Catch),
         (Signal::SIGTERM, Disposition::Catch),
@@ -323,6 +431,7 @@ pub fn main(args: &[OsString]) -> i32 {
     ])
     .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
     let (listener, port) = listen(&o);
+    flavor.prepare();
     drop_privileges(&o);
     // Everything the loop keeps is reserved here, before the port is
     // printed (a server that says it listens has what it needs): serving
@@ -429,7 +538,7 @@ pub fn main(args: &[OsString]) -> i32 {
             Ok(Forked::Child) => {
                 rt.reset_child();
                 drop(listener);
-                child(&o, conn, peer, port, conn_num)
+                child(&o, &*flavor, conn, peer, port, conn_num)
             }
             Ok(Forked::Parent(pid)) => children.adopt(pid, Client { ip }),
             Err(e) => {
@@ -482,7 +591,14 @@ fn ip_text(ip: &Ip6, fake4: bool) -> String {
 }
 
 /// The per-connection child: lookups, environment, rules, exec.
-fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16, conn_num: u32) -> ! {
+fn child(
+    o: &Opts,
+    flavor: &dyn Flavor,
+    conn: Socket,
+    peer: socket2::SockAddr,
+    listen_port: u16,
+    conn_num: u32,
+) -> ! {
     let peer: SocketAddr = peer
         .as_socket()
         .unwrap_or_else(|| drop_conn(&[&"unable to get remote address"], Errno::EINVAL));
@@ -497,7 +613,7 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16, conn
     if o.nodelay {
         let _ = conn.set_tcp_nodelay(true);
     }
-    if !o.banner.is_empty() {
+    if !o.banner.is_empty() && flavor.early_banner() {
         if let Err(e) = (&conn).write_all(&o.banner) {
             drop_conn(&[&"unable to print banner"], errno_of(&e));
         }
@@ -553,7 +669,7 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16, conn
         remote_host: remote_host.as_deref(),
         remote_info: remote_info.as_deref(),
     };
-    let mut env = tcp_env(&names);
+    let mut env = tcp_env(&names, flavor.protocol());
     let mut deny = false;
     let mut rule_limit = None;
     let mut diemsg: Option<Vec<u8>> = None;
@@ -618,22 +734,17 @@ fn child(o: &Opts, conn: Socket, peer: socket2::SockAddr, listen_port: u16, conn
     if deny {
         std::process::exit(diag::EXIT_USAGE);
     }
-    // The socket may already be fd 0 or 1 (the parent keeps both free):
-    // then it is only made inheritable there, and not closed.
-    let fd: OwnedFd = conn.into();
-    let raw = fd.as_raw_fd();
-    if let Err(e) = sys::dup_raw_onto(raw, 0).and_then(|()| sys::dup_raw_onto(raw, 1)) {
-        drop_conn(&[&"unable to set up descriptors"], e);
-    }
-    if raw <= 1 {
-        std::mem::forget(fd);
-    } else {
-        drop(fd);
-    }
-    let prepared = Prepared::new(&o.program, Some(&env));
-    sys::default_signal(Signal::SIGPIPE);
-    let e = prepared.exec();
-    drop_conn(&[&"unable to run ", &o.program[0]], e)
+    flavor.connection(Connection {
+        socket: conn.into(),
+        env,
+        program: &o.program,
+        banner: if flavor.early_banner() {
+            &[]
+        } else {
+            &o.banner
+        },
+        verbose: o.verbosity == Verbosity::Verbose,
+    })
 }
 
 /// What a connection is known by.
@@ -653,41 +764,52 @@ struct Names<'a> {
 }
 
 /// The environment queue of spec/tcpserver.md, in its order (rule
-/// variables come after).
-fn tcp_env(n: &Names) -> EnvEdit {
+/// variables come after). sslserver: `PROTO=SSL` and the same variables
+/// named `SSL*` (ucspi-ssl's), then with `-e` the `TCP*` ones.
+fn tcp_env(n: &Names, p: Protocol) -> EnvEdit {
     let mut env = EnvEdit::new();
+    if p.ssl {
+        env.set("PROTO", "SSL");
+        conn_vars(&mut env, n, "SSL", false);
+        if p.tcp_too {
+            conn_vars(&mut env, n, "TCP", n.six);
+        }
+    } else {
+        env.set("PROTO", if n.six { "TCP6" } else { "TCP" });
+        conn_vars(&mut env, n, "TCP", n.six);
+    }
+    env
+}
+
+/// `{pre}LOCALIP` ... `{pre}REMOTEINFO`, with the IPv6 build's `{pre}6*`
+/// twins when `six`.
+fn conn_vars(env: &mut EnvEdit, n: &Names, pre: &str, six: bool) {
     let both = |env: &mut EnvEdit, name: &str, v: Option<&[u8]>| {
         let mut set = |full: String| match v {
             Some(v) => env.set(full, OsStr::from_bytes(v)),
             None => env.unset(full),
         };
-        set(format!("TCP{name}"));
-        if n.six {
-            set(format!("TCP6{name}"));
+        set(format!("{pre}{name}"));
+        if six {
+            set(format!("{pre}6{name}"));
         }
     };
-    env.set("PROTO", if n.six { "TCP6" } else { "TCP" });
-    env.set("TCPLOCALIP", n.local_ip);
-    if n.six {
-        env.set("TCP6LOCALIP", addr::fmt6(n.lip));
+    env.set(format!("{pre}LOCALIP"), n.local_ip);
+    if six {
+        env.set(format!("{pre}6LOCALIP"), addr::fmt6(n.lip));
     }
-    both(
-        &mut env,
-        "LOCALPORT",
-        Some(n.listen_port.to_string().as_bytes()),
-    );
-    both(&mut env, "LOCALHOST", n.local_host);
-    if n.six && n.lscope != 0 {
-        env.set("TCP6INTERFACE", net::if_name(n.lscope));
+    both(env, "LOCALPORT", Some(n.listen_port.to_string().as_bytes()));
+    both(env, "LOCALHOST", n.local_host);
+    if six && n.lscope != 0 {
+        env.set(format!("{pre}6INTERFACE"), net::if_name(n.lscope));
     }
-    env.set("TCPREMOTEIP", n.remote_ip);
-    if n.six {
-        env.set("TCP6REMOTEIP", addr::fmt6(n.rip));
+    env.set(format!("{pre}REMOTEIP"), n.remote_ip);
+    if six {
+        env.set(format!("{pre}6REMOTEIP"), addr::fmt6(n.rip));
     }
-    both(&mut env, "REMOTEPORT", Some(n.rport.to_string().as_bytes()));
-    both(&mut env, "REMOTEHOST", n.remote_host);
-    both(&mut env, "REMOTEINFO", n.remote_info);
-    env
+    both(env, "REMOTEPORT", Some(n.rport.to_string().as_bytes()));
+    both(env, "REMOTEHOST", n.remote_host);
+    both(env, "REMOTEINFO", n.remote_info);
 }
 
 /// The `ok`/`deny` line. IPv4 clients: the IPv4 build's line; IPv6: the
@@ -709,7 +831,7 @@ fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
         (n.remote_info.unwrap_or_default(), b':'),
         (rport.as_bytes(), b'\n'),
     ];
-    let mut v = b"tcpserver: ".to_vec();
+    let mut v = prefix();
     for (f, sep) in fields {
         field(&mut v, f, n.six);
         v.push(sep);
