@@ -45,7 +45,7 @@ fi
 programs="supervise svc svok svstat svwait fghack svscan readproctitle
 softlimit setuidgid envuidgid envdir setlock pgrphack
 multilog tai64n tai64nlocal
-tcpserver tcpclient tcprules tcprulescheck
+tcpserver tcpclient tcprules tcprulescheck sslserver
 recordio addcr delcr fixcrio argv0 rblsmtpd mconnect-io"
 
 bindir="$prefix/bin"

@@ -1,0 +1,924 @@
+//! sslserver end to end: the real binary, certificates made by the openssl
+//! command-line tool, clients that are openssl s_client and rustls (whose
+//! client side comes with the server's own dependency), and programs that
+//! are shell scripts.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use testutil::*;
+
+const SSLSERVER: &str = env!("CARGO_BIN_EXE_sslserver");
+
+fn sh(dir: &Path, cmd: &str) {
+    let o = Command::new("sh")
+        .args(["-c", cmd])
+        .current_dir(dir)
+        .output()
+        .expect("sh");
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A test CA, and with it: `server.pem`/`server.key` (localhost,
+/// 127.0.0.1), `client.pem`/`client.key` (/O=Test Org/CN=client),
+/// `old.pem`/`old.key` (expired in 2020), `other.key` (matches nothing),
+/// `rogue.pem`/`rogue.key` (a client certificate of another CA).
+fn certs(dir: &Path) {
+    fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\n\
+         serial = serial\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\n\
+         unique_subject = no\nx509_extensions = ext\n[ext]\nbasicConstraints = CA:FALSE\n[p]\norganizationName = optional\ncommonName = supplied\n",
+    )
+    .unwrap();
+    fs::write(dir.join("index.txt"), "").unwrap();
+    fs::write(dir.join("serial"), "01\n").unwrap();
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    sh(
+        dir,
+        &format!(
+            "set -e
+            openssl req -x509 {ec} -keyout ca.key -out ca.pem -days 3650 -subj '/CN=Test CA' 2>/dev/null
+            openssl req -x509 {ec} -keyout rogueca.key -out rogueca.pem -days 3650 -subj '/CN=Rogue CA' 2>/dev/null
+            openssl req -new {ec} -keyout server.key -out server.csr -subj /CN=localhost \
+                -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+            openssl req -new {ec} -keyout client.key -out client.csr -subj '/O=Test Org/CN=client' 2>/dev/null
+            openssl req -new {ec} -keyout rogue.key -out rogue.csr -subj /CN=rogue 2>/dev/null
+            openssl req -new {ec} -keyout old.key -out old.csr -subj /CN=localhost 2>/dev/null
+            openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:prime256v1 -out other.key 2>/dev/null
+            ca() {{ openssl ca -batch -notext -config ca.cnf -cert $1.pem -keyfile $1.key -in $2.csr -out $2.pem $3 2>/dev/null; }}
+            ca ca server '-days 30'
+            ca ca client '-days 30'
+            ca rogueca rogue '-days 30'
+            ca ca old '-startdate 20200101000000Z -enddate 20200102000000Z'"
+        ),
+    );
+}
+
+/// A running sslserver; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    /// `sslserver -1 ARGS` with the test's certificate and key. Every test
+    /// passes `-l` (no DNS lookup of the local name: this machine's
+    /// resolver may be slow to fail).
+    fn start(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Server {
+        let log = dir.join(format!("sslserver-{}.log", args.len()));
+        let mut child = Command::new(SSLSERVER)
+            .arg("-1")
+            .args(args)
+            .env("CERTFILE", "server.pem")
+            .env("KEYFILE", "server.key")
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "no port: {line:?}, log: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        Server { child, port, log }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for `n` lines `end PID status ...`.
+    fn ends(&self, n: usize) -> String {
+        let mut log = String::new();
+        let done = wait_until(20.0, || {
+            log = self.log();
+            log.matches(" end ").count() >= n && log.ends_with("/40\n")
+        });
+        assert!(done, "fewer than {n} ends in:\n{log}");
+        log
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(sslserver::config::provider())
+}
+
+fn pem_certs(path: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A rustls client that trusts the test CA, with a client certificate if
+/// `client` names one (`client` or `rogue`).
+fn client_config(dir: &Path, client: Option<&str>) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(pem_certs(&dir.join("ca.pem")));
+    let b = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let c = match client {
+        None => b.with_no_client_auth(),
+        Some(name) => b
+            .with_client_auth_cert(
+                pem_certs(&dir.join(format!("{name}.pem"))),
+                rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key")))
+                    .unwrap(),
+            )
+            .unwrap(),
+    };
+    Arc::new(c)
+}
+
+/// Connects with TLS, sends `input`, reads to the end; the bytes, or the
+/// error that ended the session.
+fn tls_talk(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    input: &[u8],
+) -> Result<Vec<u8>, String> {
+    let sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    tls_over(sock, config, input)
+}
+
+fn tls_over(
+    sock: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    input: &[u8],
+) -> Result<Vec<u8>, String> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut s = rustls::StreamOwned::new(conn, sock);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock).map_err(|e| e.to_string())?;
+    }
+    s.write_all(input).map_err(|e| e.to_string())?;
+    s.conn.send_close_notify();
+    s.flush().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => Ok(out),
+        Err(e) if out.is_empty() => Err(e.to_string()),
+        Err(_) => Ok(out),
+    }
+}
+
+/// The environment lines a program printed, as a map.
+fn env_of(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `pid` of the first `ok` line.
+fn first_pid(log: &str, word: &str) -> String {
+    log.lines()
+        .find_map(|l| l.strip_prefix(&format!("sslserver: {word} ")))
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("no {word} line in:\n{log}"))
+        .to_string()
+}
+
+/// The connection's variables (not the SSL_CERT_* of the test's own
+/// environment).
+const SHOW_ENV: &str = "env | grep -E '^(PROTO|SSL|TCP|GREETING)' | grep -v '^SSL_CERT_' | sort";
+
+#[test]
+fn smtps_session_through_openssl_s_client() {
+    let dir = TempDir::new("ssl-smtps");
+    certs(dir.path());
+    script(
+        dir.join("smtpd"),
+        &format!(
+            "#!/bin/sh\nprintf '220 localhost ESMTP\\r\\n'\nwhile read -r line; do\n  \
+             case $line in\n    EHLO*) printf '250 localhost\\r\\n' ;;\n    \
+             QUIT*) printf '221 bye\\r\\n'; {SHOW_ENV}; exit 0 ;;\n  esac\ndone\n"
+        ),
+    );
+    let server = Server::start(
+        &[
+            "-v",
+            "-s",
+            "-R",
+            "-H",
+            "-l",
+            "localhost",
+            "127.0.0.1",
+            "0",
+            "./smtpd",
+        ],
+        &[],
+        dir.path(),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-no_ign_eof",
+            "-crlf",
+            "-verify_return_error",
+        ])
+        .args(["-CAfile", "ca.pem", "-servername", "localhost", "-connect"])
+        .arg(server.addr().to_string())
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            let mut i = c.stdin.take().unwrap();
+            // s_client sends what it reads; the server's 221 ends it.
+            i.write_all(b"EHLO client\nQUIT\n")?;
+            let mut o = String::new();
+            c.stdout.take().unwrap().read_to_string(&mut o)?;
+            drop(i);
+            c.wait()?;
+            Ok(o)
+        })
+        .expect("openssl s_client");
+    let log = server.ends(1);
+    // (s_client's -crlf turns the CRLFs it prints back into LFs.)
+    let mut lines = out.lines().map(|l| l.trim_end_matches('\r'));
+    assert_eq!(lines.next(), Some("220 localhost ESMTP"));
+    assert_eq!(lines.next(), Some("250 localhost"));
+    assert_eq!(lines.next(), Some("221 bye"));
+    let env = env_of(&out);
+    let rport = env["SSLREMOTEPORT"].clone();
+    let cipher = env["SSL_CIPHER"].clone();
+    let p = server.port.to_string();
+    let want: BTreeMap<String, String> = [
+        ("PROTO", "SSL"),
+        ("SSLLOCALHOST", "localhost"),
+        ("SSLLOCALIP", "127.0.0.1"),
+        ("SSLLOCALPORT", p.as_str()),
+        ("SSLREMOTEIP", "127.0.0.1"),
+        ("SSLREMOTEPORT", rport.as_str()),
+        ("SSL_CIPHER", cipher.as_str()),
+        ("SSL_PROTOCOL", "TLSv1.3"),
+        ("SSL_TLS_SNI_SERVERNAME", "localhost"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(env, want);
+    assert!(
+        [
+            "TLS_AES_256_GCM_SHA384",
+            "TLS_AES_128_GCM_SHA256",
+            "TLS_CHACHA20_POLY1305_SHA256"
+        ]
+        .contains(&cipher.as_str()),
+        "{cipher}"
+    );
+    let pid = first_pid(&log, "ok");
+    assert_eq!(
+        log,
+        format!(
+            "sslserver: status: 0/40\nsslserver: status: 1/40\n\
+             sslserver: pid {pid} from 127.0.0.1\n\
+             sslserver: ok {pid} localhost:127.0.0.1:{p} :127.0.0.1::{rport}\n\
+             sslserver: tls {pid} TLSv1.3 {cipher}\n\
+             sslserver: end {pid} status 0\nsslserver: status: 0/40\n"
+        )
+    );
+}
+
+#[test]
+fn tcp_variables_with_e_and_rules_as_tcpserver() {
+    let dir = TempDir::new("ssl-env");
+    certs(dir.path());
+    script(dir.join("show"), &format!("#!/bin/sh\n{SHOW_ENV}\n"));
+    // Rules as tcpserver's: a variable set, and a denied client that is
+    // closed before any TLS.
+    let rules = workspace_bin(SSLSERVER, "tcprules");
+    let mut c = Command::new(rules)
+        .args(["rules.cdb", "rules.tmp"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"127.0.0.2:deny\n127.:allow,GREETING=\"hi\"\n")
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+    let server = Server::start(
+        &[
+            "-v",
+            "-e",
+            "-R",
+            "-H",
+            "-l",
+            "here",
+            "-x",
+            "rules.cdb",
+            "0",
+            "0",
+            "./show",
+        ],
+        &[],
+        dir.path(),
+    );
+    let out = tls_talk(server.addr(), client_config(dir.path(), None), b"").unwrap();
+    let env = env_of(&String::from_utf8(out).unwrap());
+    for (k, v) in [
+        ("PROTO", "SSL"),
+        ("SSLLOCALHOST", "here"),
+        ("TCPLOCALHOST", "here"),
+        ("SSLREMOTEIP", "127.0.0.1"),
+        ("TCPREMOTEIP", "127.0.0.1"),
+        ("GREETING", "hi"),
+    ] {
+        assert_eq!(env.get(k).map(String::as_str), Some(v), "{k} in {env:?}");
+    }
+    assert!(!env.contains_key("SSL_PROTOCOL"), "-s not given: {env:?}");
+    // From 127.0.0.2: denied, and the client sees the connection closed.
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    s.connect(&server.addr().into()).unwrap();
+    let r = tls_over(s.into(), client_config(dir.path(), None), b"x");
+    assert!(r.is_err() || r == Ok(Vec::new()), "{r:?}");
+    let log = server.ends(2);
+    let pid = first_pid(&log, "deny");
+    assert!(
+        log.contains(&format!(
+            "sslserver: deny {pid} here:127.0.0.1:{} :127.0.0.2::",
+            server.port
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("sslserver: end {pid} status 25600\n")),
+        "{log}"
+    );
+}
+
+#[test]
+fn client_certificate_required_with_m() {
+    let dir = TempDir::new("ssl-m");
+    certs(dir.path());
+    script(
+        dir.join("who"),
+        "#!/bin/sh\necho \"dn=$SSL_CLIENT_S_DN\"\necho \"hash=$SSL_CLIENT_CERT_HASH\"\n",
+    );
+    let server = Server::start(
+        &[
+            "-v",
+            "-m",
+            "-s",
+            "-R",
+            "-H",
+            "-l",
+            "localhost",
+            "127.0.0.1",
+            "0",
+            "./who",
+        ],
+        &[("CAFILE", "ca.pem")],
+        dir.path(),
+    );
+    // The CA's client: its subject and the SHA-256 of its certificate.
+    let out = tls_talk(
+        server.addr(),
+        client_config(dir.path(), Some("client")),
+        b"",
+    )
+    .unwrap();
+    let fp = Command::new("openssl")
+        .args([
+            "x509",
+            "-in",
+            "client.pem",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let fp = String::from_utf8(fp.stdout).unwrap();
+    let hash: String = fp
+        .trim()
+        .split_once('=')
+        .unwrap()
+        .1
+        .replace(':', "")
+        .to_lowercase();
+    // The subject as OpenSSL writes it on one line.
+    let subject = Command::new("openssl")
+        .args([
+            "x509",
+            "-in",
+            "client.pem",
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "compat",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let subject = String::from_utf8(subject.stdout).unwrap();
+    assert_eq!(subject, "subject=/O=Test Org/CN=client\n");
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("dn={}hash={hash}\n", &subject["subject=".len()..])
+    );
+    // Without a certificate, and with one of another CA: refused, and the
+    // program never runs.
+    for who in [None, Some("rogue")] {
+        let r = tls_talk(server.addr(), client_config(dir.path(), who), b"");
+        assert!(
+            r.is_err() || r == Ok(Vec::new()),
+            "{who:?} was served: {r:?}"
+        );
+    }
+    let log = server.ends(3);
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.starts_with("sslserver: warning: dropping connection, unable to accept SSL: ")
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "sslserver: warning: dropping connection, unable to accept SSL: peer sent no certificates",
+            "sslserver: warning: dropping connection, unable to accept SSL: invalid peer certificate: UnknownIssuer"
+        ],
+        "{log}"
+    );
+    assert_eq!(
+        log.matches(" status 28416\n").count(),
+        2,
+        "two exits 111: {log}"
+    );
+}
+
+#[test]
+fn starttls_with_n() {
+    let dir = TempDir::new("ssl-n");
+    certs(dir.path());
+    // Plaintext first; on STARTTLS, `Y` to $SSLCTLFD, then the same fds
+    // carry what TLS protects.
+    script(
+        dir.join("starttls"),
+        "#!/bin/sh\nprintf '220 plain %s %s %s\\r\\n' \"$SSLCTLFD\" \"$SSLREADFD\" \"$SSLWRITEFD\"\n\
+         read -r cmd\nprintf '220 go ahead (%s)\\r\\n' \"$cmd\"\nprintf Y >&3\n\
+         read -r secret\necho \"secret: $secret\"\n",
+    );
+    let server = Server::start(
+        &[
+            "-n",
+            "-v",
+            "-R",
+            "-H",
+            "-l",
+            "localhost",
+            "127.0.0.1",
+            "0",
+            "./starttls",
+        ],
+        &[],
+        dir.path(),
+    );
+    let mut sock = TcpStream::connect(server.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let line = |s: &mut TcpStream| {
+        let mut v = Vec::new();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).unwrap() == 1 {
+            v.push(b[0]);
+            if b[0] == b'\n' {
+                break;
+            }
+        }
+        String::from_utf8(v).unwrap()
+    };
+    assert_eq!(line(&mut sock), "220 plain 3 0 1\r\n");
+    // The ClientHello goes out right behind the command, before the
+    // program has said `Y`: it must wait in the socket, not reach the
+    // program as plaintext.
+    sock.write_all(b"STARTTLS\r\n").unwrap();
+    assert_eq!(line(&mut sock), "220 go ahead (STARTTLS\r)\r\n");
+    let out = tls_over(sock, client_config(dir.path(), None), b"hush\n").unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "secret: hush\n");
+    let log = server.ends(1);
+    let pid = first_pid(&log, "ok");
+    assert!(
+        log.contains(&format!("sslserver: tls {pid} TLSv1.3 ")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("sslserver: end {pid} status 0\n")),
+        "{log}"
+    );
+}
+
+#[test]
+fn starttls_hello_right_behind_the_command_waits_for_y() {
+    let dir = TempDir::new("ssl-n-race");
+    certs(dir.path());
+    // The program is slow to say `Y`: the client's hello, sent at once,
+    // must not reach it as plaintext.
+    script(
+        dir.join("slow"),
+        "#!/bin/sh\nread -r cmd\nprintf '220 ok\\r\\n'\nsleep 0.3\nprintf Y >&3\n\
+         read -r secret\necho \"secret: $secret\"\n",
+    );
+    let server = Server::start(
+        &[
+            "-n",
+            "-R",
+            "-H",
+            "-l",
+            "localhost",
+            "127.0.0.1",
+            "0",
+            "./slow",
+        ],
+        &[],
+        dir.path(),
+    );
+    let mut sock = TcpStream::connect(server.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    sock.write_all(b"STARTTLS\r\n").unwrap();
+    let mut ok = [0u8; 6];
+    sock.read_exact(&mut ok).unwrap();
+    assert_eq!(&ok, b"220 ok");
+    let mut crlf = [0u8; 2];
+    sock.read_exact(&mut crlf).unwrap();
+    let out = tls_over(sock, client_config(dir.path(), None), b"late\n").unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "secret: late\n");
+}
+
+#[test]
+fn certificates_at_start_are_checked() {
+    let dir = TempDir::new("ssl-start");
+    certs(dir.path());
+    nix::unistd::mkfifo(
+        &dir.join("fifo.pem"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: &[Case] = &[
+        (
+            &[("CERTFILE", "old.pem"), ("KEYFILE", "old.key")],
+            &[],
+            "sslserver: fatal: certificate old.pem expired at 2020-01-02 00:00:00 UTC\n",
+        ),
+        (
+            &[("KEYFILE", "other.key")],
+            &[],
+            "sslserver: fatal: key other.key does not match certificate server.pem\n",
+        ),
+        (
+            &[("CERTFILE", "missing.pem")],
+            &[],
+            "sslserver: fatal: unable to load certificate missing.pem: file does not exist\n",
+        ),
+        (
+            &[("CERTFILE", "fifo.pem")],
+            &[],
+            "sslserver: fatal: unable to load certificate fifo.pem: no certificate in it\n",
+        ),
+        (
+            &[("KEYFILE", "ca.pem")],
+            &[],
+            "sslserver: fatal: unable to load key ca.pem: no private key in it\n",
+        ),
+        (
+            &[("CERTFILE", "")],
+            &[],
+            "sslserver: fatal: unable to load certificate: $CERTFILE is not set\n",
+        ),
+        (
+            &[],
+            &["-m"],
+            "sslserver: fatal: unable to load client CAs: -m needs $CAFILE or $CADIR\n",
+        ),
+    ];
+    for (env, opts, want) in cases {
+        let o = Command::new(SSLSERVER)
+            .args(*opts)
+            .args(["-1", "127.0.0.1", "0", "true"])
+            .env("CERTFILE", "server.pem")
+            .env("KEYFILE", "server.key")
+            .envs(env.iter().copied())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
+            (Some(111), *want),
+            "{env:?} {opts:?}"
+        );
+        assert!(o.stdout.is_empty(), "a port was printed for {env:?}");
+    }
+    // A usage error is tcpserver's, with sslserver's options.
+    let o = Command::new(SSLSERVER)
+        .args(["-Z", "0", "0", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(100));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "sslserver: illegal option -- Z\nsslserver: usage: sslserver [ -461UXpPhHrRoOdDqQveEsSnNmM ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -T ssltimeout ] [ -I interface ] host port program\n"
+    );
+}
+
+#[test]
+fn garbage_stalls_and_random_bytes_cost_one_connection() {
+    let dir = TempDir::new("ssl-junk");
+    certs(dir.path());
+    script(dir.join("hello"), "#!/bin/sh\necho hello\n");
+    let mut server = Server::start(
+        &[
+            "-v",
+            "-T",
+            "1",
+            "-R",
+            "-H",
+            "-l",
+            "localhost",
+            "127.0.0.1",
+            "0",
+            "./hello",
+        ],
+        &[],
+        dir.path(),
+    );
+    let addr = server.addr();
+    let raw = move |bytes: &[u8], close: bool| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(bytes);
+        if close {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    };
+    // Plain HTTP instead of a ClientHello: an alert at most, never the
+    // program's output.
+    let out = raw(b"GET / HTTP/1.0\r\n\r\n", true);
+    assert!(!out.windows(5).any(|w| w == b"hello"), "{out:?}");
+    // A hello cut short, then silence: dropped at the -T deadline.
+    let t = Instant::now();
+    let out = raw(&[0x16, 0x03, 0x01, 0x00, 0xf0, 0x01, 0x00], false);
+    let took = t.elapsed();
+    assert!(out.is_empty(), "{out:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // Random byte strings, eight clients at a time.
+    let n = cases(1000);
+    let per = n.div_ceil(8);
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut rng = Rand::new(0x5e55 + t);
+                for _ in 0..per {
+                    let len = 1 + rng.below(600);
+                    let mut b = rng.bytes(len);
+                    if rng.below(2) == 0 {
+                        // Often a plausible record header, to get further in.
+                        b[0] = 0x16;
+                        if len > 2 {
+                            b[1] = 3;
+                            b[2] = 1;
+                        }
+                    }
+                    let out = raw(&b, true);
+                    assert!(!out.windows(5).any(|w| w == b"hello"));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Still serving.
+    let out = tls_talk(addr, client_config(dir.path(), None), b"").unwrap();
+    assert_eq!(out, b"hello\n");
+    let log = server.ends(2 + 8 * per + 1);
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server exited:\n{log}"
+    );
+    let warnings = log
+        .lines()
+        .filter(|l| {
+            l.starts_with("sslserver: warning: dropping connection, unable to accept SSL: ")
+        })
+        .count();
+    assert_eq!(warnings, 2 + 8 * per, "one warning per bad client");
+    assert!(log.contains("unable to accept SSL: timed out\n"), "{log}");
+}
+
+#[test]
+fn the_program_holds_no_key() {
+    let dir = TempDir::new("ssl-key");
+    certs(dir.path());
+    // The key's DER bytes, to look for in the program's memory.
+    sh(
+        dir.path(),
+        "openssl pkey -in server.key -outform der -out server.der",
+    );
+    let der = fs::read(dir.join("server.der")).unwrap();
+    let secret = &der[der.len() - 40..];
+    script(
+        dir.join("hold"),
+        "#!/bin/sh\necho $$ > prog.pid\nread -r line\necho done\n",
+    );
+    let server = Server::start(
+        &["-R", "-H", "-l", "localhost", "127.0.0.1", "0", "./hold"],
+        &[],
+        dir.path(),
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(dir.path(), None), name).unwrap();
+    let sock = TcpStream::connect(server.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut s = rustls::StreamOwned::new(conn, sock);
+    s.flush().unwrap();
+    let pidfile = dir.join("prog.pid");
+    assert!(wait_until(10.0, || fs::read_to_string(&pidfile)
+        .is_ok_and(|p| p.ends_with('\n'))));
+    let pid = fs::read_to_string(&pidfile).unwrap().trim().to_string();
+    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(!environ.windows(11).any(|w| w == b"PRIVATE KEY"));
+    assert!(!environ.windows(secret.len()).any(|w| w == secret));
+    for fd in fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let target = fs::read_link(fd.unwrap().path()).unwrap();
+        let t = target.to_string_lossy();
+        assert!(!t.ends_with(".key") && !t.ends_with(".pem"), "open: {t}");
+    }
+    // Its whole memory: no byte string of the key.
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mem = fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut seen = 0;
+    for l in maps.lines() {
+        let (range, rest) = l.split_once(' ').unwrap();
+        if !rest.starts_with('r') {
+            continue;
+        }
+        let (a, b) = range.split_once('-').unwrap();
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
+        let mut buf = vec![0u8; (b - a) as usize];
+        use std::os::unix::fs::FileExt;
+        if mem.read_exact_at(&mut buf, a).is_ok() {
+            seen += buf.len();
+            assert!(
+                !buf.windows(secret.len()).any(|w| w == secret),
+                "key bytes in the program's memory at {l}"
+            );
+        }
+        let _ = mem.read(&mut []);
+    }
+    assert!(seen > 0, "no memory read");
+    s.write_all(b"go\n").unwrap();
+    s.conn.send_close_notify();
+    let _ = s.flush();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_eq!(out, b"done\n");
+}
+
+#[test]
+fn the_qmail_smtpsd_template_serves_smtps() {
+    let dir = TempDir::new("ssl-qmail");
+    certs(dir.path());
+    let d = dir.path().display().to_string();
+    // The template, with its paths moved under the test directory, a free
+    // port, the account nobody, and a stand-in for qmail-smtpd.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let template = fs::read_to_string(format!(
+        "{}/../examples/service/qmail-smtpsd/run",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let run = template
+        .replace(
+            "/var/qmail/control/servercert.pem",
+            &format!("{d}/server.pem"),
+        )
+        .replace(
+            "/var/qmail/control/servercert.key",
+            &format!("{d}/server.key"),
+        )
+        .replace("/etc/tcp.smtp.cdb", &format!("{d}/tcp.smtp.cdb"))
+        .replace("/var/qmail/bin/qmail-smtpd", &format!("{d}/qmail-smtpd"))
+        .replace("envuidgid qmaild", "envuidgid nobody")
+        .replace(" 0 465 ", &format!(" 127.0.0.1 {port} "));
+    assert_ne!(run, template);
+    script(dir.join("run"), &run);
+    script(
+        dir.join("qmail-smtpd"),
+        "#!/bin/sh\nprintf '220 stand-in ESMTP %s %s\\r\\n' \"$(id -u)\" \"$TCPREMOTEIP\"\n",
+    );
+    let rules = workspace_bin(SSLSERVER, "tcprules");
+    let mut c = Command::new(rules)
+        .args(["tcp.smtp.cdb", "tcp.smtp.tmp"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"127.:allow,RELAYCLIENT=\"\"\n:allow\n")
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+    let bin = Path::new(SSLSERVER).parent().unwrap().display().to_string();
+    // fd 3 open, as supervise gives it with notification-fd: the port
+    // printed there is the readiness line.
+    let mut child = Command::new("sh")
+        .args(["-c", "exec ./run 3>&1"])
+        .env("PATH", format!("{bin}:/usr/bin:/bin"))
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    out.read_line(&mut ready).unwrap();
+    let _kill = KillOnDrop(child.id());
+    assert_eq!(ready, format!("{port}\n"));
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let nobody = String::from_utf8(nobody.stdout).unwrap();
+    let got = tls_talk(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        client_config(dir.path(), None),
+        b"QUIT\r\n",
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        format!("220 stand-in ESMTP {} 127.0.0.1\r\n", nobody.trim())
+    );
+    let mut log = String::new();
+    assert!(wait_until(10.0, || {
+        let mut l = String::new();
+        let _ = out.read_line(&mut l);
+        log.push_str(&l);
+        log.contains(" end ")
+    }));
+    assert!(log.contains("sslserver: tls "), "{log}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
