@@ -103,8 +103,8 @@ impl Flavor for Ssl {
             tcp_too: self.tcp_env,
         }
     }
-    fn early_banner(&self) -> bool {
-        false
+    fn plaintext_first(&self) -> bool {
+        self.delay
     }
     fn connection(&self, c: Connection<'_>) -> ! {
         let Some(config) = self.config.clone() else {

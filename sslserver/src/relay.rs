@@ -114,7 +114,6 @@ pub fn run(c: Connection<'_>, s: Settings) -> ! {
         env.set("SSLCTLFD", CTL_FD.to_string());
         env.set("SSLREADFD", "0");
         env.set("SSLWRITEFD", "1");
-        relay.plain_out.extend_from_slice(c.banner);
         pending = Some(tls);
     }
     let (to_r, to_w) = pipe();

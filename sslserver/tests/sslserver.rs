@@ -493,6 +493,38 @@ fn client_certificate_required_with_m() {
         2,
         "two exits 111: {log}"
     );
+
+    // The CAs from a directory instead (CADIR: every file in it is read;
+    // one that is not PEM is passed over).
+    fs::create_dir(dir.join("cas")).unwrap();
+    fs::copy(dir.join("ca.pem"), dir.join("cas/test-ca.pem")).unwrap();
+    fs::write(dir.join("cas/README"), "not a certificate\n").unwrap();
+    let server = Server::start(
+        &[
+            "-m",
+            "-s",
+            "-R",
+            "-H",
+            "-l",
+            "localhost",
+            "127.0.0.1",
+            "0",
+            "./who",
+        ],
+        &[("CADIR", "cas")],
+        dir.path(),
+    );
+    let out = tls_talk(
+        server.addr(),
+        client_config(dir.path(), Some("client")),
+        b"",
+    )
+    .unwrap();
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .starts_with("dn=/O=Test Org/CN=client\n"));
+    let r = tls_talk(server.addr(), client_config(dir.path(), Some("rogue")), b"");
+    assert!(r.is_err() || r == Ok(Vec::new()), "rogue served: {r:?}");
 }
 
 #[test]
@@ -921,4 +953,83 @@ fn the_qmail_smtpsd_template_serves_smtps() {
     assert!(log.contains("sslserver: tls "), "{log}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
+    let dir = TempDir::new("ssl-limit");
+    certs(dir.path());
+    script(
+        dir.join("hold"),
+        "#!/bin/sh\necho in\nread -r x\necho out\n",
+    );
+    // DIEMSG is set, but a TLS client would read plaintext as garbage: the
+    // client over the limit is only closed.
+    let rules = workspace_bin(SSLSERVER, "tcprules");
+    let mut c = Command::new(rules)
+        .args(["rules.cdb", "rules.tmp"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b":allow,DIEMSG=\"421 too many\"\n")
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+    let server = Server::start(
+        &[
+            "-v",
+            "-C",
+            "1",
+            "-B",
+            "welcome\n",
+            "-x",
+            "rules.cdb",
+            "-R",
+            "-H",
+            "-l",
+            "localhost",
+            "127.0.0.1",
+            "0",
+            "./hold",
+        ],
+        &[],
+        dir.path(),
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(client_config(dir.path(), None), name).unwrap();
+    let sock = TcpStream::connect(server.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut first = rustls::StreamOwned::new(conn, sock);
+    let mut got = Vec::new();
+    let mut b = [0u8; 64];
+    while got.len() < b"welcome\nin\n".len() {
+        let n = first.read(&mut b).unwrap();
+        assert!(n > 0, "{got:?}");
+        got.extend_from_slice(&b[..n]);
+    }
+    assert_eq!(got, b"welcome\nin\n");
+    // A second connection from the same address: closed at once, nothing
+    // written to it.
+    let mut second = TcpStream::connect(server.addr()).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = second.read_to_end(&mut rest);
+    assert_eq!(rest, b"");
+    first.write_all(b"x\n").unwrap();
+    first.conn.send_close_notify();
+    let _ = first.flush();
+    let mut out = Vec::new();
+    let _ = first.read_to_end(&mut out);
+    assert_eq!(out, b"out\n");
+    let log = server.ends(2);
+    assert!(
+        log.contains("sslserver: per-ip limit 127.0.0.1 1/1\n"),
+        "{log}"
+    );
 }

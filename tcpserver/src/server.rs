@@ -83,9 +83,12 @@ pub trait Flavor {
     fn prepare(&mut self) {}
     /// The environment names of a connection.
     fn protocol(&self) -> Protocol;
-    /// Whether `-B`'s banner is written by the child before its lookups
-    /// (tcpserver), or left to [`Flavor::connection`].
-    fn early_banner(&self) -> bool;
+    /// Whether the client speaks plaintext on the socket from the start
+    /// (tcpserver; sslserver `-n`): then `-B`'s banner is written before
+    /// the lookups, and `$DIEMSG` to a client over its per-IP limit.
+    /// Otherwise the banner is left to [`Flavor::connection`] and no
+    /// `$DIEMSG` is written (a TLS client would read it as garbage).
+    fn plaintext_first(&self) -> bool;
     /// The last step of an allowed connection's child (rules passed,
     /// environment ready, `ok` line written): run the program.
     fn connection(&self, c: Connection<'_>) -> !;
@@ -133,7 +136,7 @@ impl Flavor for Tcp {
             tcp_too: false,
         }
     }
-    fn early_banner(&self) -> bool {
+    fn plaintext_first(&self) -> bool {
         true
     }
     fn connection(&self, c: Connection<'_>) -> ! {
@@ -613,7 +616,7 @@ fn child(
     if o.nodelay {
         let _ = conn.set_tcp_nodelay(true);
     }
-    if !o.banner.is_empty() && flavor.early_banner() {
+    if !o.banner.is_empty() && flavor.plaintext_first() {
         if let Err(e) = (&conn).write_all(&o.banner) {
             drop_conn(&[&"unable to print banner"], errno_of(&e));
         }
@@ -719,7 +722,7 @@ fn child(
                 o,
                 format!("per-ip limit {remote_ip} {}/{max}", conn_num - 1).as_bytes(),
             );
-            if let Some(msg) = diemsg {
+            if let (Some(msg), true) = (diemsg, flavor.plaintext_first()) {
                 let mut m = msg;
                 m.extend_from_slice(b"\r\n");
                 let _ = (&conn).write_all(&m);
@@ -738,7 +741,7 @@ fn child(
         socket: conn.into(),
         env,
         program: &o.program,
-        banner: if flavor.early_banner() {
+        banner: if flavor.plaintext_first() {
             &[]
         } else {
             &o.banner
