@@ -60,7 +60,7 @@ for p in $programs; do
 done
 
 # The shell tools: their paths are written here, once.
-scripts="$top/svscan/svscanboot $top/tcpserver/scripts/mconnect $top/tcpserver/scripts/tcpcat
+scripts="$top/svscan/svscanboot $top/svscan/update-service $top/tcpserver/scripts/mconnect $top/tcpserver/scripts/tcpcat
 $top/tcpserver/scripts/who@ $top/tcpserver/scripts/date@ $top/tcpserver/scripts/finger@
 $top/tcpserver/scripts/http@"
 for src in $scripts; do
