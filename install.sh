@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs the toolkit: every program under PREFIX/bin, svscanboot with its
-# two paths filled in, optionally links in /command (the daemontools
+# Installs the toolkit: every program under PREFIX/bin, svscanboot and
+# update-service with their two paths filled in, their manual pages under
+# PREFIX/share/man/man8, optionally links in /command (the daemontools
 # convention).
 #
 # usage: ./install.sh [--prefix DIR] [--destdir DIR] [--scandir DIR]
@@ -22,7 +23,7 @@ command=no
 from=
 
 die() { echo "install.sh: fatal: $*" >&2; exit 111; }
-usage() { sed -n '5,15s/^# \{0,1\}//p' "$0" >&2; exit 100; }
+usage() { sed -n '7,16s/^# \{0,1\}//p' "$0" >&2; exit 100; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -70,6 +71,16 @@ for src in $scripts; do
     chmod 755 "$destdir$bindir/$p.new"
     mv -f "$destdir$bindir/$p.new" "$destdir$bindir/$p"
     installed="$installed $p"
+done
+
+# The manual pages (section 8), for every program installed.
+mandir="$prefix/share/man/man8"
+mkdir -p "$destdir$mandir" || die "unable to create $destdir$mandir"
+for p in $installed; do
+    [ -f "$top/man/man8/$p.8" ] || continue
+    cp "$top/man/man8/$p.8" "$destdir$mandir/$p.8.new" || die "unable to copy $p.8"
+    chmod 644 "$destdir$mandir/$p.8.new"
+    mv -f "$destdir$mandir/$p.8.new" "$destdir$mandir/$p.8"
 done
 
 if [ "$command" = yes ]; then
