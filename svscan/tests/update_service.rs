@@ -1,5 +1,6 @@
 //! update-service, installed by install.sh with its paths written in, on a
-//! scan directory of the test's ($SVSCANDIR) with a real supervise.
+//! scan directory of the test's ($SVDIR, as Debian's) with a real
+//! supervise: Debian's command line, messages and exit codes.
 
 use std::fs;
 use std::path::Path;
@@ -10,7 +11,7 @@ use testutil::*;
 fn us(bin: &Path, scan: &Path, args: &[&str]) -> Out {
     let o = Command::new(bin.join("update-service"))
         .args(args)
-        .env("SVSCANDIR", scan)
+        .env("SVDIR", scan)
         .output()
         .unwrap();
     Out {
@@ -25,7 +26,7 @@ fn add_list_check_remove() {
     let t = TempDir::new("update-service");
     let prefix = t.join("prefix");
     let bin = install_toolkit(&bin_dir(), &prefix, &["--scandir", "/etc/service"]);
-    // The scan directory was written in at install time.
+    // The scan directory and bindir were written in at install time.
     let text = fs::read_to_string(bin.join("update-service")).unwrap();
     assert!(text.contains("\nscandir=/etc/service\n"), "{text}");
     assert!(text.contains(&format!("\nbindir={}\n", bin.display())));
@@ -36,35 +37,60 @@ fn add_list_check_remove() {
     script(svc.join("run"), "#!/bin/sh\nexec sleep 100000\n");
     let s = |args: &[&str]| us(&bin, &scan, args);
     let dir = svc.to_str().unwrap();
+    let root = nix::unistd::Uid::effective().is_root();
 
-    assert_eq!(s(&["--check", "app"]).code, 1);
+    assert_eq!(s(&["--check", "app"]), Out::new(1, "", ""));
     assert_eq!(s(&["--list"]), Out::new(0, "", ""));
-    assert_eq!(s(&["--add", dir]), Out::new(0, "", ""));
-    assert_eq!(fs::read_link(scan.join("app")).unwrap(), svc);
-    assert_eq!(s(&["-c", "app"]).code, 0);
-    assert_eq!(s(&["--list"]), Out::new(0, "app\n", ""));
     assert_eq!(
         s(&["--list", "app"]),
+        Out::new(1, "", "Service app not registered.\n\n")
+    );
+    if !root {
+        assert_eq!(
+            s(&["--add", dir]),
+            Out::new(
+                1,
+                "",
+                "update-service: fatal: update-service -a must be run by root.\n\n"
+            )
+        );
+        return;
+    }
+    assert_eq!(s(&["--add", dir]), Out::new(0, "Service app added.\n", ""));
+    assert_eq!(fs::read_link(scan.join("app")).unwrap(), svc);
+    assert_eq!(s(&["-c", "app"]), Out::new(0, "", ""));
+    assert_eq!(s(&["--list"]), Out::new(0, "app\n", ""));
+    assert_eq!(
+        s(&["-l", "app"]),
         Out::new(0, &format!("app -> {dir}\n"), "")
     );
-    // Under another name too; the same name twice is refused.
-    assert_eq!(s(&["-a", dir, "app2"]).code, 0);
-    assert_eq!(s(&["--list"]), Out::new(0, "app\napp2\n", ""));
+    // Again: already there, fine. Under another name too.
     assert_eq!(
-        s(&["--add", dir]),
+        s(&["-a", &format!("{dir}/")]),
+        Out::new(0, "Service app added.\n", "")
+    );
+    assert_eq!(
+        s(&["-a", dir, "app2"]),
+        Out::new(0, "Service app2 added.\n", "")
+    );
+    assert_eq!(s(&["--list"]), Out::new(0, "app\napp2\n", ""));
+    let other = t.join("sv/other");
+    script(other.join("run"), "#!/bin/sh\nexec sleep 100000\n");
+    assert_eq!(
+        s(&["-a", other.to_str().unwrap(), "app"]),
         Out::new(
             1,
             "",
             &format!(
-                "update-service: service app already exists: {}/app\n",
-                scan.display()
+                "update-service: fatal: {}/app exists, but doesn't point to {}.\n\n",
+                scan.display(),
+                other.display()
             )
         )
     );
-    assert_eq!(s(&["-r", dir, "app2"]).code, 0);
 
     // A running service: --remove takes the link away and stops it and its
-    // supervise.
+    // supervise; a directory a supervise runs on cannot be added.
     let mut sup = Command::new(bin.join("supervise"))
         .arg(&svc)
         .stdin(std::process::Stdio::null())
@@ -79,13 +105,32 @@ fn add_list_check_remove() {
             .success()
     };
     assert!(wait_until(10.0, up));
-    assert_eq!(s(&["--remove", dir]), Out::new(0, "", ""));
-    assert!(!scan.join("app").exists() && fs::symlink_metadata(scan.join("app")).is_err());
+    assert_eq!(
+        s(&["-a", dir, "app3"]),
+        Out::new(
+            1,
+            "",
+            &format!("update-service: fatal: {dir} is currently controlled by a supervise(8) process.\n\n")
+        )
+    );
+    assert_eq!(
+        s(&["--remove", dir, "app2"]),
+        Out::new(
+            0,
+            "Service app2 removed, the service daemon received the TERM and CONT signals.\n",
+            ""
+        )
+    );
     assert_eq!(
         exit_within(&mut sup, 10.0),
         Some(0),
         "supervise did not exit"
     );
+    // Its supervise is gone already: svc warns, as for Debian's.
+    let o = s(&["-r", dir]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.starts_with("Service app removed"), "{o:?}");
+    assert!(fs::symlink_metadata(scan.join("app")).is_err());
     assert_eq!(s(&["--check", "app"]).code, 1);
     assert_eq!(
         s(&["--remove", dir]),
@@ -93,31 +138,34 @@ fn add_list_check_remove() {
             1,
             "",
             &format!(
-                "update-service: service app is not registered in {}\n",
+                "update-service: warning: {}/app does not exist.\n\n",
                 scan.display()
             )
         )
     );
 
-    // Usage and bad names.
-    let usage = "usage: update-service --add|--remove service-directory [service-name]\n       update-service --list|--check [service-name]\n";
-    for bad in [&[][..], &["--check"], &["--frobnicate", "x"], &["--add"]] {
-        assert_eq!(s(bad), Out::new(100, "", usage), "{bad:?}");
+    // Usage and bad arguments.
+    let usage = "Usage: update-service --add|--remove <service-directory> [<service-name>]\n       update-service --list|--check [<service-name>]\n\n";
+    for bad in [&[][..], &["add"], &["--frobnicate", "x"], &["--add"]] {
+        assert_eq!(s(bad), Out::new(1, "", usage), "{bad:?}");
     }
+    let fatal = |m: &str| Out::new(1, "", &format!("update-service: fatal: {m}\n\n"));
     assert_eq!(
         s(&["--add", dir, ".hidden"]),
-        Out::new(
-            111,
-            "",
-            "update-service: fatal: bad service name: .hidden\n"
-        )
+        fatal("The <service-name> must not start with a dot.")
     );
     assert_eq!(
         s(&["--add", "/nonexistent/x"]),
-        Out::new(
-            111,
-            "",
-            "update-service: fatal: no such directory: /nonexistent/x\n"
-        )
+        fatal("/nonexistent/x does not exist, or is not a directory.")
+    );
+    let rel = Command::new(bin.join("update-service"))
+        .args(["--add", "app"])
+        .current_dir(t.join("sv"))
+        .env("SVDIR", &scan)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&rel.stderr),
+        "update-service: fatal: The <service-directory> must start with a slash.\n\n"
     );
 }
