@@ -56,3 +56,18 @@ sleep_tree() {
         chmod +x "$1/s$i/run"
     done
 }
+
+# Debian's packages NAME..., downloaded (never installed) into a scratch
+# directory, for tests that install them in a throwaway root: prints the
+# directory.
+debian_debs() {
+    local scratch="${TMPDIR:-/tmp}/debian-debs" p
+    mkdir -p "$scratch" || return 1
+    for p in "$@"; do
+        ls "$scratch/${p}"_*.deb >/dev/null 2>&1 && continue
+        (cd "$scratch" && { apt-get download "$p" >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1 && apt-get download "$p" >/dev/null 2>&1; }; }) ||
+            { echo "cannot download $p" >&2; return 1; }
+    done
+    echo "$scratch"
+}

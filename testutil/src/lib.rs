@@ -441,6 +441,14 @@ pub fn static_sh() -> PathBuf {
 
 /// The path a function of bench/reference.sh prints, or what it said on
 /// failure.
+/// The directory holding Debian's packages `names` as .deb files,
+/// downloaded by bench/reference.sh (never installed); fails the test when
+/// they cannot be had.
+pub fn debian_debs(names: &[&str]) -> PathBuf {
+    from_reference_sh(&format!("debian_debs {}", names.join(" ")))
+        .unwrap_or_else(|e| panic!("Debian's {names:?} are needed for this test: {e}"))
+}
+
 fn from_reference_sh(function: &str) -> Result<PathBuf, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/reference.sh");
     let o = Command::new("sh")
