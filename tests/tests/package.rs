@@ -103,6 +103,7 @@ set -e
 cd /share
 step() { echo "== $*"; }
 step "Debian's daemontools-run"
+printf 'id:2:initdefault:\n' > /etc/inittab
 dpkg -i debian-daemontools_*.deb debian-daemontools-run_*.deb >/dev/null 2>&1
 dpkg-query -W -f '${Status}\n' daemontools-run
 step ours
@@ -119,6 +120,7 @@ done
 MANPAGER=cat MANWIDTH=80 man 8 svc | grep -c 'svc - controls services'
 MANPAGER=cat MANWIDTH=80 man 8 tai64nlocal | grep -c 'tai64n, tai64nlocal'
 step unit
+grep -c '^SV:123456:respawn:/usr/bin/svscanboot$' /etc/inittab
 grep '^ExecStart=' /lib/systemd/system/daemontools-run.service
 readlink /etc/systemd/system/multi-user.target.wants/daemontools-run.service
 step update-service
@@ -160,6 +162,7 @@ while read -r f; do
     if { [ -L "$f" ] || [ -e "$f" ]; } && [ ! -d "$f" ]; then echo "left: $f"; left=1; fi
 done < files
 for d in /etc/service /var/lib/supervise; do [ ! -e "$d" ] || echo "left: $d"; done
+grep '^SV:' /etc/inittab && echo "left: the inittab line"
 [ -e /etc/systemd/system/multi-user.target.wants/daemontools-run.service ] && echo "left: the unit's link"
 echo "== done"
 "#;
@@ -177,6 +180,7 @@ daemontools-rs: /usr/bin/svscanboot
 1
 1
 == unit
+1
 ExecStart=/usr/bin/svscanboot
 /lib/systemd/system/daemontools-run.service
 == update-service
