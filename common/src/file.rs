@@ -38,6 +38,27 @@ pub fn open_append(path: impl AsRef<Path>, mode: u32) -> io::Result<File> {
         .open(path)
 }
 
+/// `open_trunc`: `O_WRONLY | O_NONBLOCK | O_TRUNC | O_CREAT`, with `mode`
+/// for a new file. A FIFO without a reader fails with ENXIO instead of
+/// blocking.
+pub fn open_trunc(path: impl AsRef<Path>, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// A system file read as text (resolv.conf, services), at most `max`
+/// bytes, opened with [`open_read`]; `None` if it cannot be read.
+pub fn read_text(path: impl AsRef<Path>, max: usize) -> Option<String> {
+    read_bounded(path, max)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
 /// Opens for writing without creating or truncating, non-blocking (a
 /// multilog `=FILE` status file).
 pub fn open_write(path: impl AsRef<Path>) -> io::Result<File> {

@@ -8,11 +8,11 @@
 //! the starting directory (multilog never changes its own directory).
 
 use std::ffi::{CString, OsStr, OsString};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -89,14 +89,10 @@ fn open_append(p: &PathBuf) -> Result<File, Errno> {
     io(common::file::open_append(p, 0o600))
 }
 
-/// open_trunc: `O_WRONLY|O_TRUNC|O_CREAT`, mode 0644 before umask.
+/// open_trunc: `O_WRONLY|O_NONBLOCK|O_TRUNC|O_CREAT`, mode 0644 before
+/// umask (a FIFO there fails instead of blocking).
 fn open_trunc(p: &PathBuf) -> Result<File, Errno> {
-    io(OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(p))
+    io(common::file::open_trunc(p, 0o644))
 }
 
 fn set_mode(f: &File, mode: u32) -> Result<(), Errno> {
@@ -450,7 +446,7 @@ impl LogDir {
         sh: &Prepared,
         dir: &CString,
     ) -> Result<WaitStatus, Errno> {
-        let rd = |name: &str| io(OpenOptions::new().read(true).open(self.at(name)));
+        let rd = |name: &str| io(common::file::open_read(self.at(name)));
         let tr = |name: &str| open_trunc(&self.at(name));
         let (prev, processed, state, newstate) = (
             rd("previous")?,

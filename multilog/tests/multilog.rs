@@ -960,3 +960,46 @@ fn s_caps_the_old_files_oldest_first() {
         .collect();
     assert_eq!(all, input);
 }
+
+#[test]
+fn a_fifo_as_a_processors_state_or_output_does_not_hang() {
+    // The processor's files are opened as the original opens them:
+    // `state` with open_read (non-blocking: a FIFO without a writer reads
+    // as empty, where a blocking open waited for ever), `processed` and
+    // `newstate` with open_trunc (non-blocking too).
+    let t = TempDir::new("ml-proc-fifo");
+    let fifo =
+        |p: &Path| nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    fs::create_dir(t.join("d")).unwrap();
+    // A cleanly closed current (mode 744): no crash recovery, which would
+    // remove `state`.
+    fs::write(t.join("d/current"), b"").unwrap();
+    fs::set_permissions(t.join("d/current"), fs::Permissions::from_mode(0o744)).unwrap();
+    fifo(&t.join("d/state"));
+    let mut input = Vec::new();
+    for i in 0..200 {
+        input
+            .extend_from_slice(format!("line {i:04} of some length to fill the file\n").as_bytes());
+    }
+    let o = run_within(
+        20.0,
+        MULTILOG,
+        &["s4096", "!cat", "./d"],
+        t.path(),
+        Some(&input),
+    );
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    // Every line is in the directory, once (old files and current).
+    let mut got = String::new();
+    let mut names: Vec<_> = fs::read_dir(t.join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('@'))
+        .collect();
+    names.sort();
+    names.push("current".into());
+    for n in names {
+        got.push_str(&fs::read_to_string(t.join("d").join(n)).unwrap());
+    }
+    assert_eq!(got.as_bytes(), &input[..]);
+}

@@ -14,9 +14,7 @@
 //! key `^/`.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::io::{BufRead, Read};
-use std::os::unix::fs::OpenOptionsExt;
 
 use common::cdb::Writer;
 use common::diag::{self, errno_of, B};
@@ -28,12 +26,7 @@ pub fn main(args: &[OsString]) -> i32 {
         diag::usage("tcprules rules.cdb rules.tmp");
     }
     let (cdb, tmp) = (&args[1], &args[2]);
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(tmp)
+    let file = common::file::open_trunc(tmp, 0o644)
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create ", tmp], errno_of(&e)));
     let write_failed =
         |e: std::io::Error| -> ! { diag::fatal_sys(&[&"unable to write to ", tmp], errno_of(&e)) };

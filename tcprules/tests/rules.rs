@@ -553,3 +553,39 @@ fn bad_prefixes_are_bad_lines_and_keep_the_old_database() {
         assert_eq!(fs::read(t.join("rules.cdb")).unwrap(), good);
     }
 }
+
+#[test]
+fn a_fifo_as_the_temporary_file_fails_at_once_as_the_original() {
+    // open_trunc is non-blocking: a FIFO without a reader is ENXIO, and the
+    // old database stays.
+    let t = TempDir::new("rules-tmp-fifo");
+    fs::write(t.join("r.cdb"), b"old").unwrap();
+    nix::unistd::mkfifo(
+        &t.join("r.tmp"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let want = Out::new(
+        111,
+        "",
+        "tcprules: fatal: unable to create r.tmp: device not configured\n",
+    );
+    let ours = run_within(
+        10.0,
+        TCPRULES,
+        &["r.cdb", "r.tmp"],
+        t.path(),
+        Some(b":allow\n"),
+    );
+    assert_eq!(ours, want);
+    let c = reference_bin("tcprules");
+    let theirs = run_within(
+        10.0,
+        c.to_str().unwrap(),
+        &["r.cdb", "r.tmp"],
+        t.path(),
+        Some(b":allow\n"),
+    );
+    assert_eq!(theirs, want, "the C tcprules");
+    assert_eq!(fs::read(t.join("r.cdb")).unwrap(), b"old");
+}

@@ -20,6 +20,8 @@ use crate::addr::{self, Ip6};
 
 /// Most servers used, as the original.
 const MAX_SERVERS: usize = 16;
+/// resolv.conf and the rewrite file are read at most this far.
+const SYSTEM_FILE_MAX: usize = 1 << 20;
 /// Timeouts of the UDP rounds over all servers.
 const ROUNDS: [u64; 3] = [3, 11, 45];
 /// Timeout of a query repeated over TCP.
@@ -107,7 +109,7 @@ pub fn servers() -> Vec<IpAddr> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(conf) = std::fs::read_to_string("/etc/resolv.conf") {
+    if let Some(conf) = common::file::read_text("/etc/resolv.conf", SYSTEM_FILE_MAX) {
         for line in conf.lines() {
             let Some(rest) = line.strip_prefix("nameserver") else {
                 continue;
@@ -445,7 +447,7 @@ fn rewrite_rules() -> Vec<(u8, Vec<u8>, Vec<u8>)> {
             .collect()
     };
     let file = std::env::var("DNSREWRITEFILE").unwrap_or_else(|_| "/etc/dnsrewrite".into());
-    if let Ok(t) = std::fs::read_to_string(&file) {
+    if let Some(t) = common::file::read_text(&file, SYSTEM_FILE_MAX) {
         return parse(&t);
     }
     let from_domains = |domains: Vec<&str>| -> Vec<(u8, Vec<u8>, Vec<u8>)> {
@@ -462,7 +464,7 @@ fn rewrite_rules() -> Vec<(u8, Vec<u8>, Vec<u8>)> {
     if let Ok(ld) = std::env::var("LOCALDOMAIN") {
         return from_domains(ld.split_whitespace().collect());
     }
-    if let Ok(conf) = std::fs::read_to_string("/etc/resolv.conf") {
+    if let Some(conf) = common::file::read_text("/etc/resolv.conf", SYSTEM_FILE_MAX) {
         for line in conf.lines() {
             for kw in ["search", "domain"] {
                 if let Some(rest) = line.strip_prefix(kw) {
