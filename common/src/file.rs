@@ -22,9 +22,16 @@ pub fn open_read(path: impl AsRef<Path>) -> io::Result<File> {
 /// that a FIFO or a huge file in their place costs nothing.
 pub fn read_bounded(path: impl AsRef<Path>, max: usize) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let mut buf = Vec::with_capacity(max.min(4096));
-    open_read(path)?.take(max as u64).read_to_end(&mut buf)?;
-    Ok(buf)
+    let mut f = open_read(path)?.take(max as u64);
+    // A file too large for the memory left is "out of memory" (ENOMEM)
+    // for the caller to report with its name.
+    crate::sys::fallible(|| {
+        let mut buf = Vec::new();
+        buf.try_reserve(max.min(4096))
+            .map_err(|_| io::Error::from_raw_os_error(nix::libc::ENOMEM))?;
+        f.read_to_end(&mut buf)?;
+        Ok(buf)
+    })
 }
 
 /// `open_append`: `O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK`, with

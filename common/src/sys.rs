@@ -289,3 +289,74 @@ pub fn close_std(fd: std::os::fd::RawFd) {
         nix::libc::close(fd);
     }
 }
+
+/// The allocator of every program: the system's, except that a failed
+/// allocation ends the program as the C originals end on one, with
+/// `PROG: fatal: out of memory` and exit 111, instead of Rust's abort
+/// (SIGABRT and "memory allocation of N bytes failed"): a program started
+/// under a `softlimit` too small for its input fails cleanly.
+///
+/// Inside [`fallible`] a failed allocation is returned to its caller
+/// (`try_reserve`, `std::fs::read`), so that a read too large for the
+/// memory left says which file, as the originals do.
+pub struct OutOfMemoryExits;
+
+static FALLIBLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs `f` with allocation failures returned as errors (see
+/// [`OutOfMemoryExits`]).
+pub fn fallible<T>(f: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::Ordering;
+    let was = FALLIBLE.swap(true, Ordering::Relaxed);
+    let r = f();
+    FALLIBLE.store(was, Ordering::Relaxed);
+    r
+}
+
+/// A null result: given back inside [`fallible`], else the end.
+fn failed(p: *mut u8) -> *mut u8 {
+    if !p.is_null() || FALLIBLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return p;
+    }
+    // No allocation from here on: the line is assembled on the stack.
+    let mut line = [0u8; 96];
+    let mut n = 0;
+    for part in [
+        crate::diag::program().as_bytes(),
+        b": fatal: out of memory\n",
+    ] {
+        let take = part.len().min(line.len() - n);
+        line[n..n + take].copy_from_slice(&part[..take]);
+        n += take;
+    }
+    let _ = nix::unistd::write(std::io::stderr(), &line[..n]);
+    exit_now(crate::diag::EXIT_TEMP)
+}
+
+// SAFETY: every method passes its arguments unchanged to the system
+// allocator, which upholds GlobalAlloc's contract; a null result is either
+// returned as is (allowed by the contract) or ends the process without
+// returning.
+unsafe impl std::alloc::GlobalAlloc for OutOfMemoryExits {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's layout obligations are passed on unchanged.
+        failed(unsafe { std::alloc::System.alloc(layout) })
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: as for alloc.
+        failed(unsafe { std::alloc::System.alloc_zeroed(layout) })
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        // SAFETY: the caller's obligations (ptr from this allocator with
+        // layout, a valid new size) are passed on unchanged; on a null
+        // result the old block stays valid, as the contract says.
+        failed(unsafe { std::alloc::System.realloc(ptr, layout, new) })
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as for alloc.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: OutOfMemoryExits = OutOfMemoryExits;

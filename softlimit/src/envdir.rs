@@ -61,6 +61,10 @@ fn read_first_line(name: &OsStr, content: &mut Vec<u8>) -> std::io::Result<()> {
         if n == 0 {
             return Ok(());
         }
+        // Memory for it, or "out of memory" naming the entry, as the
+        // original says under a tight limit.
+        common::sys::fallible(|| content.try_reserve(n))
+            .map_err(|_| std::io::Error::from_raw_os_error(nix::libc::ENOMEM))?;
         content.extend_from_slice(&buf[..n]);
         if buf[..n].contains(&b'\n') {
             return Ok(());

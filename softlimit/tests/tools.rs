@@ -451,3 +451,48 @@ fn envdir_entries_that_are_fifos_or_endless_never_hang() {
         )
     );
 }
+
+#[test]
+fn an_entry_too_large_for_the_memory_left_is_out_of_memory_not_a_crash() {
+    // Under an address-space limit, envdir reading an entry that does not
+    // fit says so as the C envdir does, naming it, and an allocation that
+    // fails later ends with `envdir: fatal: out of memory`: exit 111, never
+    // an abort.
+    let t = TempDir::new("envdir-oom");
+    fs::create_dir_all(t.join("small")).unwrap();
+    fs::write(t.join("small/X"), "x\n").unwrap();
+    fs::create_dir_all(t.join("big")).unwrap();
+    fs::write(t.join("big/BIG"), vec![b'x'; 1_000_000]).unwrap();
+    let run = |limit: usize, dir: &str| {
+        let o = std::process::Command::new(SOFTLIMIT)
+            .args(["-a", &limit.to_string(), ENVDIR, dir, "true"])
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // The smallest limit this build starts and runs `true` under.
+    let step = 128 * 1024;
+    let start = (8..1024)
+        .map(|i| i * step)
+        .find(|&l| run(l, "small") == (Some(0), String::new()))
+        .expect("envdir never ran under 128 MiB");
+    let mut named = 0;
+    for l in (start..start + 4 * 1024 * 1024).step_by(step) {
+        let (code, err) = run(l, "big");
+        match err.as_str() {
+            "envdir: fatal: unable to read big/BIG: out of memory\n" => named += 1,
+            "envdir: fatal: out of memory\n"
+            | "envdir: fatal: unable to run true: argument list too long\n" => {}
+            other => panic!("under -a {l}: {code:?} {other:?}"),
+        }
+        assert_eq!(code, Some(111), "under -a {l}: {err}");
+    }
+    assert!(
+        named > 0,
+        "the read never failed: the limits tried are too high"
+    );
+}
