@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,10 +66,19 @@ fn certs(dir: &Path) {
 }
 
 /// A running sslserver; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
+struct Server(Listening);
+
+impl std::ops::Deref for Server {
+    type Target = Listening;
+    fn deref(&self) -> &Listening {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Listening {
+        &mut self.0
+    }
 }
 
 impl Server {
@@ -77,38 +86,13 @@ impl Server {
     /// passes `-l` (no DNS lookup of the local name: this machine's
     /// resolver may be slow to fail).
     fn start(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Server {
-        let log = dir.join(format!("sslserver-{}.log", args.len()));
-        let mut child = Command::new(SSLSERVER)
-            .arg("-1")
-            .args(args)
-            .env("CERTFILE", "server.pem")
-            .env("KEYFILE", "server.key")
-            .envs(env.iter().copied())
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "no port: {line:?}, log: {}",
-                fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
-        Server { child, port, log }
+        let mut all = vec![("CERTFILE", "server.pem"), ("KEYFILE", "server.key")];
+        all.extend_from_slice(env);
+        Server(Listening::start(SSLSERVER, args, &all, dir))
     }
 
     fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits for `n` lines `end PID status ...`.
@@ -120,13 +104,6 @@ impl Server {
         });
         assert!(done, "fewer than {n} ends in:\n{log}");
         log
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -328,19 +305,12 @@ fn tcp_variables_with_e_and_rules_as_tcpserver() {
     script(dir.join("show"), &format!("#!/bin/sh\n{SHOW_ENV}\n"));
     // Rules as tcpserver's: a variable set, and a denied client that is
     // closed before any TLS.
-    let rules = workspace_bin(SSLSERVER, "tcprules");
-    let mut c = Command::new(rules)
-        .args(["rules.cdb", "rules.tmp"])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(b"127.0.0.2:deny\n127.:allow,GREETING=\"hi\"\n")
-        .unwrap();
-    assert!(c.wait().unwrap().success());
+    compile_rules(
+        SSLSERVER,
+        dir.path(),
+        "rules.cdb",
+        "127.0.0.2:deny\n127.:allow,GREETING=\"hi\"\n",
+    );
     let server = Server::start(
         &[
             "-v",
@@ -902,19 +872,12 @@ fn the_qmail_smtpsd_template_serves_smtps() {
         dir.join("qmail-smtpd"),
         "#!/bin/sh\nprintf '220 stand-in ESMTP %s %s\\r\\n' \"$(id -u)\" \"$TCPREMOTEIP\"\n",
     );
-    let rules = workspace_bin(SSLSERVER, "tcprules");
-    let mut c = Command::new(rules)
-        .args(["tcp.smtp.cdb", "tcp.smtp.tmp"])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(b"127.:allow,RELAYCLIENT=\"\"\n:allow\n")
-        .unwrap();
-    assert!(c.wait().unwrap().success());
+    compile_rules(
+        SSLSERVER,
+        dir.path(),
+        "tcp.smtp.cdb",
+        "127.:allow,RELAYCLIENT=\"\"\n:allow\n",
+    );
     let bin = Path::new(SSLSERVER).parent().unwrap().display().to_string();
     // fd 3 open, as supervise gives it with notification-fd: the port
     // printed there is the readiness line.
@@ -965,19 +928,12 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
     );
     // DIEMSG is set, but a TLS client would read plaintext as garbage: the
     // client over the limit is only closed.
-    let rules = workspace_bin(SSLSERVER, "tcprules");
-    let mut c = Command::new(rules)
-        .args(["rules.cdb", "rules.tmp"])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin
-        .take()
-        .unwrap()
-        .write_all(b":allow,DIEMSG=\"421 too many\"\n")
-        .unwrap();
-    assert!(c.wait().unwrap().success());
+    compile_rules(
+        SSLSERVER,
+        dir.path(),
+        "rules.cdb",
+        ":allow,DIEMSG=\"421 too many\"\n",
+    );
     let server = Server::start(
         &[
             "-v",

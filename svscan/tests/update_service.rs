@@ -14,11 +14,7 @@ fn us(bin: &Path, scan: &Path, args: &[&str]) -> Out {
         .env("SVDIR", scan)
         .output()
         .unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    Out::from(o)
 }
 
 #[test]

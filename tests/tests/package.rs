@@ -40,11 +40,7 @@ fn in_overlay(work: &Path, share: &Path, script: &str) -> Out {
         .env("DEBIAN_FRONTEND", "noninteractive")
         .output()
         .unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    Out::from(o)
 }
 
 #[test]

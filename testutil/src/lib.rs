@@ -95,10 +95,18 @@ pub fn run<S: AsRef<OsStr>>(bin: &str, args: &[S], cwd: &Path) -> Out {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    Out::from(o)
+}
+
+impl From<Output> for Out {
+    /// A finished command's exit code (-1 after a signal) and its output
+    /// as text.
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
     }
 }
 
@@ -508,4 +516,71 @@ pub fn is_namespace_init(pid: u32) -> bool {
         st.lines()
             .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1"))
     })
+}
+
+/// A UCSPI server (tcpserver, sslserver) started with `-1` in a directory,
+/// its port read from its first line, its log (standard error) in a file;
+/// killed when dropped.
+pub struct Listening {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Listening {
+    /// Starts `bin -1 ARGS...` in `dir` with `env` added, and reads the
+    /// port it prints.
+    pub fn start(bin: &str, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Listening {
+        use std::io::BufRead;
+        let name = Path::new(bin).file_name().unwrap().to_string_lossy();
+        let log = dir.join(format!("{name}-{}.log", args.len()));
+        let mut child = Command::new(bin)
+            .arg("-1")
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "no port: {line:?}, log: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        Listening { child, port, log }
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Compiles `text` into `dir/CDB` with the workspace's tcprules (found
+/// next to `known`, a `CARGO_BIN_EXE_*` path), as users compile rules.
+pub fn compile_rules(known: &str, dir: &Path, cdb: &str, text: &str) {
+    use std::io::Write;
+    let tmp = format!("{cdb}.tmp");
+    let mut c = Command::new(workspace_bin(known, "tcprules"))
+        .args([cdb, tmp.as_str()])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "tcprules refused the rules");
 }

@@ -3,11 +3,11 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::fs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -128,46 +128,25 @@ pub fn ident_server(addr: IpAddr, reply: &'static str) -> Arc<Mutex<Vec<String>>
 }
 
 /// A running tcpserver; killed when dropped.
-pub struct Server {
-    pub child: Child,
-    pub port: u16,
-    pub log: PathBuf,
-}
+pub struct Server(Listening);
 
 impl Server {
     /// Starts `tcpserver -1 ARGS...` and reads the port it prints.
     pub fn start(args: &[&str], env: &[(&str, &str)], dir: &TempDir) -> Server {
-        let log = dir.join(format!("tcpserver-{}.log", args.len()));
-        let mut child = Command::new(TCPSERVER)
-            .arg("-1")
-            .args(args)
-            .envs(env.iter().copied())
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("no port: {line:?}"));
-        Server { child, port, log }
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        Server(Listening::start(TCPSERVER, args, env, dir.path()))
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = Listening;
+    fn deref(&self) -> &Listening {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Listening {
+        &mut self.0
     }
 }
 
@@ -210,13 +189,5 @@ pub const SHOW_ENV: &str = "env | grep -E '^(PROTO|TCP)' | sort";
 /// Compiles `text` into `dir/CDB` with the real tcprules (CIDR lines
 /// included, as users compile them).
 pub fn tcprules(dir: &Path, cdb: &str, text: &str) {
-    let tmp = format!("{cdb}.tmp");
-    let mut c = Command::new(workspace_bin(TCPSERVER, "tcprules"))
-        .args([cdb, tmp.as_str()])
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success(), "tcprules refused the rules");
+    compile_rules(TCPSERVER, dir, cdb, text);
 }
