@@ -95,6 +95,13 @@ impl Server {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// `sslserver -1 OPTS -R -H -l localhost 127.0.0.1 0 PROGRAM`.
+    fn local(opts: &[&str], program: &str, env: &[(&str, &str)], dir: &Path) -> Server {
+        let mut args = opts.to_vec();
+        args.extend_from_slice(&["-R", "-H", "-l", "localhost", "127.0.0.1", "0", program]);
+        Server::start(&args, env, dir)
+    }
+
     /// Waits for `n` lines `end PID status ...`.
     fn ends(&self, n: usize) -> String {
         let mut log = String::new();
@@ -210,21 +217,7 @@ fn smtps_session_through_openssl_s_client() {
              QUIT*) printf '221 bye\\r\\n'; {SHOW_ENV}; exit 0 ;;\n  esac\ndone\n"
         ),
     );
-    let server = Server::start(
-        &[
-            "-v",
-            "-s",
-            "-R",
-            "-H",
-            "-l",
-            "localhost",
-            "127.0.0.1",
-            "0",
-            "./smtpd",
-        ],
-        &[],
-        dir.path(),
-    );
+    let server = Server::local(&["-v", "-s"], "./smtpd", &[], dir.path());
     let out = Command::new("openssl")
         .args([
             "s_client",
@@ -371,19 +364,9 @@ fn client_certificate_required_with_m() {
         dir.join("who"),
         "#!/bin/sh\necho \"dn=$SSL_CLIENT_S_DN\"\necho \"hash=$SSL_CLIENT_CERT_HASH\"\n",
     );
-    let server = Server::start(
-        &[
-            "-v",
-            "-m",
-            "-s",
-            "-R",
-            "-H",
-            "-l",
-            "localhost",
-            "127.0.0.1",
-            "0",
-            "./who",
-        ],
+    let server = Server::local(
+        &["-v", "-m", "-s"],
+        "./who",
         &[("CAFILE", "ca.pem")],
         dir.path(),
     );
@@ -469,21 +452,7 @@ fn client_certificate_required_with_m() {
     fs::create_dir(dir.join("cas")).unwrap();
     fs::copy(dir.join("ca.pem"), dir.join("cas/test-ca.pem")).unwrap();
     fs::write(dir.join("cas/README"), "not a certificate\n").unwrap();
-    let server = Server::start(
-        &[
-            "-m",
-            "-s",
-            "-R",
-            "-H",
-            "-l",
-            "localhost",
-            "127.0.0.1",
-            "0",
-            "./who",
-        ],
-        &[("CADIR", "cas")],
-        dir.path(),
-    );
+    let server = Server::local(&["-m", "-s"], "./who", &[("CADIR", "cas")], dir.path());
     let out = tls_talk(
         server.addr(),
         client_config(dir.path(), Some("client")),
@@ -509,21 +478,7 @@ fn starttls_with_n() {
          read -r cmd\nprintf '220 go ahead (%s)\\r\\n' \"$cmd\"\nprintf Y >&3\n\
          read -r secret\necho \"secret: $secret\"\n",
     );
-    let server = Server::start(
-        &[
-            "-n",
-            "-v",
-            "-R",
-            "-H",
-            "-l",
-            "localhost",
-            "127.0.0.1",
-            "0",
-            "./starttls",
-        ],
-        &[],
-        dir.path(),
-    );
+    let server = Server::local(&["-n", "-v"], "./starttls", &[], dir.path());
     let mut sock = TcpStream::connect(server.addr()).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -569,20 +524,7 @@ fn starttls_hello_right_behind_the_command_waits_for_y() {
         "#!/bin/sh\nread -r cmd\nprintf '220 ok\\r\\n'\nsleep 0.3\nprintf Y >&3\n\
          read -r secret\necho \"secret: $secret\"\n",
     );
-    let server = Server::start(
-        &[
-            "-n",
-            "-R",
-            "-H",
-            "-l",
-            "localhost",
-            "127.0.0.1",
-            "0",
-            "./slow",
-        ],
-        &[],
-        dir.path(),
-    );
+    let server = Server::local(&["-n"], "./slow", &[], dir.path());
     let mut sock = TcpStream::connect(server.addr()).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -677,22 +619,7 @@ fn garbage_stalls_and_random_bytes_cost_one_connection() {
     let dir = TempDir::new("ssl-junk");
     certs(dir.path());
     script(dir.join("hello"), "#!/bin/sh\necho hello\n");
-    let mut server = Server::start(
-        &[
-            "-v",
-            "-T",
-            "1",
-            "-R",
-            "-H",
-            "-l",
-            "localhost",
-            "127.0.0.1",
-            "0",
-            "./hello",
-        ],
-        &[],
-        dir.path(),
-    );
+    let mut server = Server::local(&["-v", "-T", "1"], "./hello", &[], dir.path());
     let addr = server.addr();
     let raw = move |bytes: &[u8], close: bool| {
         let mut s = TcpStream::connect(addr).unwrap();
@@ -778,11 +705,7 @@ fn the_program_holds_no_key() {
         dir.join("hold"),
         "#!/bin/sh\necho $$ > prog.pid\nread -r line\necho done\n",
     );
-    let server = Server::start(
-        &["-R", "-H", "-l", "localhost", "127.0.0.1", "0", "./hold"],
-        &[],
-        dir.path(),
-    );
+    let server = Server::local(&[], "./hold", &[], dir.path());
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let conn = rustls::ClientConnection::new(client_config(dir.path(), None), name).unwrap();
     let sock = TcpStream::connect(server.addr()).unwrap();
@@ -934,23 +857,9 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
         "rules.cdb",
         ":allow,DIEMSG=\"421 too many\"\n",
     );
-    let server = Server::start(
-        &[
-            "-v",
-            "-C",
-            "1",
-            "-B",
-            "welcome\n",
-            "-x",
-            "rules.cdb",
-            "-R",
-            "-H",
-            "-l",
-            "localhost",
-            "127.0.0.1",
-            "0",
-            "./hold",
-        ],
+    let server = Server::local(
+        &["-v", "-C", "1", "-B", "welcome\n", "-x", "rules.cdb"],
+        "./hold",
         &[],
         dir.path(),
     );
