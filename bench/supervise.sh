@@ -19,7 +19,7 @@ N=${1:-50}
 T=${2:-20}
 
 cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise
-OURS="$here/../target/release"
+OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)
 cleanup() {

@@ -79,13 +79,16 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn survives_its_lowest_memory_limit_with_eight_clients() {
     let t = TempDir::new("tcpserver-mem");
     let args = ["-RHl0", "127.0.0.1", "0", "/bin/echo", "hi"];
-    // The lowest `softlimit -m` (to 64 KiB) under which it starts.
+    // The lowest `softlimit -m` (to 64 KiB) under which it starts and
+    // serves a connection (a static tcpserver starts under less than the
+    // dynamic /bin/echo can be loaded in: then the child is the bound).
     let starts = |m: u64| -> bool {
         let m = m.to_string();
         match start(&[softlimit().to_str().unwrap(), "-m", &m], &args, &t) {
-            Some((c, _)) => {
+            Some((c, port)) => {
+                let serves = fetch(port).as_deref() == Some(b"hi\n");
                 stop(c);
-                true
+                serves
             }
             None => false,
         }
