@@ -28,7 +28,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use rustls::{ServerConfig, ServerConnection};
-use tcpserver::server::Connection;
+use tcpserver::server::{dropping, Connection};
 
 use crate::der;
 
@@ -52,19 +52,11 @@ const CHUNK: usize = 64 * 1024;
 
 /// `sslserver: warning: dropping connection, TEXT`, exit 111.
 fn drop_conn(text: &str) -> ! {
-    diag::write_line(&diag::line(
-        ": warning: ",
-        &[&"dropping connection, ", &text],
-        None,
-    ));
-    std::process::exit(diag::EXIT_TEMP)
+    dropping(&[&text], None)
 }
 
 fn drop_sys(parts: &[&dyn diag::Part], e: Errno) -> ! {
-    let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
-    v.extend_from_slice(parts);
-    diag::write_line(&diag::line(": warning: ", &v, Some(e)));
-    std::process::exit(diag::EXIT_TEMP)
+    dropping(parts, Some(e))
 }
 
 /// A pipe whose ends are close-on-exec (the program gets its copies
@@ -405,7 +397,7 @@ impl Relay {
                     Some(Ok(n)) if buf[..n].contains(&b'Y') || buf[..n].contains(&b'y') => {
                         ctl = None;
                         hold_net = false;
-                        self.start_tls(rt, pending_tls.take(), s, pid, verbose);
+                        self.start_tls(rt, pending_tls.take(), s, pid, verbose, &mut buf);
                         continue;
                     }
                     Some(Ok(_)) => {}
@@ -448,12 +440,12 @@ impl Relay {
         s: &Settings,
         pid: u32,
         verbose: bool,
+        buf: &mut [u8],
     ) {
         let Some(mut tls) = tls else { return };
         let deadline = Instant::now() + s.handshake_timeout;
         // The program's reply before `Y` is in its pipe already.
-        let mut buf = vec![0u8; CHUNK];
-        while let Some(Ok(n)) = self.from_prog.as_mut().map(|f| f.read(&mut buf)) {
+        while let Some(Ok(n)) = self.from_prog.as_mut().map(|f| f.read(buf)) {
             if n == 0 {
                 break;
             }

@@ -65,53 +65,35 @@ fn certs(dir: &Path) {
     );
 }
 
-/// A running sslserver; killed when dropped.
-struct Server(Listening);
-
-impl std::ops::Deref for Server {
-    type Target = Listening;
-    fn deref(&self) -> &Listening {
-        &self.0
-    }
+/// `sslserver -1 ARGS` with the test's certificate and key; killed when
+/// dropped. Every test passes `-l` (no DNS lookup of the local name: this
+/// machine's resolver may be slow to fail).
+fn start(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Listening {
+    let mut all = vec![("CERTFILE", "server.pem"), ("KEYFILE", "server.key")];
+    all.extend_from_slice(env);
+    Listening::start(SSLSERVER, args, &all, dir)
 }
 
-impl std::ops::DerefMut for Server {
-    fn deref_mut(&mut self) -> &mut Listening {
-        &mut self.0
-    }
+/// `sslserver -1 OPTS -R -H -l localhost 127.0.0.1 0 PROGRAM`.
+fn local(opts: &[&str], program: &str, env: &[(&str, &str)], dir: &Path) -> Listening {
+    let mut args = opts.to_vec();
+    args.extend_from_slice(&["-R", "-H", "-l", "localhost", "127.0.0.1", "0", program]);
+    start(&args, env, dir)
 }
 
-impl Server {
-    /// `sslserver -1 ARGS` with the test's certificate and key. Every test
-    /// passes `-l` (no DNS lookup of the local name: this machine's
-    /// resolver may be slow to fail).
-    fn start(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Server {
-        let mut all = vec![("CERTFILE", "server.pem"), ("KEYFILE", "server.key")];
-        all.extend_from_slice(env);
-        Server(Listening::start(SSLSERVER, args, &all, dir))
-    }
+fn addr(s: &Listening) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], s.port))
+}
 
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// `sslserver -1 OPTS -R -H -l localhost 127.0.0.1 0 PROGRAM`.
-    fn local(opts: &[&str], program: &str, env: &[(&str, &str)], dir: &Path) -> Server {
-        let mut args = opts.to_vec();
-        args.extend_from_slice(&["-R", "-H", "-l", "localhost", "127.0.0.1", "0", program]);
-        Server::start(&args, env, dir)
-    }
-
-    /// Waits for `n` lines `end PID status ...`.
-    fn ends(&self, n: usize) -> String {
-        let mut log = String::new();
-        let done = wait_until(20.0, || {
-            log = self.log();
-            log.matches(" end ").count() >= n && log.ends_with("/40\n")
-        });
-        assert!(done, "fewer than {n} ends in:\n{log}");
-        log
-    }
+/// Waits for `n` lines `end PID status ...`.
+fn ends(s: &Listening, n: usize) -> String {
+    let mut log = String::new();
+    let done = wait_until(20.0, || {
+        log = s.log();
+        log.matches(" end ").count() >= n && log.ends_with("/40\n")
+    });
+    assert!(done, "fewer than {n} ends in:\n{log}");
+    log
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -217,7 +199,7 @@ fn smtps_session_through_openssl_s_client() {
              QUIT*) printf '221 bye\\r\\n'; {SHOW_ENV}; exit 0 ;;\n  esac\ndone\n"
         ),
     );
-    let server = Server::local(&["-v", "-s"], "./smtpd", &[], dir.path());
+    let server = local(&["-v", "-s"], "./smtpd", &[], dir.path());
     let out = Command::new("openssl")
         .args([
             "s_client",
@@ -227,7 +209,7 @@ fn smtps_session_through_openssl_s_client() {
             "-verify_return_error",
         ])
         .args(["-CAfile", "ca.pem", "-servername", "localhost", "-connect"])
-        .arg(server.addr().to_string())
+        .arg(addr(&server).to_string())
         .current_dir(dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -244,7 +226,7 @@ fn smtps_session_through_openssl_s_client() {
             Ok(o)
         })
         .expect("openssl s_client");
-    let log = server.ends(1);
+    let log = ends(&server, 1);
     // (s_client's -crlf turns the CRLFs it prints back into LFs.)
     let mut lines = out.lines().map(|l| l.trim_end_matches('\r'));
     assert_eq!(lines.next(), Some("220 localhost ESMTP"));
@@ -304,7 +286,7 @@ fn tcp_variables_with_e_and_rules_as_tcpserver() {
         "rules.cdb",
         "127.0.0.2:deny\n127.:allow,GREETING=\"hi\"\n",
     );
-    let server = Server::start(
+    let server = start(
         &[
             "-v",
             "-e",
@@ -321,7 +303,7 @@ fn tcp_variables_with_e_and_rules_as_tcpserver() {
         &[],
         dir.path(),
     );
-    let out = tls_talk(server.addr(), client_config(dir.path(), None), b"").unwrap();
+    let out = tls_talk(addr(&server), client_config(dir.path(), None), b"").unwrap();
     let env = env_of(&String::from_utf8(out).unwrap());
     for (k, v) in [
         ("PROTO", "SSL"),
@@ -338,10 +320,10 @@ fn tcp_variables_with_e_and_rules_as_tcpserver() {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     s.bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
         .unwrap();
-    s.connect(&server.addr().into()).unwrap();
+    s.connect(&addr(&server).into()).unwrap();
     let r = tls_over(s.into(), client_config(dir.path(), None), b"x");
     assert!(r.is_err() || r == Ok(Vec::new()), "{r:?}");
-    let log = server.ends(2);
+    let log = ends(&server, 2);
     let pid = first_pid(&log, "deny");
     assert!(
         log.contains(&format!(
@@ -364,7 +346,7 @@ fn client_certificate_required_with_m() {
         dir.join("who"),
         "#!/bin/sh\necho \"dn=$SSL_CLIENT_S_DN\"\necho \"hash=$SSL_CLIENT_CERT_HASH\"\n",
     );
-    let server = Server::local(
+    let server = local(
         &["-v", "-m", "-s"],
         "./who",
         &[("CAFILE", "ca.pem")],
@@ -372,7 +354,7 @@ fn client_certificate_required_with_m() {
     );
     // The CA's client: its subject and the SHA-256 of its certificate.
     let out = tls_talk(
-        server.addr(),
+        addr(&server),
         client_config(dir.path(), Some("client")),
         b"",
     )
@@ -420,13 +402,13 @@ fn client_certificate_required_with_m() {
     // Without a certificate, and with one of another CA: refused, and the
     // program never runs.
     for who in [None, Some("rogue")] {
-        let r = tls_talk(server.addr(), client_config(dir.path(), who), b"");
+        let r = tls_talk(addr(&server), client_config(dir.path(), who), b"");
         assert!(
             r.is_err() || r == Ok(Vec::new()),
             "{who:?} was served: {r:?}"
         );
     }
-    let log = server.ends(3);
+    let log = ends(&server, 3);
     let refused: Vec<&str> = log
         .lines()
         .filter(|l| {
@@ -452,9 +434,9 @@ fn client_certificate_required_with_m() {
     fs::create_dir(dir.join("cas")).unwrap();
     fs::copy(dir.join("ca.pem"), dir.join("cas/test-ca.pem")).unwrap();
     fs::write(dir.join("cas/README"), "not a certificate\n").unwrap();
-    let server = Server::local(&["-m", "-s"], "./who", &[("CADIR", "cas")], dir.path());
+    let server = local(&["-m", "-s"], "./who", &[("CADIR", "cas")], dir.path());
     let out = tls_talk(
-        server.addr(),
+        addr(&server),
         client_config(dir.path(), Some("client")),
         b"",
     )
@@ -462,7 +444,7 @@ fn client_certificate_required_with_m() {
     assert!(String::from_utf8(out)
         .unwrap()
         .starts_with("dn=/O=Test Org/CN=client\n"));
-    let r = tls_talk(server.addr(), client_config(dir.path(), Some("rogue")), b"");
+    let r = tls_talk(addr(&server), client_config(dir.path(), Some("rogue")), b"");
     assert!(r.is_err() || r == Ok(Vec::new()), "rogue served: {r:?}");
 }
 
@@ -478,8 +460,8 @@ fn starttls_with_n() {
          read -r cmd\nprintf '220 go ahead (%s)\\r\\n' \"$cmd\"\nprintf Y >&3\n\
          read -r secret\necho \"secret: $secret\"\n",
     );
-    let server = Server::local(&["-n", "-v"], "./starttls", &[], dir.path());
-    let mut sock = TcpStream::connect(server.addr()).unwrap();
+    let server = local(&["-n", "-v"], "./starttls", &[], dir.path());
+    let mut sock = TcpStream::connect(addr(&server)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let line = |s: &mut TcpStream| {
@@ -501,7 +483,7 @@ fn starttls_with_n() {
     assert_eq!(line(&mut sock), "220 go ahead (STARTTLS\r)\r\n");
     let out = tls_over(sock, client_config(dir.path(), None), b"hush\n").unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), "secret: hush\n");
-    let log = server.ends(1);
+    let log = ends(&server, 1);
     let pid = first_pid(&log, "ok");
     assert!(
         log.contains(&format!("sslserver: tls {pid} TLSv1.3 ")),
@@ -524,8 +506,8 @@ fn starttls_hello_right_behind_the_command_waits_for_y() {
         "#!/bin/sh\nread -r cmd\nprintf '220 ok\\r\\n'\nsleep 0.3\nprintf Y >&3\n\
          read -r secret\necho \"secret: $secret\"\n",
     );
-    let server = Server::local(&["-n"], "./slow", &[], dir.path());
-    let mut sock = TcpStream::connect(server.addr()).unwrap();
+    let server = local(&["-n"], "./slow", &[], dir.path());
+    let mut sock = TcpStream::connect(addr(&server)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     sock.write_all(b"STARTTLS\r\n").unwrap();
@@ -619,8 +601,8 @@ fn garbage_stalls_and_random_bytes_cost_one_connection() {
     let dir = TempDir::new("ssl-junk");
     certs(dir.path());
     script(dir.join("hello"), "#!/bin/sh\necho hello\n");
-    let mut server = Server::local(&["-v", "-T", "1"], "./hello", &[], dir.path());
-    let addr = server.addr();
+    let mut server = local(&["-v", "-T", "1"], "./hello", &[], dir.path());
+    let addr = addr(&server);
     let raw = move |bytes: &[u8], close: bool| {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -675,7 +657,7 @@ fn garbage_stalls_and_random_bytes_cost_one_connection() {
     // Still serving.
     let out = tls_talk(addr, client_config(dir.path(), None), b"").unwrap();
     assert_eq!(out, b"hello\n");
-    let log = server.ends(2 + 8 * per + 1);
+    let log = ends(&server, 2 + 8 * per + 1);
     assert!(
         server.child.try_wait().unwrap().is_none(),
         "the server exited:\n{log}"
@@ -705,10 +687,10 @@ fn the_program_holds_no_key() {
         dir.join("hold"),
         "#!/bin/sh\necho $$ > prog.pid\nread -r line\necho done\n",
     );
-    let server = Server::local(&[], "./hold", &[], dir.path());
+    let server = local(&[], "./hold", &[], dir.path());
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let conn = rustls::ClientConnection::new(client_config(dir.path(), None), name).unwrap();
-    let sock = TcpStream::connect(server.addr()).unwrap();
+    let sock = TcpStream::connect(addr(&server)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut s = rustls::StreamOwned::new(conn, sock);
@@ -857,7 +839,7 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
         "rules.cdb",
         ":allow,DIEMSG=\"421 too many\"\n",
     );
-    let server = Server::local(
+    let server = local(
         &["-v", "-C", "1", "-B", "welcome\n", "-x", "rules.cdb"],
         "./hold",
         &[],
@@ -865,7 +847,7 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
     );
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let conn = rustls::ClientConnection::new(client_config(dir.path(), None), name).unwrap();
-    let sock = TcpStream::connect(server.addr()).unwrap();
+    let sock = TcpStream::connect(addr(&server)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut first = rustls::StreamOwned::new(conn, sock);
@@ -879,7 +861,7 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
     assert_eq!(got, b"welcome\nin\n");
     // A second connection from the same address: closed at once, nothing
     // written to it.
-    let mut second = TcpStream::connect(server.addr()).unwrap();
+    let mut second = TcpStream::connect(addr(&server)).unwrap();
     second
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -892,7 +874,7 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
     let mut out = Vec::new();
     let _ = first.read_to_end(&mut out);
     assert_eq!(out, b"out\n");
-    let log = server.ends(2);
+    let log = ends(&server, 2);
     assert!(
         log.contains("sslserver: per-ip limit 127.0.0.1 1/1\n"),
         "{log}"

@@ -561,15 +561,16 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
 
 /// `tcpserver: warning: dropping connection, TEXT: ERRSTR`, exit 111.
 fn drop_conn(parts: &[&dyn diag::Part], e: Errno) -> ! {
-    warn_dropping(parts, e);
-    std::process::exit(diag::EXIT_TEMP)
+    dropping(parts, Some(e))
 }
 
-/// `tcpserver: warning: dropping connection, TEXT: ERRSTR`.
-fn warn_dropping(parts: &[&dyn diag::Part], e: Errno) {
+/// `PROG: warning: dropping connection, TEXT` (`: ERRSTR` when `e` is
+/// given), exit 111: a connection's child giving up (a flavor's too).
+pub fn dropping(parts: &[&dyn diag::Part], e: Option<Errno>) -> ! {
     let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
     v.extend_from_slice(parts);
-    diag::write_line(&diag::line(": warning: ", &v, Some(e)));
+    diag::write_line(&diag::line(": warning: ", &v, e));
+    std::process::exit(diag::EXIT_TEMP)
 }
 
 /// A log field: the first 100 bytes, unprintable bytes, `%` and (unless

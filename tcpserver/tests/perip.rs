@@ -43,7 +43,7 @@ const HOLD: &str = "echo \"n=${TCPCONNNUM-none}\"; read x";
 fn five_served_the_sixth_refused_another_address_still_served() {
     let t = TempDir::new("pi-five");
     rules(&t, ":allow,DIEMSG=\"421 too many connections from you\"\n");
-    let s = Server::start(
+    let s = server(
         &[
             "-v",
             "-R",
@@ -97,7 +97,7 @@ fn maxconnip_from_a_rule_overrides_c_and_without_limits_nothing_changes() {
         &t,
         "127.0.0.2:allow,MAXCONNIP=\"1\"\n127.0.0.3:allow,MAXCONIP=\"3\"\n:allow\n",
     );
-    let s = Server::start(
+    let s = server(
         &[
             "-R",
             "-H",
@@ -137,7 +137,7 @@ fn maxconnip_from_a_rule_overrides_c_and_without_limits_nothing_changes() {
     assert_eq!(open_from(v4(s.port), from(1)).1, "");
 
     // No -C and no limit in the rules: no TCPCONNNUM, no limit.
-    let s = Server::start(
+    let s = server(
         &[
             "-R",
             "-H",
@@ -170,7 +170,7 @@ fn ipv6_clients_count_per_64_and_cidr_rules_apply() {
         &t,
         "::1/128:allow,WHO=\"one\"\n::/64:allow,WHO=\"net\"\n127.0.0.0/8:allow,WHO=\"v4\"\n",
     );
-    let s = Server::start(
+    let s = server(
         &[
             "-R",
             "-H",

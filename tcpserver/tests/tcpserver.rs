@@ -35,7 +35,7 @@ fn environment_ipv4_and_stale_values_removed() {
         ("TCPLOCALHOST", "stale"),
         ("TCP6REMOTEIP", "x"),
     ];
-    let s = Server::start(
+    let s = server(
         &["-R", "-H", "-v", "127.0.0.1", "0", "sh", "-c", SHOW_ENV],
         &[("DNSCACHEIP", "127.0.77.250")]
             .iter()
@@ -60,7 +60,7 @@ fn environment_ipv4_and_stale_values_removed() {
 #[test]
 fn environment_dual_stack() {
     let t = TempDir::new("ts-dual");
-    let s = Server::start(
+    let s = server(
         &["-R", "-H", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
         &[],
         &t,
@@ -100,7 +100,7 @@ fn environment_dual_stack() {
         ])
     );
     // -6: IPv4 clients in IPv6 form.
-    let s6 = Server::start(
+    let s6 = server(
         &["-6", "-R", "-H", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
         &[],
         &t,
@@ -114,7 +114,7 @@ fn environment_dual_stack() {
 #[test]
 fn verbose_lines_exactly() {
     let t = TempDir::new("ts-v");
-    let s = Server::start(
+    let s = server(
         &["-v", "-R", "-H", "127.0.0.1", "0", "sh", "-c", "echo $$"],
         &[("DNSCACHEIP", "127.0.77.251")],
         &t,
@@ -130,7 +130,7 @@ fn verbose_lines_exactly() {
     );
     assert_eq!(s.log(), want);
     if ipv6_available() {
-        let s = Server::start(
+        let s = server(
             &["-v", "-R", "-H", "-l0", "::1", "0", "sh", "-c", "echo $$"],
             &[],
             &t,
@@ -166,7 +166,7 @@ fn names_from_dns_and_the_paranoid_check() {
     );
     let dnsip = ns.to_string();
     let env = [("DNSCACHEIP", dnsip.as_str())];
-    let s = Server::start(
+    let s = server(
         &["-v", "-R", "127.0.0.1", "0", "sh", "-c", SHOW_ENV],
         &env,
         &t,
@@ -181,7 +181,7 @@ fn names_from_dns_and_the_paranoid_check() {
         s.port
     )));
     // -H: no remote name; -l: the given local name.
-    let s = Server::start(
+    let s = server(
         &[
             "-R",
             "-H",
@@ -199,7 +199,7 @@ fn names_from_dns_and_the_paranoid_check() {
     assert_eq!(got["TCPLOCALHOST"], "me.example");
     assert!(!got.contains_key("TCPREMOTEHOST"));
     // -p: a name that does not map back to the address is dropped.
-    let s = Server::start(
+    let s = server(
         &["-p", "-R", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
         &env,
         &t,
@@ -210,7 +210,7 @@ fn names_from_dns_and_the_paranoid_check() {
     let got = env_map(&talk(v4(s.port), None, b""));
     assert_eq!(got["TCPREMOTEHOST"], "local.example");
     // Without -p the liar's name is kept.
-    let s = Server::start(&["-R", "-l0", "0", "0", "sh", "-c", SHOW_ENV], &env, &t);
+    let s = server(&["-R", "-l0", "0", "0", "sh", "-c", SHOW_ENV], &env, &t);
     let got = env_map(&talk(v4(s.port), Some(IpAddr::from([127, 0, 77, 1])), b""));
     assert_eq!(got["TCPREMOTEHOST"], "liar.example");
 }
@@ -220,7 +220,7 @@ fn ident_answer() {
     let t = TempDir::new("ts-ident");
     let client_ip = loopback();
     let seen = ident_server(client_ip, " : USERID : UNIX : jo e:x");
-    let s = Server::start(
+    let s = server(
         &["-v", "-H", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
         &[],
         &t,
@@ -262,7 +262,7 @@ fn rules_allow_deny_variables_and_banner() {
         &t.join("rules.cdb"),
         "127.0.0.1:allow,FOO=\"bar\",TCPLOCALIP=\"overridden\"\n127.0.77.:deny,DENIED=\"yes\"\n",
     );
-    let s = Server::start(
+    let s = server(
         &[
             "-v",
             "-R",
@@ -305,7 +305,7 @@ fn rules_allow_deny_variables_and_banner() {
     assert!(log.contains(&format!("tcpserver: end {pid} status 25600\n")));
 
     // A missing rules file drops the connection, unless -X.
-    let s = Server::start(
+    let s = server(
         &[
             "-v",
             "-R",
@@ -324,7 +324,7 @@ fn rules_allow_deny_variables_and_banner() {
     assert_eq!(talk(v4(s.port), None, b""), b"");
     assert!(wait_until(5.0, || s.log().contains("status 28416")));
     assert!(s.log().contains("tcpserver: warning: dropping connection, unable to read missing.cdb: file does not exist\n"));
-    let s = Server::start(
+    let s = server(
         &[
             "-X",
             "-R",
@@ -346,7 +346,7 @@ fn rules_allow_deny_variables_and_banner() {
 #[test]
 fn connection_limit_serves_everyone_two_at_a_time() {
     let t = TempDir::new("ts-limit");
-    let s = Server::start(
+    let s = server(
         &[
             "-v",
             "-c",
@@ -391,7 +391,7 @@ fn privileges_dropped_after_bind() {
         return;
     }
     let t = TempDir::new("ts-uid");
-    let s = Server::start(
+    let s = server(
         &[
             "-u",
             "65534",
@@ -410,7 +410,7 @@ fn privileges_dropped_after_bind() {
         &t,
     );
     assert_eq!(talk(v4(s.port), None, b""), b"65534\n65534\n65534\n");
-    let s = Server::start(
+    let s = server(
         &[
             "-U",
             "-R",
@@ -431,7 +431,7 @@ fn privileges_dropped_after_bind() {
 #[test]
 fn sigterm_ends_the_server() {
     let t = TempDir::new("ts-term");
-    let mut s = Server::start(&["-R", "-H", "-l0", "127.0.0.1", "0", "true"], &[], &t);
+    let mut s = server(&["-R", "-H", "-l0", "127.0.0.1", "0", "true"], &[], &t);
     kill("-TERM", s.child.id());
     let mut code = None;
     assert!(wait_until(5.0, || match s.child.try_wait() {
@@ -544,7 +544,7 @@ fn tcpclient_errors_and_environment() {
     );
 
     // Against our tcpserver: fds 6 and 7, the environment, -v.
-    let s = Server::start(
+    let s = server(
         &[
             "-R",
             "-H",
@@ -614,7 +614,7 @@ fn spawned_without_lookups_logs_the_same_lines() {
         &t.join("rules.cdb"),
         "127.0.0.1:allow,FOO=\"bar\"\n127.0.77.:deny\n",
     );
-    let s = Server::start(
+    let s = server(
         &[
             "-v",
             "-R",
@@ -649,7 +649,7 @@ fn spawned_without_lookups_logs_the_same_lines() {
     let (out, _) = talk_from(v4(s.port), Some(IpAddr::from([127, 0, 77, 9])), b"");
     assert_eq!(out, b"");
     assert!(wait_until(5.0, || s.log().contains("status 25600")));
-    let s = Server::start(
+    let s = server(
         &["-R", "-H", "-l0", "127.0.0.1", "0", "/nonexistent/prog"],
         &[],
         &t,
@@ -666,7 +666,7 @@ fn many_launches_at_once_each_with_its_own_environment() {
     // as each child execs. Every program must see its own connection.
     let t = TempDir::new("ts-launch-many");
     write_rules(&t.join("rules.cdb"), "127.0.0.1:allow,FOO=\"bar\"\n");
-    let s = Server::start(
+    let s = server(
         &[
             "-R",
             "-H",
@@ -713,7 +713,7 @@ fn launched_program_failures_in_the_forked_childs_words() {
         ("/nonexistent/prog", "/bin", "file does not exist"),
         ("noexec", "/nonexistent:.", "access denied"),
     ] {
-        let s = Server::start(
+        let s = server(
             &["-v", "-R", "-H", "-l0", "127.0.0.1", "0", prog],
             &[("PATH", path)],
             &t,
@@ -758,7 +758,7 @@ fn launched_program_gets_default_signals_and_an_empty_mask() {
             "^Sig(Blk|Ign)",
             "/proc/self/status",
         ]);
-        let s = Server::start(&args, &[], &t);
+        let s = server(&args, &[], &t);
         // What tcpserver inherited ignored stays ignored, as from the C
         // program; SIGPIPE, which it ignores itself, does not.
         let status = fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();

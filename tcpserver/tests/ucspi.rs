@@ -409,7 +409,7 @@ fn shell_tools_installed_with_their_paths() {
     let serve = |prog: &[&str]| {
         let mut args = vec!["-R", "-H", "-l0", "127.0.0.1", "0"];
         args.extend_from_slice(prog);
-        Server::start(&args, &[], &t)
+        server(&args, &[], &t)
     };
     let s = serve(&["sh", "-c", "printf 'line one\\r\\nline\\001two\\r\\n'"]);
     let port = s.port.to_string();
@@ -441,7 +441,7 @@ fn shell_tools_installed_with_their_paths() {
     let fixed = |port: &str, prog: &[&str]| {
         let mut args = vec!["-R", "-H", "-l0", host, port];
         args.extend_from_slice(prog);
-        Server::start(&args, &[], &t)
+        server(&args, &[], &t)
     };
     let _who = fixed("11", &["printf", "root tty1\\r\\nbell\\001\\r\\n"]);
     assert_eq!(

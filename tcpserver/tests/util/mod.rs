@@ -127,27 +127,10 @@ pub fn ident_server(addr: IpAddr, reply: &'static str) -> Arc<Mutex<Vec<String>>
     seen
 }
 
-/// A running tcpserver; killed when dropped.
-pub struct Server(Listening);
-
-impl Server {
-    /// Starts `tcpserver -1 ARGS...` and reads the port it prints.
-    pub fn start(args: &[&str], env: &[(&str, &str)], dir: &TempDir) -> Server {
-        Server(Listening::start(TCPSERVER, args, env, dir.path()))
-    }
-}
-
-impl std::ops::Deref for Server {
-    type Target = Listening;
-    fn deref(&self) -> &Listening {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Server {
-    fn deref_mut(&mut self) -> &mut Listening {
-        &mut self.0
-    }
+/// Starts `tcpserver -1 ARGS...` and reads the port it prints; killed
+/// when dropped.
+pub fn server(args: &[&str], env: &[(&str, &str)], dir: &TempDir) -> Listening {
+    Listening::start(TCPSERVER, args, env, dir.path())
 }
 
 /// Connects (from `from` if given), sends `input`, reads to end of file.
