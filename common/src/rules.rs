@@ -69,10 +69,78 @@ pub fn specificity(key: &[u8], cidr: Option<Cidr>) -> u16 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine(pub Vec<u8>);
 
+/// The keys of one line, in one buffer (no allocation per key; reused
+/// from line to line by [`parse_line_into`]).
+#[derive(Debug, Default, Clone)]
+pub struct Keys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Keys {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Adds a key written by `write` at the end of the buffer.
+    fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter())
+            .map(|(a, &b)| &self.bytes[a..b])
+    }
+}
+
+/// What [`parse_line_into`] fills: the keys and the value of a rule.
+#[derive(Debug, Default, Clone)]
+pub struct Parsed {
+    pub keys: Keys,
+    pub value: Vec<u8>,
+}
+
+/// What kind of line [`parse_line_into`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Comment, blank, or no colon: nothing to store.
+    Skip,
+    /// A rule, with its prefix if it is a CIDR line.
+    Rule(Option<Cidr>),
+}
+
 /// Parses one input line (with or without its `\n`).
 pub fn parse_line(line: &[u8]) -> Result<Line, BadLine> {
+    let mut p = Parsed::default();
+    Ok(match parse_line_into(line, &mut p)? {
+        Kind::Skip => Line::Skip,
+        Kind::Rule(cidr) => Line::Rule {
+            keys: p.keys.iter().map(<[u8]>::to_vec).collect(),
+            value: p.value,
+            cidr,
+        },
+    })
+}
+
+/// [`parse_line`] into buffers kept from line to line: tcprules parses
+/// 100,000 lines without an allocation per line.
+pub fn parse_line_into(line: &[u8], out: &mut Parsed) -> Result<Kind, BadLine> {
+    out.keys.clear();
+    out.value.clear();
     if line.first() == Some(&b'#') || line == b"\n" {
-        return Ok(Line::Skip);
+        return Ok(Kind::Skip);
     }
     let end = line
         .iter()
@@ -88,13 +156,12 @@ pub fn parse_line(line: &[u8]) -> Result<Line, BadLine> {
         return if line.contains(&b':') {
             Err(bad())
         } else {
-            Ok(Line::Skip)
+            Ok(Kind::Skip)
         };
     };
     let address = &line[..colon];
     let mut rest = &line[colon + 1..];
-    // Room for the entries and a CIDR origin: one allocation per line.
-    let mut value = Vec::with_capacity(line.len() + 26);
+    let value = &mut out.value;
     if let Some(r) = rest.strip_prefix(b"deny") {
         value.extend_from_slice(b"D\0");
         rest = r;
@@ -119,20 +186,14 @@ pub fn parse_line(line: &[u8]) -> Result<Line, BadLine> {
     }
     let plain = !address.contains(&b'=') && !address.contains(&b'@');
     if plain && address.contains(&b'/') {
-        if let Some(parsed) = cidr(address) {
-            let (c, keys) = parsed.ok_or_else(bad)?;
-            return Ok(Line::Rule {
-                keys,
-                value,
-                cidr: Some(c),
-            });
+        if let Some(parsed) = cidr(address, &mut out.keys) {
+            return Ok(Kind::Rule(Some(parsed.ok_or_else(bad)?)));
         }
     }
-    Ok(Line::Rule {
-        keys: expand(address).ok_or_else(bad)?,
-        value,
-        cidr: None,
-    })
+    if !expand_into(address, &mut out.keys) {
+        return Err(bad());
+    }
+    Ok(Kind::Rule(None))
 }
 
 /// Appends a CIDR rule's origin entry (`#LINE/L`) to its value.
@@ -182,22 +243,27 @@ pub fn origin(key: &[u8], entry: &[u8]) -> Option<(String, String)> {
 /// the `/`, no `.` or `:`, or something other than letters, digits, `.`
 /// and `:`: stored literally, as by the original); `Some(None)` for a bad prefix (a length
 /// out of range, host bits set, an address that does not parse);
-/// `Some(Some(..))` with the keys.
+/// `Some(Some(..))` with the keys added to `keys`.
 #[allow(clippy::option_option)]
-fn cidr(address: &[u8]) -> Option<Option<(Cidr, Vec<Vec<u8>>)>> {
+fn cidr(address: &[u8], keys: &mut Keys) -> Option<Option<Cidr>> {
     let slash = address.iter().position(|&b| b == b'/')?;
     let (ip, len) = (&address[..slash], &address[slash + 1..]);
-    let meant = ip
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b':')
-        && ip.iter().any(|&b| b == b'.' || b == b':');
-    if !meant {
+    // One pass: only letters, digits, `.` and `:`, and one of the last two.
+    let (mut dot, mut colon, mut other) = (false, false, false);
+    for &b in ip {
+        match b {
+            b'.' => dot = true,
+            b':' => colon = true,
+            _ => other |= !b.is_ascii_alphanumeric(),
+        }
+    }
+    if other || !(dot || colon) {
         return None;
     }
     let len = (!len.is_empty() && len.len() <= 3 && len.iter().all(u8::is_ascii_digit))
         .then(|| number(len))
         .flatten();
-    if !ip.contains(&b':') {
+    if !colon {
         let a: std::net::Ipv4Addr = match strict_v4(ip) {
             Some(a) => a,
             None => return Some(None),
@@ -210,13 +276,31 @@ fn cidr(address: &[u8]) -> Option<Option<(Cidr, Vec<Vec<u8>>)>> {
         if bits & !mask != 0 {
             return Some(None);
         }
-        return Some(Some((
-            Cidr {
-                len: len as u8,
-                v6: false,
-            },
-            v4_keys(bits, len as u32),
-        )));
+        let n = len as usize / 8;
+        let canonical = ip
+            .split(|&b| b == b'.')
+            .all(|p| p.len() == 1 || p[0] != b'0');
+        if len % 8 == 0 && canonical {
+            // The key is the text up to the n-th dot (`a.b.c.` for 24),
+            // the whole address for 32, nothing for 0.
+            let cut = match n {
+                0 => 0,
+                4 => ip.len(),
+                _ => ip
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &b)| b == b'.')
+                    .nth(n - 1)
+                    .map_or(ip.len(), |(i, _)| i + 1),
+            };
+            keys.push_with(|k| k.extend_from_slice(&ip[..cut]));
+        } else {
+            v4_keys(bits, len as u32, keys);
+        }
+        return Some(Some(Cidr {
+            len: len as u8,
+            v6: false,
+        }));
     }
     let text = std::str::from_utf8(ip).ok();
     let Some(a) = text.and_then(|t| t.parse::<std::net::Ipv6Addr>().ok()) else {
@@ -234,13 +318,11 @@ fn cidr(address: &[u8]) -> Option<Option<(Cidr, Vec<Vec<u8>>)>> {
     if bits & !mask != 0 {
         return Some(None);
     }
-    Some(Some((
-        Cidr {
-            len: len as u8,
-            v6: true,
-        },
-        vec![v6_key(&a.octets(), len as usize)],
-    )))
+    keys.push_with(|k| push_v6_key(k, &a.octets(), len as usize));
+    Some(Some(Cidr {
+        len: len as u8,
+        v6: true,
+    }))
 }
 
 /// A dotted quad of four decimal numbers 0-255, nothing else.
@@ -277,38 +359,40 @@ fn push_decimal(out: &mut Vec<u8>, n: u64) {
 /// The original's keys for an IPv4 prefix: the length rounded up to a
 /// whole octet, every value of the rounded-off bits; `a.b.c.` for 24,
 /// `a.b.c.d` for 32, the empty key for 0.
-fn v4_keys(bits: u32, len: u32) -> Vec<Vec<u8>> {
+fn v4_keys(bits: u32, len: u32, keys: &mut Keys) {
     let whole = len.div_ceil(8) * 8;
     let count = 1u32 << (whole - len);
     let step = if whole == 0 { 0 } else { 1u32 << (32 - whole) };
     let n = (whole / 8) as usize;
-    (0..count)
-        .map(|i| {
-            let o = bits.wrapping_add(i.wrapping_mul(step)).to_be_bytes();
-            let mut k = Vec::with_capacity(16);
+    for i in 0..count {
+        let o = bits.wrapping_add(i.wrapping_mul(step)).to_be_bytes();
+        keys.push_with(|k| {
             for (j, &b) in o[..n].iter().enumerate() {
                 if j > 0 {
                     k.push(b'.');
                 }
-                push_decimal(&mut k, u64::from(b));
+                push_decimal(k, u64::from(b));
             }
             if n > 0 && n < 4 {
                 k.push(b'.');
             }
-            k
-        })
-        .collect()
+        });
+    }
 }
 
 /// `^` and the first `len` bits of an IPv6 address as `0`/`1`.
 pub fn v6_key(octets: &[u8; 16], len: usize) -> Vec<u8> {
     let mut k = Vec::with_capacity(len + 1);
+    push_v6_key(&mut k, octets, len);
+    k
+}
+
+fn push_v6_key(k: &mut Vec<u8>, octets: &[u8; 16], len: usize) {
     k.push(b'^');
     for i in 0..len {
         let bit = octets[i / 8] >> (7 - i % 8) & 1;
         k.push(b'0' + bit);
     }
-    k
 }
 
 fn number(s: &[u8]) -> Option<u64> {
@@ -324,9 +408,16 @@ fn number(s: &[u8]) -> Option<u64> {
 /// Expands the first `a-b` range of an address (not in names: addresses
 /// with `=` or `@` are kept literally). `None` for a malformed range.
 pub fn expand(address: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut keys = Keys::default();
+    expand_into(address, &mut keys).then(|| keys.iter().map(<[u8]>::to_vec).collect())
+}
+
+/// [`expand`] into `keys`; false for a malformed range.
+fn expand_into(address: &[u8], keys: &mut Keys) -> bool {
     let plain = !address.contains(&b'=') && !address.contains(&b'@');
     let Some(dash) = address.iter().position(|&b| b == b'-').filter(|_| plain) else {
-        return Some(vec![address.to_vec()]);
+        keys.push_with(|k| k.extend_from_slice(address));
+        return true;
     };
     let left = address[..dash]
         .iter()
@@ -336,18 +427,20 @@ pub fn expand(address: &[u8]) -> Option<Vec<Vec<u8>>> {
         .iter()
         .position(|&b| b == b'.')
         .map_or(address.len(), |i| dash + 1 + i);
-    let bot = number(&address[left..dash])?;
-    let top = number(&address[dash + 1..right])?.min(255);
-    let mut keys = Vec::new();
-    let mut n = bot;
-    while n <= top {
-        let mut k = address[..left].to_vec();
-        k.extend_from_slice(n.to_string().as_bytes());
-        k.extend_from_slice(&address[right..]);
-        keys.push(k);
-        n += 1;
+    let (Some(bot), Some(top)) = (
+        number(&address[left..dash]),
+        number(&address[dash + 1..right]),
+    ) else {
+        return false;
+    };
+    for n in bot..=top.min(255) {
+        keys.push_with(|k| {
+            k.extend_from_slice(&address[..left]);
+            push_decimal(k, n);
+            k.extend_from_slice(&address[right..]);
+        });
     }
-    Some(keys)
+    true
 }
 
 /// The keys tried for a connection, in order (spec/tcprules.md, "Rule
@@ -668,6 +761,12 @@ mod tests {
             (128, "128.", "255.")
         );
         assert_eq!(cidr_rule("10.0.0.0/8:allow").1, Cidr { len: 8, v6: false });
+        // Leading zeros: the keys are the addresses tcpserver looks up,
+        // whatever the spelling (the text is copied only when canonical).
+        assert_eq!(keys("010.001.0.0/16:allow"), ["10.1."]);
+        assert_eq!(keys("10.1.2.003/32:allow"), ["10.1.2.3"]);
+        assert_eq!(keys("10.0.0.0/24:allow"), ["10.0.0."]);
+        assert_eq!(keys("0.0.0.0/8:allow"), ["0."]);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! CIDR lines (docs/rules.md) add their keys like any other line, with the
 //! line's origin at the end of the value, as the lines come (nothing is
-//! held but the table the CDB needs anyway). Where several lines make the
+//! held but the table the CDB needs anyway; the line, its keys and its
+//! value reuse their buffers). Where several lines make the
 //! same key, a lookup finds the most specific (the longer prefix), ties in
 //! line order: the hash tables list them so (`Writer::finish_ranked`). A
 //! file without CIDR lines keeps plain line order: its database is the C
@@ -14,11 +15,11 @@
 //! key `^/`.
 
 use std::ffi::OsString;
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use common::cdb::Writer;
 use common::diag::{self, errno_of, B};
-use common::rules::{self, Line};
+use common::rules::{self, Kind, Parsed};
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("tcprules");
@@ -32,36 +33,26 @@ pub fn main(args: &[OsString]) -> i32 {
         |e: std::io::Error| -> ! { diag::fatal_sys(&[&"unable to write to ", tmp], errno_of(&e)) };
     let sync = file.try_clone().unwrap_or_else(|e| write_failed(e));
     let mut w = Writer::new(file).unwrap_or_else(|e| write_failed(e));
-    let mut input = std::io::stdin().lock();
-    let mut line = Vec::new();
+    let mut parsed = Parsed::default();
     let mut any_cidr = false;
     let mut v6_lengths = Vec::new();
     let mut line_no = 0u64;
-    loop {
-        line.clear();
-        match input.by_ref().read_until(b'\n', &mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => diag::fatal_sys(&[&"unable to read input"], errno_of(&e)),
-        }
+    let input = std::io::BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
+    let read = for_each_line(input, |line| {
         line_no += 1;
-        match rules::parse_line(&line) {
-            Ok(Line::Skip) => {}
-            Ok(Line::Rule {
-                keys,
-                mut value,
-                cidr,
-            }) => {
+        match rules::parse_line_into(line, &mut parsed) {
+            Ok(Kind::Skip) => {}
+            Ok(Kind::Rule(cidr)) => {
                 if let Some(c) = cidr {
                     any_cidr = true;
                     if c.v6 {
                         v6_lengths.push(c.len);
                     }
-                    rules::add_origin(&mut value, line_no, c.len);
+                    rules::add_origin(&mut parsed.value, line_no, c.len);
                 }
-                for k in keys {
-                    let rank = rules::specificity(&k, cidr);
-                    if let Err(e) = w.add_ranked(&k, &value, rank) {
+                for k in parsed.keys.iter() {
+                    let rank = rules::specificity(k, cidr);
+                    if let Err(e) = w.add_ranked(k, &parsed.value, rank) {
                         write_failed(e);
                     }
                 }
@@ -70,6 +61,9 @@ pub fn main(args: &[OsString]) -> i32 {
                 diag::die(diag::EXIT_USAGE, &[&"unable to parse this line: ", &B(&l)])
             }
         }
+    });
+    if let Err(e) = read {
+        diag::fatal_sys(&[&"unable to read input"], errno_of(&e));
     }
     if !v6_lengths.is_empty() {
         if let Err(e) = w.add(rules::V6_LENGTHS_KEY, &rules::lengths_value(&v6_lengths)) {
@@ -84,4 +78,58 @@ pub fn main(args: &[OsString]) -> i32 {
         diag::fatal_sys(&[&"unable to move ", tmp, &" to ", cdb], errno_of(&e));
     }
     0
+}
+
+/// Calls `f` with every line of `input` (its `\n` included; the last one
+/// may lack it). A line that lies whole in the reader's buffer is passed
+/// from there; only one cut by the buffer's end is copied.
+fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
+    let mut cut = Vec::new();
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            if !cut.is_empty() {
+                f(&cut);
+            }
+            return Ok(());
+        }
+        let used = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) if cut.is_empty() => {
+                f(&buf[..=i]);
+                i + 1
+            }
+            Some(i) => {
+                cut.extend_from_slice(&buf[..=i]);
+                f(&cut);
+                cut.clear();
+                i + 1
+            }
+            None => {
+                cut.extend_from_slice(buf);
+                buf.len()
+            }
+        };
+        input.consume(used);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_each_line;
+
+    #[test]
+    fn lines_across_the_buffer_and_a_last_one_without_newline() {
+        let text = b"a\nbcdefgh\n\nlast";
+        for cap in 1..=text.len() + 1 {
+            let mut got = Vec::new();
+            let r = std::io::BufReader::with_capacity(cap, &text[..]);
+            for_each_line(r, |l| got.push(l.to_vec())).unwrap();
+            let want: Vec<&[u8]> = vec![b"a\n", b"bcdefgh\n", b"\n", b"last"];
+            assert_eq!(got, want, "capacity {cap}");
+        }
+    }
 }
