@@ -264,34 +264,24 @@ fn cidr(address: &[u8], keys: &mut Keys) -> Option<Option<Cidr>> {
         .then(|| number(len))
         .flatten();
     if !colon {
-        let a: std::net::Ipv4Addr = match strict_v4(ip) {
-            Some(a) => a,
-            None => return Some(None),
+        let Some(q) = strict_v4(ip) else {
+            return Some(None);
         };
         let Some(len) = len.filter(|&l| l <= 32) else {
             return Some(None);
         };
-        let bits = u32::from(a);
+        let bits = q.bits;
         let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
         if bits & !mask != 0 {
             return Some(None);
         }
-        let n = len as usize / 8;
-        let canonical = ip
-            .split(|&b| b == b'.')
-            .all(|p| p.len() == 1 || p[0] != b'0');
-        if len % 8 == 0 && canonical {
+        if len % 8 == 0 && q.canonical {
             // The key is the text up to the n-th dot (`a.b.c.` for 24),
             // the whole address for 32, nothing for 0.
-            let cut = match n {
+            let cut = match len / 8 {
                 0 => 0,
                 4 => ip.len(),
-                _ => ip
-                    .iter()
-                    .enumerate()
-                    .filter(|&(_, &b)| b == b'.')
-                    .nth(n - 1)
-                    .map_or(ip.len(), |(i, _)| i + 1),
+                n => q.dots[n as usize - 1] + 1,
             };
             keys.push_with(|k| k.extend_from_slice(&ip[..cut]));
         } else {
@@ -325,19 +315,55 @@ fn cidr(address: &[u8], keys: &mut Keys) -> Option<Option<Cidr>> {
     }))
 }
 
-/// A dotted quad of four decimal numbers 0-255, nothing else.
-fn strict_v4(t: &[u8]) -> Option<std::net::Ipv4Addr> {
-    let mut o = [0u8; 4];
-    let mut parts = t.split(|&b| b == b'.');
-    for slot in &mut o {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) {
+/// A dotted quad read by [`strict_v4`].
+struct Quad {
+    bits: u32,
+    /// No octet written with a leading zero: the text is the address's
+    /// own spelling.
+    canonical: bool,
+    /// Where the three dots are.
+    dots: [usize; 3],
+}
+
+/// A dotted quad of four decimal numbers 0-255 (at most three digits
+/// each), nothing else; one pass.
+fn strict_v4(t: &[u8]) -> Option<Quad> {
+    let mut q = Quad {
+        bits: 0,
+        canonical: true,
+        dots: [0; 3],
+    };
+    let (mut octet, mut digits, mut ndots) = (0u32, 0usize, 0usize);
+    for (i, &b) in t.iter().enumerate() {
+        if b == b'.' {
+            if digits == 0 || ndots == 3 {
+                return None;
+            }
+            q.dots[ndots] = i;
+            ndots += 1;
+            q.bits = q.bits << 8 | octet;
+            (octet, digits) = (0, 0);
+        } else if b.is_ascii_digit() {
+            if digits == 3 {
+                return None;
+            }
+            if digits == 1 && octet == 0 {
+                q.canonical = false;
+            }
+            octet = octet * 10 + u32::from(b - b'0');
+            if octet > 255 {
+                return None;
+            }
+            digits += 1;
+        } else {
             return None;
         }
-        let n = p.iter().fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'));
-        *slot = u8::try_from(n).ok()?;
     }
-    parts.next().is_none().then(|| std::net::Ipv4Addr::from(o))
+    if digits == 0 || ndots != 3 {
+        return None;
+    }
+    q.bits = q.bits << 8 | octet;
+    Some(q)
 }
 
 /// Appends the decimal digits of `n`.
@@ -795,6 +821,13 @@ mod tests {
             "2001:db8::/129:deny",
             "2001:zz8::/32:deny",
             "1.2.3.4/32/1:allow",
+            "1.2.3.4.5/32:allow",
+            "1..3.4/32:allow",
+            ".1.2.3/32:allow",
+            "1.2.3./32:allow",
+            "1.2.3.0001/32:allow",
+            "1.2.3.256/32:allow",
+            "a.2.3.4/32:allow",
         ] {
             assert!(parse_line(l.as_bytes()).is_err(), "{l}");
         }
