@@ -344,18 +344,20 @@ fn drop_privileges(o: &Opts) {
     }
 }
 
-/// A line `tcpserver: TEXT` (or the flavor's name) at verbose level.
-fn verbose(o: &Opts, text: &[u8]) {
+/// A line `tcpserver: TEXT` (or the flavor's name) at verbose level;
+/// below it nothing is formatted (the loop and the child allocate nothing
+/// for lines they do not print).
+fn verbose(o: &Opts, text: std::fmt::Arguments<'_>) {
     if o.verbosity == Verbosity::Verbose {
         let mut v = prefix();
-        v.extend_from_slice(text);
+        let _ = v.write_fmt(text);
         v.push(b'\n');
         diag::write_line(&v);
     }
 }
 
 fn status(o: &Opts, children: u64) {
-    verbose(o, format!("status: {children}/{}", o.limit).as_bytes());
+    verbose(o, format_args!("status: {children}/{}", o.limit));
 }
 
 /// What the parent knows of a connection's child: the client's address
@@ -501,7 +503,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
                 if let (true, Some(c)) = (counting, client) {
                     per_ip.remove(&c.ip);
                 }
-                verbose(&o, format!("end {pid} status {}", wstat(&ws)).as_bytes());
+                verbose(&o, format_args!("end {pid} status {}", wstat(&ws)));
                 status(&o, children.len() as u64);
                 // A descriptor or a process slot may be free again.
                 accept_backoff.retry_now();
@@ -610,7 +612,7 @@ fn child(
     let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
     let remote_ip = ip_text(&rip, fake4);
     let pid = std::process::id();
-    verbose(o, format!("pid {pid} from {remote_ip}").as_bytes());
+    verbose(o, format_args!("pid {pid} from {remote_ip}"));
     if !o.keep_ip_options {
         let _ = sys::clear_ip_options(conn.as_fd());
     }
@@ -721,7 +723,7 @@ fn child(
         if u64::from(conn_num) > max {
             verbose(
                 o,
-                format!("per-ip limit {remote_ip} {}/{max}", conn_num - 1).as_bytes(),
+                format_args!("per-ip limit {remote_ip} {}/{max}", conn_num - 1),
             );
             if let (Some(msg), true) = (diemsg, flavor.plaintext_first()) {
                 let mut m = msg;
