@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks multilog, tai64n and tai64nlocal against the C originals, side
 # by side in one run, on L generated log lines (default 1,000,000, about
-# 126 MB). Prints the floor (`cat FILE > OUT`), each program's time, and the
+# 126 MB). Prints the floor (`dd bs=128K`: read and write), each program's time, and the
 # ratios.
 #
 # Usage: bench/multilog.sh [L]     (REF_BIN=dir to use given C binaries)
@@ -27,6 +27,9 @@ size=$(wc -c < "$work/in")
 
 secs() { # runs "$@" and prints the elapsed seconds
     local t0 t1
+    # Outside the time: the last run's output goes first (truncating or
+    # removing 140 MB of page cache is not the program's work).
+    rm -rf "$work/log" "$work/out"
     t0=$(date +%s%N)
     "$@"
     t1=$(date +%s%N)
@@ -34,10 +37,13 @@ secs() { # runs "$@" and prints the elapsed seconds
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-cat_run() { cat "$work/in" > "$work/out"; }
-ml_run() { rm -rf "$work/log"; "$1/multilog" t s16777215 n100 "$work/log" < "$work/in"; }
+# The floor copies with read and write, as every program here must: cat
+# (coreutils 9) copies a regular file to a regular file inside the kernel
+# (copy_file_range), which no program that looks at its input can do.
+cat_run() { dd if="$work/in" of="$work/out" bs=128K status=none; }
+ml_run() { "$1/multilog" t s16777215 n100 "$work/log" < "$work/in"; }
 # Ours with the local-time stamp (extension T), against the C multilog t.
-mlT_run() { rm -rf "$work/log"; "$1/multilog" T s16777215 n100 "$work/log" < "$work/in"; }
+mlT_run() { "$1/multilog" T s16777215 n100 "$work/log" < "$work/in"; }
 tai_run() { "$1/tai64n" < "$work/in" > "$work/out"; }
 local_run() { "$1/tai64nlocal" < "$work/stamped" > "$work/out"; }
 
@@ -45,12 +51,12 @@ local_run() { "$1/tai64nlocal" < "$work/stamped" > "$work/out"; }
 
 echo "input: $L lines, $size bytes"
 floor=$(secs cat_run)
-echo "cat FILE > OUT (floor):          ${floor} s"
+echo "dd bs=128K FILE > OUT (floor):    ${floor} s"
 c=$(secs ml_run "$REF"); r=$(secs ml_run "$OURS")
-echo "multilog t s16777215 n100 DIR:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)  ours/cat $(ratio "$r" "$floor")x"
+echo "multilog t s16777215 n100 DIR:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)  ours/floor $(ratio "$r" "$floor")x"
 c=$(secs ml_run "$REF"); r=$(secs mlT_run "$OURS")
 echo "C multilog t, ours multilog T:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)"
 c=$(secs tai_run "$REF"); r=$(secs tai_run "$OURS")
-echo "tai64n > FILE:                   C ${c} s  ours ${r} s  ours/cat $(ratio "$r" "$floor")x (goal <= 1.5)  C/cat $(ratio "$c" "$floor")x"
+echo "tai64n > FILE:                   C ${c} s  ours ${r} s  ours/floor $(ratio "$r" "$floor")x (goal <= 1.5)  C/floor $(ratio "$c" "$floor")x"
 c=$(secs local_run "$REF"); r=$(secs local_run "$OURS")
 echo "tai64nlocal > FILE:              C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)"
