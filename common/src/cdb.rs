@@ -56,6 +56,8 @@ pub enum Error {
     Corrupt,
     /// Reading failed.
     Io(nix::errno::Errno),
+    /// A record longer than [`Reader::records_up_to`] allows.
+    TooLong,
 }
 
 impl Error {
@@ -64,6 +66,7 @@ impl Error {
         match self {
             Error::Corrupt => nix::errno::Errno::EPROTO,
             Error::Io(e) => e,
+            Error::TooLong => nix::errno::Errno::E2BIG,
         }
     }
 }
@@ -76,6 +79,8 @@ pub struct Reader<S: Source = std::fs::File> {
     /// Size of the database: no record can be longer, so a corrupt length
     /// never makes a huge allocation.
     size: u64,
+    /// Longest key or data read ([`Reader::records_up_to`]).
+    max: u64,
 }
 
 impl Reader<std::fs::File> {
@@ -85,7 +90,11 @@ impl Reader<std::fs::File> {
     pub fn open(path: impl AsRef<std::path::Path>) -> io::Result<Self> {
         let f = crate::file::open_read(path)?;
         let size = f.metadata()?.len();
-        Ok(Reader { src: f, size })
+        Ok(Reader {
+            src: f,
+            size,
+            max: size,
+        })
     }
 }
 
@@ -93,11 +102,23 @@ impl Reader<Vec<u8>> {
     /// A database in memory.
     pub fn new(data: Vec<u8>) -> Self {
         let size = data.len() as u64;
-        Reader { src: data, size }
+        Reader {
+            src: data,
+            size,
+            max: size,
+        }
     }
 }
 
 impl<S: Source> Reader<S> {
+    /// A reader that reads no key or data longer than `max` bytes: such a
+    /// record is [`Error::TooLong`] (a caller that must bound what it
+    /// allocates hands the lookup to one that need not).
+    pub fn records_up_to(mut self, max: u64) -> Self {
+        self.max = max;
+        self
+    }
+
     fn pair_at(&self, pos: u64) -> Result<(u32, u32), Error> {
         let mut b = [0u8; 8];
         self.src.read_at(&mut b, pos)?;
@@ -113,6 +134,9 @@ impl<S: Source> Reader<S> {
             .is_none_or(|end| end > self.size)
         {
             return Err(Error::Corrupt);
+        }
+        if u64::from(len) > self.max {
+            return Err(Error::TooLong);
         }
         let mut v = vec![0u8; len as usize];
         self.src.read_at(&mut v, pos)?;
@@ -271,6 +295,18 @@ mod tests {
         assert_eq!(data.len(), 2048);
         assert!(data.chunks(8).all(|c| c == [0, 8, 0, 0, 0, 0, 0, 0]));
         assert_eq!(Reader::new(data).get(b"x").unwrap(), None);
+    }
+
+    #[test]
+    fn a_limited_reader_refuses_longer_records_only() {
+        let mut w = Writer::new(io::Cursor::new(Vec::new())).unwrap();
+        w.add(b"small", &[b's'; 16]).unwrap();
+        w.add(b"large", &[b'l'; 17]).unwrap();
+        let data = w.finish().unwrap().into_inner();
+        let db = Reader::new(data).records_up_to(16);
+        assert_eq!(db.get(b"small"), Ok(Some(vec![b's'; 16])));
+        assert_eq!(db.get(b"large"), Err(Error::TooLong));
+        assert_eq!(db.get(b"none"), Ok(None));
     }
 
     #[test]

@@ -341,6 +341,13 @@ impl Backoff {
 #[derive(Debug, Clone, Copy)]
 pub struct FdAction(pub RawFd, pub RawFd);
 
+/// Whether step `i`'s source is replaced by an earlier step (then the
+/// plan must read it from a copy made before any step). A step onto its
+/// own source (`FdAction(0, 0)`: keep 0 across the exec) replaces nothing.
+fn overwritten_before(fds: &[FdAction], i: usize) -> bool {
+    fds[..i].iter().any(|a| a.1 == fds[i].0 && a.0 != a.1)
+}
+
 /// Starts programs with `posix_spawn`; see [`Runtime::spawner`].
 #[derive(Debug, Clone)]
 pub struct Spawner {
@@ -368,13 +375,12 @@ impl Spawner {
         if let Some(dir) = cwd {
             sys::spawn_add_chdir(&mut actions, dir)?;
         }
-        // A source numbered like a target could be overwritten by an
-        // earlier step of the plan: such sources are first copied to 10 or
-        // above (close-on-exec, closed again after the spawn).
-        let high = fds.iter().map(|a| a.1).max().unwrap_or(-1);
+        // A source that an earlier step of the plan overwrites is first
+        // copied to 10 or above (close-on-exec, closed again after the
+        // spawn).
         let mut copies = Vec::new();
-        for &FdAction(from, to) in fds {
-            let from = if from <= high && from != to {
+        for (i, &FdAction(from, to)) in fds.iter().enumerate() {
+            let from = if overwritten_before(fds, i) {
                 let c = sys::dup_inherited(from)?;
                 let raw = std::os::fd::AsRawFd::as_raw_fd(&c);
                 copies.push(c);
@@ -417,10 +423,9 @@ impl Spawner {
                     sys::default_signal(sig);
                 }
                 let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-                let high = fds.iter().map(|a| a.1).max().unwrap_or(-1);
                 let mut moved = [-1; MAX_WATCH];
-                for (i, &FdAction(from, to)) in fds.iter().enumerate().take(MAX_WATCH) {
-                    moved[i] = if from <= high && from != to {
+                for (i, &FdAction(from, _)) in fds.iter().enumerate().take(MAX_WATCH) {
+                    moved[i] = if overwritten_before(fds, i) {
                         match sys::dup_inherited(from) {
                             Ok(c) => std::os::fd::IntoRawFd::into_raw_fd(c),
                             Err(e) => {
@@ -531,6 +536,25 @@ pub fn wstat(ws: &WaitStatus) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_is_copied_only_when_an_earlier_step_overwrites_it() {
+        // tcpserver's plan: the socket on 0 stays, and is copied onto 1.
+        let plan = [FdAction(0, 0), FdAction(0, 1)];
+        assert!(!overwritten_before(&plan, 0) && !overwritten_before(&plan, 1));
+        // A swap: the second step must read the first one's target from
+        // a copy.
+        let swap = [FdAction(3, 4), FdAction(4, 3)];
+        assert!(!overwritten_before(&swap, 0) && overwritten_before(&swap, 1));
+        // multilog's processor: 4 is read before a later step replaces it.
+        let ml = [
+            FdAction(6, 0),
+            FdAction(4, 1),
+            FdAction(7, 4),
+            FdAction(8, 5),
+        ];
+        assert!((0..4).all(|i| !overwritten_before(&ml, i)));
+    }
 
     #[test]
     fn timers_earliest_first_one_per_kind() {

@@ -3,11 +3,19 @@
 //! One binary for IPv4 and IPv6: HOST `0` (or `::`, or empty) listens
 //! dual-stack; IPv4 clients are presented exactly as by the IPv4 build
 //! (PROTO=TCP, dotted quads, the IPv4 log line), IPv6 clients as by the
-//! IPv6 build (PROTO=TCP6 and the TCP6* twins). The parent only accepts,
-//! forks, and reaps (the common runtime's loop and reaper, which keeps
-//! pid -> client address); every connection takes one path, a forked child
-//! that does the lookups (DNS, ident, rules: only the records it needs),
-//! sets up the environment and execs, as the original. sslserver (its own
+//! IPv6 build (PROTO=TCP6 and the TCP6* twins). The parent accepts and
+//! reaps (the common runtime's loop and reaper, which keeps pid -> client
+//! address). Every connection's work is one function, [`decide`]: lookups
+//! (DNS, ident, rules: only the records it needs), environment, rules,
+//! per-IP limit. It runs in a forked child, as the original's, whenever it
+//! may block or print a line that names the child (`-h`, `-r`, no `-l`, a
+//! banner, `-v`); then the child execs. Otherwise (`-H -R -l`, the usual
+//! way to run a busy server) nothing in it can wait on the network, and
+//! the parent runs it and starts the program itself with the runtime's
+//! spawner: with posix_spawn when the server may run on one CPU (nothing of
+//! the parent is copied), by fork + exec with more (the exec then runs on
+//! another CPU while the parent accepts). The client, the program and the
+//! log see the same bytes either way. sslserver (its own
 //! crate) is this same server with a [`Flavor`] of its own: its options,
 //! a step before privileges are dropped, its environment names, and what
 //! the child does last instead of the exec. Exit codes: parent 100 usage, 111 set-up failure, 0
@@ -30,7 +38,7 @@ use std::time::{Duration, Instant};
 use common::args::{scan_ulong, Getopt};
 use common::diag::{self, errno_of};
 use common::exec::{EnvEdit, Prepared};
-use common::rt::{wstat, Backoff, Disposition, Reaper, Runtime};
+use common::rt::{wstat, Backoff, Disposition, FdAction, Reaper, Runtime, Spawner};
 use common::rules::{self, Entry};
 use common::sys::{self, Forked};
 use nix::errno::Errno;
@@ -92,6 +100,12 @@ pub trait Flavor {
     /// The last step of an allowed connection's child (rules passed,
     /// environment ready, `ok` line written): run the program.
     fn connection(&self, c: Connection<'_>) -> !;
+    /// Whether that last step is only running the program on the socket
+    /// as fds 0 and 1: then, when no lookup needs a child, the parent
+    /// decides and starts the program itself.
+    fn runs_program(&self) -> bool {
+        false
+    }
 }
 
 /// The environment names a flavor sets for each connection.
@@ -156,6 +170,9 @@ impl Flavor for Tcp {
         sys::default_signal(Signal::SIGPIPE);
         let e = prepared.exec();
         drop_conn(&[&"unable to run ", &c.program[0]], e)
+    }
+    fn runs_program(&self) -> bool {
+        true
     }
 }
 
@@ -481,6 +498,24 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
     sys::close_std(0);
     sys::close_std(1);
     let mut accept_backoff = Backoff::new();
+    // No lookup that can block and no line that needs the child's pid
+    // before its exec: the parent does the child's work itself.
+    let in_parent = flavor.runs_program()
+        && o.verbosity != Verbosity::Verbose
+        && !o.remote_host
+        && !o.ident
+        && o.localname.is_some()
+        && o.banner.is_empty();
+    let spawner = rt.spawner();
+    // With one CPU to run on, the parent starts each program with
+    // posix_spawn (it shares the parent's memory until the exec: nothing is
+    // copied); with more, by fork, so that the exec runs on another CPU
+    // while the parent accepts the next connection.
+    let how = if std::thread::available_parallelism().map_or(1, |n| n.get()) == 1 {
+        Start::Spawn
+    } else {
+        Start::Fork
+    };
     status(&o, 0);
     loop {
         let now = Instant::now();
@@ -539,6 +574,32 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         // before the child's lines.
         status(&o, children.len() as u64 + 1);
         let conn_num = if counting { per_ip.add(&ip) } else { 0 };
+        if in_parent && conn.as_raw_fd() == 0 {
+            let started = match decide(&o, &*flavor, &conn, &peer, port, conn_num, Place::Parent) {
+                Ok(Decision::Fork) => None,
+                Ok(Decision::Run(env)) => Some(start(&o, &spawner, how, &env)),
+                Ok(Decision::Refused) => Some(None),
+                Err(d) => {
+                    d.warn(&o);
+                    Some(None)
+                }
+            };
+            match started {
+                // A rules record too large for the parent: a child decides.
+                None => {}
+                Some(Some(pid)) => {
+                    children.adopt(pid, Client { ip });
+                    continue;
+                }
+                Some(None) => {
+                    if counting {
+                        per_ip.remove(&ip);
+                    }
+                    status(&o, children.len() as u64);
+                    continue;
+                }
+            }
+        }
         match sys::fork() {
             Ok(Forked::Child) => {
                 rt.reset_child();
@@ -566,12 +627,24 @@ fn drop_conn(parts: &[&dyn diag::Part], e: Errno) -> ! {
     dropping(parts, Some(e))
 }
 
+/// The line of [`drop_conn`], written by the parent (no exit).
+fn drop_line(parts: &[&dyn diag::Part], e: Errno) {
+    let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
+    v.extend_from_slice(parts);
+    diag::write_line(&diag::line(": warning: ", &v, Some(e)));
+}
+
 /// `PROG: warning: dropping connection, TEXT` (`: ERRSTR` when `e` is
 /// given), exit 111: a connection's child giving up (a flavor's too).
 pub fn dropping(parts: &[&dyn diag::Part], e: Option<Errno>) -> ! {
-    let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
-    v.extend_from_slice(parts);
-    diag::write_line(&diag::line(": warning: ", &v, e));
+    match e {
+        Some(e) => drop_line(parts, e),
+        None => {
+            let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
+            v.extend_from_slice(parts);
+            diag::write_line(&diag::line(": warning: ", &v, None));
+        }
+    }
     std::process::exit(diag::EXIT_TEMP)
 }
 
@@ -596,18 +669,74 @@ fn ip_text(ip: &Ip6, fake4: bool) -> String {
     }
 }
 
-/// The per-connection child: lookups, environment, rules, exec.
-fn child(
+/// Why a connection is dropped: `dropping connection, WHAT[ FILE]: ERRSTR`
+/// (the rules file named after `unable to read`).
+#[derive(Debug, Clone, Copy)]
+struct Dropped {
+    what: &'static str,
+    rules_file: bool,
+    e: Errno,
+}
+
+impl Dropped {
+    fn new(what: &'static str, e: Errno) -> Dropped {
+        Dropped {
+            what,
+            rules_file: false,
+            e,
+        }
+    }
+
+    /// The warning line, from a child or from the parent.
+    fn warn(&self, o: &Opts) {
+        let file = o.rules.as_deref().unwrap_or_default();
+        if self.rules_file {
+            drop_line(&[&self.what, &file], self.e)
+        } else {
+            drop_line(&[&self.what], self.e)
+        }
+    }
+}
+
+/// What a connection's lookups and rules decided.
+enum Decision {
+    /// Run the program with this environment.
+    Run(EnvEdit),
+    /// Denied by a rule, or over its per-IP limit (the child's exit 100).
+    Refused,
+    /// (In the parent) a rules record too large to read there: the
+    /// connection goes to a forked child, which decides again.
+    Fork,
+}
+
+/// Where [`decide`] runs: in the connection's forked child (every lookup
+/// allowed), or in the parent (none that can block: `-H -R -l` and no
+/// banner), where a rules record larger than this is left to a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Child,
+    Parent,
+}
+
+/// The largest rules record the parent reads (a connection whose record is
+/// larger is handed to a forked child): what the parent allocates for a
+/// connection stays within the heap reserved at start.
+const PARENT_RECORD_MAX: u64 = 16 * 1024;
+
+/// Lookups, environment and rules of one connection: the first half of
+/// the original's child, shared by the two places it runs in.
+fn decide(
     o: &Opts,
     flavor: &dyn Flavor,
-    conn: Socket,
-    peer: socket2::SockAddr,
+    conn: &Socket,
+    peer: &socket2::SockAddr,
     listen_port: u16,
     conn_num: u32,
-) -> ! {
+    place: Place,
+) -> Result<Decision, Dropped> {
     let peer: SocketAddr = peer
         .as_socket()
-        .unwrap_or_else(|| drop_conn(&[&"unable to get remote address"], Errno::EINVAL));
+        .ok_or(Dropped::new("unable to get remote address", Errno::EINVAL))?;
     let (rip, rport, _) = net::split(&peer);
     let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
     let remote_ip = ip_text(&rip, fake4);
@@ -620,15 +749,15 @@ fn child(
         let _ = conn.set_tcp_nodelay(true);
     }
     if !o.banner.is_empty() && flavor.plaintext_first() {
-        if let Err(e) = (&conn).write_all(&o.banner) {
-            drop_conn(&[&"unable to print banner"], errno_of(&e));
+        if let Err(e) = (&*conn).write_all(&o.banner) {
+            return Err(Dropped::new("unable to print banner", errno_of(&e)));
         }
     }
     let local: SocketAddr = match conn.local_addr() {
         Ok(a) => a
             .as_socket()
-            .unwrap_or_else(|| drop_conn(&[&"unable to get local address"], Errno::EINVAL)),
-        Err(e) => drop_conn(&[&"unable to get local address"], errno_of(&e)),
+            .ok_or(Dropped::new("unable to get local address", Errno::EINVAL))?,
+        Err(e) => return Err(Dropped::new("unable to get local address", errno_of(&e))),
     };
     let (lip, _, lscope) = net::split(&local);
     let local_ip = ip_text(&lip, fake4);
@@ -680,19 +809,34 @@ fn child(
     let mut rule_limit = None;
     let mut diemsg: Option<Vec<u8>> = None;
     if let Some(file) = &o.rules {
+        let unreadable = |e: Errno| Dropped {
+            what: "unable to read ",
+            rules_file: true,
+            e,
+        };
         // Only the records this lookup needs are read (pread), never the
         // whole file.
         match common::cdb::Reader::open(file) {
             Err(e) if errno_of(&e) == Errno::ENOENT && o.rules_missing_ok => {}
-            Err(e) => drop_conn(&[&"unable to read ", file], errno_of(&e)),
+            Err(e) => return Err(unreadable(errno_of(&e))),
             Ok(db) => {
+                let db = match place {
+                    Place::Parent => db.records_up_to(PARENT_RECORD_MAX),
+                    Place::Child => db,
+                };
                 let found = rules::lookup(
                     &db,
                     remote_ip.as_bytes(),
                     remote_host.as_deref(),
                     remote_info.as_deref(),
-                )
-                .unwrap_or_else(|e| drop_conn(&[&"unable to read ", file], e.errno()));
+                );
+                let found = match found {
+                    Err(common::cdb::Error::TooLong) if place == Place::Parent => {
+                        return Ok(Decision::Fork)
+                    }
+                    Err(e) => return Err(unreadable(e.errno())),
+                    Ok(f) => f,
+                };
                 if let Some((_, value)) = found {
                     for e in rules::entries(&value) {
                         match e {
@@ -725,32 +869,78 @@ fn child(
                 o,
                 format_args!("per-ip limit {remote_ip} {}/{max}", conn_num - 1),
             );
-            if let (Some(msg), true) = (diemsg, flavor.plaintext_first()) {
-                let mut m = msg;
+            if let (Some(mut m), true) = (diemsg, flavor.plaintext_first()) {
                 m.extend_from_slice(b"\r\n");
-                let _ = (&conn).write_all(&m);
+                // The parent never waits on a client: a message larger than
+                // the socket's buffer is cut short there.
+                let _ = match place {
+                    Place::Child => (&*conn).write_all(&m).map(|_| m.len()),
+                    Place::Parent => conn.send_with_flags(&m, nix::libc::MSG_DONTWAIT),
+                };
             }
-            std::process::exit(diag::EXIT_USAGE);
+            return Ok(Decision::Refused);
         }
         env.set("TCPCONNNUM", conn_num.to_string());
     }
     if o.verbosity == Verbosity::Verbose {
         diag::write_line(&ok_line(deny, pid, &names));
     }
-    if deny {
-        std::process::exit(diag::EXIT_USAGE);
-    }
-    flavor.connection(Connection {
-        socket: conn.into(),
-        env,
-        program: &o.program,
-        banner: if flavor.plaintext_first() {
-            &[]
-        } else {
-            &o.banner
-        },
-        verbose: o.verbosity == Verbosity::Verbose,
+    Ok(if deny {
+        Decision::Refused
+    } else {
+        Decision::Run(env)
     })
+}
+
+/// How the parent starts a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Spawn,
+    Fork,
+}
+
+/// Starts the program of a connection decided in the parent, its socket
+/// (fd 0) as fds 0 and 1: the pid, or `None` after the warning the child
+/// would have written (`unable to run PROG`).
+fn start(o: &Opts, spawner: &Spawner, how: Start, env: &EnvEdit) -> Option<nix::unistd::Pid> {
+    let prog = Prepared::new(&o.program, Some(env));
+    let plan = [FdAction(0, 0), FdAction(0, 1)];
+    let cannot_run = |e: Errno| drop_line(&[&"unable to run ", &o.program[0]], e);
+    let r = match how {
+        Start::Spawn => spawner.spawn(&prog, &plan, None),
+        Start::Fork => spawner.fork_exec(&prog, &plan, None, &cannot_run),
+    };
+    r.map_err(cannot_run).ok()
+}
+
+/// The per-connection child: [`decide`], then the flavor's last step.
+fn child(
+    o: &Opts,
+    flavor: &dyn Flavor,
+    conn: Socket,
+    peer: socket2::SockAddr,
+    listen_port: u16,
+    conn_num: u32,
+) -> ! {
+    match decide(o, flavor, &conn, &peer, listen_port, conn_num, Place::Child) {
+        Err(d) => {
+            d.warn(o);
+            std::process::exit(diag::EXIT_TEMP)
+        }
+        // (Fork is the parent's answer only.)
+        Ok(Decision::Refused | Decision::Fork) => std::process::exit(diag::EXIT_USAGE),
+        Ok(Decision::Run(env)) => flavor.connection(Connection {
+            socket: conn.into(),
+            env,
+            program: &o.program,
+            banner: if flavor.plaintext_first() {
+                &[]
+            } else {
+                &o.banner
+            },
+            verbose: o.verbosity == Verbosity::Verbose,
+        }),
+    }
 }
 
 /// What a connection is known by.

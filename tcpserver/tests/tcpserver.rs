@@ -777,3 +777,96 @@ fn launched_program_gets_default_signals_and_an_empty_mask() {
         assert_eq!(out, want, "banner {banner:?}");
     }
 }
+
+#[test]
+fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
+    // -R -H -l and no banner: the parent decides and starts the program,
+    // with posix_spawn when it may run on one CPU only, by fork otherwise
+    // (on a one-CPU machine both runs below spawn). Either way every byte
+    // the client, the program and the log see is the forked child's.
+    let t = TempDir::new("ts-parent-start");
+    let big = "B".repeat(20_000);
+    write_rules(
+        &t.join("rules.cdb"),
+        &format!(
+            "127.0.0.1:allow,FOO=\"bar\"\n127.0.0.2:deny\n127.0.0.3:allow,BIG=\"{big}\"\n\
+             127.0.0.4:allow,MAXCONNIP=\"1\",DIEMSG=\"421 busy\",HOLD=\"1\"\n"
+        ),
+    );
+    let program = [
+        "sh",
+        "-c",
+        "if [ -n \"$HOLD\" ]; then read x; fi; env; echo ${#BIG}",
+    ];
+    let mut seen = Vec::new();
+    for prefix in [&["taskset", "-c", "0"][..], &[][..]] {
+        let mut args = vec!["-RHl0", "-x", "rules.cdb", "127.0.0.1", "0"];
+        args.extend(program);
+        let s = Listening::start_under(prefix, TCPSERVER, &args, &[("KEEP", "kept")], t.path());
+        let from = |last: u8| Some(IpAddr::from([127, 0, 0, last]));
+        // The environment, in its order, ports aside.
+        let (out, cport) = talk_from(v4(s.port), from(1), b"");
+        let out = String::from_utf8(out).unwrap();
+        let got = env_map(out.as_bytes());
+        assert_eq!(got["FOO"], "bar");
+        assert_eq!(got["KEEP"], "kept");
+        assert_eq!(got["PROTO"], "TCP");
+        assert_eq!(got["TCPREMOTEIP"], "127.0.0.1");
+        assert_eq!(got["TCPREMOTEPORT"], cport.to_string());
+        assert_eq!(got["TCPLOCALHOST"], "0");
+        assert!(out.ends_with("\n0\n"), "{out}");
+        seen.push(
+            out.replace(&format!("={cport}\n"), "=CPORT\n")
+                .replace(&format!("={}\n", s.port), "=PORT\n"),
+        );
+        // Denied: closed, nothing run, nothing logged.
+        assert_eq!(talk(v4(s.port), from(2), b""), b"");
+        // A record larger than the parent reads: a child decides, the
+        // same way.
+        let out = String::from_utf8(talk(v4(s.port), from(3), b"")).unwrap();
+        assert_eq!(env_map(out.as_bytes())["BIG"], big);
+        assert!(out.ends_with("\n20000\n"));
+        // Over its per-IP limit: the rule's message and CRLF.
+        let held_from4 = {
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.bind(&SocketAddr::new(from(4).unwrap(), 0).into())
+                .unwrap();
+            sock.connect(&v4(s.port).into()).unwrap();
+            std::net::TcpStream::from(sock)
+        };
+        // The first one from .4 is running (it waits for a line).
+        assert!(wait_until(5.0, || proc_children(s.child.id()) >= 1));
+        assert_eq!(talk(v4(s.port), from(4), b""), b"421 busy\r\n");
+        let mut h = held_from4;
+        use std::io::{Read, Write};
+        h.write_all(b"go\n").unwrap();
+        let mut rest = String::new();
+        h.read_to_string(&mut rest).unwrap();
+        assert_eq!(env_map(rest.as_bytes())["TCPCONNNUM"], "1");
+        assert_eq!(s.log(), "");
+        // A program that cannot run: the child's one warning.
+        let s = Listening::start_under(
+            prefix,
+            TCPSERVER,
+            &["-RHl0", "127.0.0.1", "0", "/nonexistent/prog"],
+            &[],
+            t.path(),
+        );
+        assert_eq!(talk(v4(s.port), None, b""), b"");
+        assert!(wait_until(5.0, || !s.log().is_empty()));
+        assert_eq!(talk(v4(s.port), None, b""), b"");
+        assert!(wait_until(5.0, || s.log().lines().count() >= 2));
+        let line = "tcpserver: warning: dropping connection, unable to run /nonexistent/prog: file does not exist\n";
+        assert_eq!(s.log(), line.repeat(2));
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+/// How many children `pid` has.
+fn proc_children(pid: u32) -> usize {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .count()
+}

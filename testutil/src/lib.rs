@@ -531,10 +531,27 @@ impl Listening {
     /// Starts `bin -1 ARGS...` in `dir` with `env` added, and reads the
     /// port it prints.
     pub fn start(bin: &str, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Listening {
+        Listening::start_under(&[], bin, args, env, dir)
+    }
+
+    /// [`Listening::start`] through `prefix` (a program that execs the
+    /// rest of its command line: `taskset -c 0`).
+    pub fn start_under(
+        prefix: &[&str],
+        bin: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: &Path,
+    ) -> Listening {
         use std::io::BufRead;
         let name = Path::new(bin).file_name().unwrap().to_string_lossy();
-        let log = dir.join(format!("{name}-{}.log", args.len()));
-        let mut child = Command::new(bin)
+        let log = dir.join(format!("{name}-{}-{}.log", prefix.len(), args.len()));
+        let (cmd, before) = match prefix.split_first() {
+            Some((first, rest)) => (*first, [rest, &[bin]].concat()),
+            None => (bin, Vec::new()),
+        };
+        let mut child = Command::new(cmd)
+            .args(before)
             .arg("-1")
             .args(args)
             .envs(env.iter().copied())
