@@ -7,7 +7,7 @@
 //! search moves on; any other error stops it. No shell fallback on ENOEXEC.
 //! argv is passed unchanged (argv[0] is the name as given).
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use nix::errno::Errno;
@@ -93,6 +93,102 @@ pub fn current_env() -> Vec<Vec<u8>> {
             e
         })
         .collect()
+}
+
+/// A process's environment kept for many starts, each with edits of its
+/// own, without a copy of it for each start (tcpserver's parent starting a
+/// program per connection): [`Environ::edited`] gives what
+/// [`EnvEdit::apply`] would, as the `CStr`s [`Prepared::exec_with_env`]
+/// and the spawner take.
+pub struct Environ {
+    base: Vec<CString>,
+    /// The entries of one start, in order: the slots reused.
+    slots: Vec<Slot>,
+    /// Where the new entries of one start are written (`NAME=VALUE\0`).
+    block: Vec<u8>,
+}
+
+/// An entry of an edited environment: one of the base, or change `i`.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Base(usize),
+    New(usize),
+}
+
+impl Environ {
+    /// This process's environment, now.
+    pub fn current() -> Environ {
+        Environ::new(&current_env())
+    }
+
+    /// An environment of `NAME=VALUE` entries.
+    pub fn new(entries: &[Vec<u8>]) -> Environ {
+        let base: Vec<CString> = entries.iter().map(|e| cstring(e)).collect();
+        Environ {
+            slots: Vec::with_capacity(base.len() + 64),
+            block: Vec::with_capacity(4096),
+            base,
+        }
+    }
+
+    /// The environment `edit` makes of this one, entry for entry and in
+    /// the order [`EnvEdit::apply`] gives; `None` when it changes `PATH`
+    /// (the program must then be searched for again: [`Prepared::new`]).
+    pub fn edited(&mut self, edit: &EnvEdit) -> Option<Vec<&CStr>> {
+        let key =
+            |name: &[u8]| -> usize { name.iter().position(|&b| b == b'=').unwrap_or(name.len()) };
+        self.slots.clear();
+        self.slots.extend((0..self.base.len()).map(Slot::Base));
+        for (i, (name, value)) in edit.changes.iter().enumerate() {
+            let name = &name[..key(name)];
+            if name == b"PATH" {
+                return None;
+            }
+            let base = &self.base;
+            let changes = &edit.changes;
+            let found = self.slots.iter().position(|s| match *s {
+                Slot::Base(b) => entry_name(base[b].as_bytes()) == name,
+                Slot::New(c) => &changes[c].0[..key(&changes[c].0)] == name,
+            });
+            if let Some(at) = found {
+                self.slots.swap_remove(at);
+            }
+            if value.is_some() {
+                self.slots.push(Slot::New(i));
+            }
+        }
+        // The new entries, then the list (the block no longer moves).
+        self.block.clear();
+        let mut starts = Vec::with_capacity(self.slots.len());
+        for s in &self.slots {
+            if let Slot::New(c) = *s {
+                let (name, value) = &edit.changes[c];
+                let value = value.as_deref().unwrap_or_default();
+                starts.push(self.block.len());
+                // As `cstring`: an entry with a NUL in it is empty.
+                if !name.contains(&0) && !value.contains(&0) {
+                    self.block.extend_from_slice(name);
+                    self.block.push(b'=');
+                    self.block.extend_from_slice(value);
+                }
+                self.block.push(0);
+            }
+        }
+        let mut starts = starts.into_iter();
+        let (base, block) = (&self.base, &self.block);
+        Some(
+            self.slots
+                .iter()
+                .map(|s| match *s {
+                    Slot::Base(b) => base[b].as_c_str(),
+                    Slot::New(_) => {
+                        let at = starts.next().unwrap_or(0);
+                        CStr::from_bytes_until_nul(&block[at..]).unwrap_or_default()
+                    }
+                })
+                .collect(),
+        )
+    }
 }
 
 /// An exec prepared in full, so that it can run in a forked child without
@@ -191,9 +287,14 @@ impl Prepared {
     /// Tries each candidate; returns the error to report if none could run.
     /// `rt::Spawner::spawn` makes the same choice with posix_spawn.
     pub fn exec(&self) -> Errno {
+        self.exec_with_env(&self.env)
+    }
+
+    /// [`Prepared::exec`] with `env` instead of the prepared environment.
+    pub fn exec_with_env<E: AsRef<CStr>>(&self, env: &[E]) -> Errno {
         let mut remembered = None;
         for c in &self.candidates {
-            let Err(e) = nix::unistd::execve(c, &self.argv, &self.env);
+            let Err(e) = nix::unistd::execve(c, &self.argv, env);
             match e {
                 Errno::ENOENT => {}
                 Errno::EACCES | Errno::EPERM | Errno::EISDIR => remembered = Some(e),
@@ -235,6 +336,39 @@ mod tests {
             candidates(b"ls", Some(b":/a:")),
             vec![b"./ls".to_vec(), b"/a/ls".to_vec(), b"./ls".to_vec()]
         );
+    }
+
+    #[test]
+    fn environ_edits_as_apply_does() {
+        let base: Vec<Vec<u8>> = ["A=1", "B=2", "C=3", "D=4", "E=5"]
+            .iter()
+            .map(|e| e.as_bytes().to_vec())
+            .collect();
+        let mut environ = Environ::new(&base);
+        let mut e = EnvEdit::new();
+        e.unset("A");
+        e.set("B", "x");
+        e.set("F", "");
+        e.unset("NOPE");
+        e.set("C=D", "v");
+        e.set("F", "again");
+        e.set("NUL", OsStr::from_bytes(b"a\0b"));
+        let mut want = base.clone();
+        e.apply(&mut want);
+        let want: Vec<CString> = want.iter().map(|w| cstring(w)).collect();
+        let got: Vec<CString> = environ
+            .edited(&e)
+            .unwrap()
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect();
+        assert_eq!(got, want);
+        // Reused: a second start sees only its own edits.
+        let none = EnvEdit::new();
+        let got: Vec<&CStr> = environ.edited(&none).unwrap();
+        assert_eq!(got.len(), base.len());
+        e.set("PATH", "/x");
+        assert!(environ.edited(&e).is_none());
     }
 
     #[test]

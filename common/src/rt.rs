@@ -19,7 +19,7 @@
 //!   PID 1) are reported without an owner.
 
 use std::collections::HashMap;
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -365,6 +365,35 @@ impl Spawner {
         fds: &[FdAction],
         cwd: Option<&CString>,
     ) -> Result<Pid, Errno> {
+        self.spawn_with_env(prog, prog.env(), fds, cwd)
+    }
+
+    /// [`Spawner::spawn`] with `env` instead of the prepared environment
+    /// (one preparation, many starts: see [`crate::exec::Environ`]).
+    pub fn spawn_with_env<E: AsRef<CStr>>(
+        &self,
+        prog: &Prepared,
+        env: &[E],
+        fds: &[FdAction],
+        cwd: Option<&CString>,
+    ) -> Result<Pid, Errno> {
+        self.make_plan(fds, cwd, true)?.spawn(prog, env)
+    }
+
+    /// A plan kept for many spawns whose descriptors have the same numbers
+    /// each time (tcpserver: the connection is always fd 0), made once:
+    /// the attributes and file actions are not built again for each start.
+    /// No step may read a descriptor that an earlier one replaces (EINVAL).
+    pub fn plan(&self, fds: &[FdAction]) -> Result<SpawnPlan, Errno> {
+        self.make_plan(fds, None, false)
+    }
+
+    fn make_plan(
+        &self,
+        fds: &[FdAction],
+        cwd: Option<&CString>,
+        copy: bool,
+    ) -> Result<SpawnPlan, Errno> {
         let mut attr = PosixSpawnAttr::init()?;
         attr.set_flags(
             PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
@@ -381,6 +410,9 @@ impl Spawner {
         let mut copies = Vec::new();
         for (i, &FdAction(from, to)) in fds.iter().enumerate() {
             let from = if overwritten_before(fds, i) {
+                if !copy {
+                    return Err(Errno::EINVAL);
+                }
                 let c = sys::dup_inherited(from)?;
                 let raw = std::os::fd::AsRawFd::as_raw_fd(&c);
                 copies.push(c);
@@ -390,9 +422,32 @@ impl Spawner {
             };
             actions.add_dup2(from, to)?;
         }
+        Ok(SpawnPlan {
+            attr,
+            actions,
+            _copies: copies,
+        })
+    }
+}
+
+/// Signal reset and descriptor plan, ready for `posix_spawn`
+/// ([`Spawner::plan`]).
+#[derive(Debug)]
+pub struct SpawnPlan {
+    attr: PosixSpawnAttr,
+    actions: PosixSpawnFileActions,
+    /// Copies the plan reads from, closed with it.
+    _copies: Vec<std::os::fd::OwnedFd>,
+}
+
+impl SpawnPlan {
+    /// Starts `prog` with `env`, its candidates tried as
+    /// [`Spawner::spawn`] does.
+    pub fn spawn<E: AsRef<CStr>>(&self, prog: &Prepared, env: &[E]) -> Result<Pid, Errno> {
         let mut remembered = None;
         for c in prog.candidates() {
-            match nix::spawn::posix_spawn(c.as_c_str(), &actions, &attr, prog.argv(), prog.env()) {
+            match nix::spawn::posix_spawn(c.as_c_str(), &self.actions, &self.attr, prog.argv(), env)
+            {
                 Ok(pid) => return Ok(pid),
                 Err(Errno::ENOENT) => {}
                 Err(e @ (Errno::EACCES | Errno::EPERM | Errno::EISDIR)) => remembered = Some(e),
@@ -412,6 +467,19 @@ impl Spawner {
     pub fn fork_exec(
         &self,
         prog: &Prepared,
+        fds: &[FdAction],
+        cwd: Option<&CString>,
+        report: &dyn Fn(Errno),
+    ) -> Result<Pid, Errno> {
+        self.fork_exec_with_env(prog, prog.env(), fds, cwd, report)
+    }
+
+    /// [`Spawner::fork_exec`] with `env` instead of the prepared
+    /// environment.
+    pub fn fork_exec_with_env<E: AsRef<CStr>>(
+        &self,
+        prog: &Prepared,
+        env: &[E],
         fds: &[FdAction],
         cwd: Option<&CString>,
         report: &dyn Fn(Errno),
@@ -449,7 +517,7 @@ impl Spawner {
                         sys::exit_now(diag::EXIT_TEMP)
                     }
                 }
-                let e = prog.exec();
+                let e = prog.exec_with_env(env);
                 report(e);
                 sys::exit_now(diag::EXIT_TEMP)
             }

@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use common::args::{scan_ulong, Getopt};
 use common::diag::{self, errno_of};
-use common::exec::{EnvEdit, Prepared};
-use common::rt::{wstat, Backoff, Disposition, FdAction, Reaper, Runtime, Spawner};
+use common::exec::{EnvEdit, Environ, Prepared};
+use common::rt::{wstat, Backoff, Disposition, FdAction, Reaper, Runtime, SpawnPlan, Spawner};
 use common::rules::{self, Entry};
 use common::sys::{self, Forked};
 use nix::errno::Errno;
@@ -506,16 +506,21 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         && !o.ident
         && o.localname.is_some()
         && o.banner.is_empty();
-    let spawner = rt.spawner();
+    let mut launch = Launch {
+        spawner: rt.spawner(),
+        how: Start::Fork,
+        prog: Prepared::new(&o.program, None),
+        environ: Environ::current(),
+    };
     // With one CPU to run on, the parent starts each program with
     // posix_spawn (it shares the parent's memory until the exec: nothing is
     // copied); with more, by fork, so that the exec runs on another CPU
     // while the parent accepts the next connection.
-    let how = if std::thread::available_parallelism().map_or(1, |n| n.get()) == 1 {
-        Start::Spawn
-    } else {
-        Start::Fork
-    };
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) == 1 {
+        if let Ok(p) = launch.spawner.plan(&PLAN) {
+            launch.how = Start::Spawn(p);
+        }
+    }
     status(&o, 0);
     loop {
         let now = Instant::now();
@@ -577,7 +582,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         if in_parent && conn.as_raw_fd() == 0 {
             let started = match decide(&o, &*flavor, &conn, &peer, port, conn_num, Place::Parent) {
                 Ok(Decision::Fork) => None,
-                Ok(Decision::Run(env)) => Some(start(&o, &spawner, how, &env)),
+                Ok(Decision::Run(env)) => Some(start(&o, &mut launch, &env)),
                 Ok(Decision::Refused) => Some(None),
                 Err(d) => {
                     d.warn(&o);
@@ -740,7 +745,11 @@ fn decide(
     let (rip, rport, _) = net::split(&peer);
     let fake4 = addr::as_v4(&rip).is_some() && !o.present6;
     let remote_ip = ip_text(&rip, fake4);
-    let pid = std::process::id();
+    // The child's pid, for -v lines (which only a child writes).
+    let pid = match place {
+        Place::Child => std::process::id(),
+        Place::Parent => 0,
+    };
     verbose(o, format_args!("pid {pid} from {remote_ip}"));
     if !o.keep_ip_options {
         let _ = sys::clear_ip_options(conn.as_fd());
@@ -893,24 +902,49 @@ fn decide(
 }
 
 /// How the parent starts a program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// One of these exists, for the life of the server: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Start {
-    Spawn,
+    /// posix_spawn, with the plan made once.
+    Spawn(SpawnPlan),
     Fork,
 }
 
 /// Starts the program of a connection decided in the parent, its socket
 /// (fd 0) as fds 0 and 1: the pid, or `None` after the warning the child
 /// would have written (`unable to run PROG`).
-fn start(o: &Opts, spawner: &Spawner, how: Start, env: &EnvEdit) -> Option<nix::unistd::Pid> {
-    let prog = Prepared::new(&o.program, Some(env));
-    let plan = [FdAction(0, 0), FdAction(0, 1)];
+fn start(o: &Opts, l: &mut Launch, edit: &EnvEdit) -> Option<nix::unistd::Pid> {
+    let plan = PLAN;
     let cannot_run = |e: Errno| drop_line(&[&"unable to run ", &o.program[0]], e);
-    let r = match how {
-        Start::Spawn => spawner.spawn(&prog, &plan, None),
-        Start::Fork => spawner.fork_exec(&prog, &plan, None, &cannot_run),
+    let spawner = &l.spawner;
+    let r = match (l.environ.edited(edit), &l.how) {
+        (Some(env), Start::Spawn(p)) => p.spawn(&l.prog, &env),
+        (Some(env), Start::Fork) => {
+            spawner.fork_exec_with_env(&l.prog, &env, &plan, None, &cannot_run)
+        }
+        // PATH changed by a rule: the program is searched for in it.
+        (None, how) => {
+            let prog = Prepared::new(&o.program, Some(edit));
+            match how {
+                Start::Spawn(p) => p.spawn(&prog, prog.env()),
+                Start::Fork => spawner.fork_exec(&prog, &plan, None, &cannot_run),
+            }
+        }
     };
     r.map_err(cannot_run).ok()
+}
+
+/// The program's descriptors: the connection, always fd 0 when the parent
+/// starts it, stays 0 and becomes 1 too.
+const PLAN: [FdAction; 2] = [FdAction(0, 0), FdAction(0, 1)];
+
+/// What the parent keeps to start programs: the program prepared once
+/// (argv, the places to look for it), and its own environment.
+struct Launch {
+    spawner: Spawner,
+    how: Start,
+    prog: Prepared,
+    environ: Environ,
 }
 
 /// The per-connection child: [`decide`], then the flavor's last step.
