@@ -8,7 +8,14 @@
 # below C is set), and clone(CLONE_VM) + exec without the vfork wait (the
 # way our tcpserver starts programs, shown for comparison: what is left
 # between it and the server is the TCP work, which no spawn-only program
-# does). Needs gcc (for the three small C helpers).
+# does). And the bound for any server: a C program that only accepts and
+# posix_spawns the child on the connection (bench/tcpserver/ideal.c: no
+# rules, environment, signals or log), which pays the accept and the
+# child's TCP work that the ceilings do not. Needs gcc (for the small C
+# helpers).
+#
+# Our tcpserver under -RHl0 starts the program from the parent: with
+# posix_spawn when it may run on one CPU (PIN=1), by fork + exec otherwise.
 #
 # Each is measured in turn R times (default 5), each for SECONDS (default
 # 3); the medians are printed, since a two-core machine running the
@@ -47,6 +54,7 @@ trap cleanup EXIT
 gcc -O2 -static -o "$work/child" "$here/tcpserver/child.c"
 gcc -O2 -pthread -o "$work/load" "$here/tcpserver/load.c"
 gcc -O2 -o "$work/ceiling" "$here/tcpserver/ceiling.c"
+gcc -O2 -o "$work/ideal" "$here/tcpserver/ideal.c"
 printf '127.0.0.1:allow,X="y"\n:deny\n' | "$OURS/tcprules" "$work/rules.cdb" "$work/rules.tmp"
 child=("$work/child")
 if [ "${CHILD:-static}" = dynamic ]; then
@@ -76,13 +84,24 @@ serve() { # $1 = bin dir, [$2 = rules, $3 = options]; prints connections/s
     rm -f "$work/port"
 }
 
+bound() { # the accept + posix_spawn server; prints connections/s
+    "${server_cpu[@]}" "$work/ideal" "${child[@]}" > "$work/port" 2>/dev/null &
+    local pid=$!
+    pids+=("$pid")
+    until [ -s "$work/port" ]; do sleep 0.01; done
+    "${client_cpu[@]}" "$work/load" "$(cat "$work/port")" 8 "$S"
+    kill "$pid"
+    rm -f "$work/port"
+}
+
 methods=(spawn fork clone)
 declare -A ks
-cs=() rs=() small=() big=()
+bs=() cs=() rs=() small=() big=()
 for _ in $(seq 1 "$R"); do
     for m in "${methods[@]}"; do
         ks[$m]+="$("${server_cpu[@]}" "$work/ceiling" "$m" "${child[@]:0:1}" 8 "$S" "${child[@]:1}") "
     done
+    bs+=("$(bound)")
     cs+=("$(serve "$REF")")
     rs+=("$(serve "$OURS")")
     if [ "${BIG:-0}" = 1 ]; then
@@ -95,14 +114,16 @@ for m in "${methods[@]}"; do
     k[$m]=$(printf '%s\n' ${ks[$m]} | median)
     echo "runs: ceiling by $m ${ks[$m]}(median ${k[$m]})"
 done
-echo "runs: C ${cs[*]}; ours ${rs[*]}"
+echo "runs: bound ${bs[*]}; C ${cs[*]}; ours ${rs[*]}"
+b=$(printf '%s\n' "${bs[@]}" | median)
 c=$(printf '%s\n' "${cs[@]}" | median)
 r=$(printf '%s\n' "${rs[@]}" | median)
 pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
 ratios() { echo "$(pct "$1" "${k[spawn]}") of posix_spawn, $(pct "$1" "${k[fork]}") of fork, $(pct "$1" "${k[clone]}") of clone"; }
 echo "spawn-and-reap ceilings (8 in flight, medians): posix_spawn ${k[spawn]}/s, fork ${k[fork]}/s, clone ${k[clone]}/s"
+echo "accept + posix_spawn and nothing else (the bound): ${b}/s = $(ratios "$b")"
 echo "C tcpserver:   ${c}/s = $(ratios "$c")"
-echo "our tcpserver: ${r}/s = $(ratios "$r"); $(awk -v a="$r" -v b="$c" 'BEGIN {printf "%.2f", a / b}')x C"
+echo "our tcpserver: ${r}/s = $(ratios "$r"); $(awk -v a="$r" -v b="$c" 'BEGIN {printf "%.2f", a / b}')x C, $(pct "$r" "$b") of the bound"
 echo "goal: at least 95% of the posix_spawn and fork ceilings, never below C"
 if [ "${BIG:-0}" = 1 ]; then
     sm=$(printf '%s\n' "${small[@]}" | median)

@@ -798,6 +798,14 @@ fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
         "-c",
         "if [ -n \"$HOLD\" ]; then read x; fi; env; echo ${#BIG}",
     ];
+    let bin = t.join("bin");
+    fs::create_dir(&bin).unwrap();
+    fs::write(bin.join("hello-prog"), "#!/bin/sh\necho found\n").unwrap();
+    fs::set_permissions(bin.join("hello-prog"), fs::Permissions::from_mode(0o755)).unwrap();
+    write_rules(
+        &t.join("path.cdb"),
+        &format!("127.0.0.5:allow,PATH=\"/nonexistent:{}\"\n", bin.display()),
+    );
     let mut seen = Vec::new();
     for prefix in [&["taskset", "-c", "0"][..], &[][..]] {
         let mut args = vec!["-RHl0", "-x", "rules.cdb", "127.0.0.1", "0"];
@@ -859,6 +867,21 @@ fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
         assert!(wait_until(5.0, || s.log().lines().count() >= 2));
         let line = "tcpserver: warning: dropping connection, unable to run /nonexistent/prog: file does not exist\n";
         assert_eq!(s.log(), line.repeat(2));
+        // A rule that sets PATH: the program is searched for in it.
+        let s = Listening::start_under(
+            prefix,
+            TCPSERVER,
+            &["-RHl0", "-x", "path.cdb", "127.0.0.1", "0", "hello-prog"],
+            &[("PATH", "/bin:/usr/bin")],
+            t.path(),
+        );
+        assert_eq!(talk(v4(s.port), from(5), b""), b"found\n");
+        assert_eq!(talk(v4(s.port), from(1), b""), b"");
+        assert!(wait_until(5.0, || !s.log().is_empty()));
+        assert_eq!(
+            s.log(),
+            "tcpserver: warning: dropping connection, unable to run hello-prog: file does not exist\n"
+        );
     }
     assert_eq!(seen[0], seen[1]);
 }
