@@ -911,12 +911,20 @@ enum Start {
 }
 
 /// Starts the program of a connection decided in the parent, its socket
-/// (fd 0) as fds 0 and 1: the pid, or `None` after the warning the child
-/// would have written (`unable to run PROG`).
+/// (fd 0) as fds 0 and 1: the pid, or `None` after the warning the
+/// original would have written (`unable to fork`, `unable to run PROG`).
 fn start(o: &Opts, l: &mut Launch, edit: &EnvEdit) -> Option<nix::unistd::Pid> {
     let plan = PLAN;
     let cannot_run = |e: Errno| drop_line(&[&"unable to run ", &o.program[0]], e);
     let spawner = &l.spawner;
+    // fork_exec fails only when fork does (the child reports its exec);
+    // posix_spawn's EAGAIN is its clone's (out of processes): both are the
+    // original's `unable to fork`.
+    let cannot_fork = |e: Errno| drop_line(&[&"unable to fork"], e);
+    let failed = |e: Errno| match (&l.how, e) {
+        (Start::Fork, e) | (Start::Spawn(_), e @ Errno::EAGAIN) => cannot_fork(e),
+        (Start::Spawn(_), e) => cannot_run(e),
+    };
     let r = match (l.environ.edited(edit), &l.how) {
         (Some(env), Start::Spawn(p)) => p.spawn(&l.prog, &env),
         (Some(env), Start::Fork) => {
@@ -931,7 +939,7 @@ fn start(o: &Opts, l: &mut Launch, edit: &EnvEdit) -> Option<nix::unistd::Pid> {
             }
         }
     };
-    r.map_err(cannot_run).ok()
+    r.map_err(failed).ok()
 }
 
 /// The program's descriptors: the connection, always fd 0 when the parent

@@ -893,3 +893,33 @@ fn proc_children(pid: u32) -> usize {
         .split_whitespace()
         .count()
 }
+
+#[test]
+fn out_of_processes_drops_the_connection_with_the_originals_line() {
+    // As nobody under a process limit of one (itself), no child can be
+    // made: one warning per connection, and the server stays. Parent
+    // starts on one CPU (posix_spawn) and several (fork), and the forked
+    // child of a banner, alike.
+    let t = TempDir::new("ts-nproc");
+    for (cpus, banner) in [(Some("0"), None), (None, None), (None, Some("-Bhi\n"))] {
+        let mut prefix = vec!["prlimit", "--nproc=1:1"];
+        if let Some(c) = cpus {
+            prefix.extend(["taskset", "-c", c]);
+        }
+        let mut args = vec!["-u", "65534", "-g", "65534", "-RHl0"];
+        args.extend(banner);
+        args.extend(["127.0.0.1", "0", "/bin/echo", "yes"]);
+        let mut s = Listening::start_under(&prefix, TCPSERVER, &args, &[], t.path());
+        for n in 1..=2 {
+            assert_eq!(talk(v4(s.port), None, b""), b"");
+            assert!(wait_until(5.0, || s.log().lines().count() == n));
+        }
+        assert_eq!(
+            s.log(),
+            "tcpserver: warning: dropping connection, unable to fork: temporary failure\n"
+                .repeat(2),
+            "{cpus:?} {banner:?}"
+        );
+        assert!(s.child.try_wait().unwrap().is_none(), "the server is gone");
+    }
+}
