@@ -4,7 +4,8 @@
 //! and ready (an extension with s6-svwait's interface, spec/extensions.md).
 //!
 //! Exit codes: 0 reached, 99 timeout, 100 usage, 102 a supervise went away
-//! or was not running, 111 a system call failed, N when N services waited
+//! or was not running, 111 a system call failed or a directory is not
+//! there, N when N services waited
 //! for up failed permanently. `-t 0` looks once and does not wait (a
 //! readiness probe); without `-t` there is no time limit.
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::args::Getopt;
 use common::diag;
+use nix::errno::Errno;
 
 use crate::wait::{self, SubscribeError, Target, Watch};
 
@@ -42,6 +44,16 @@ pub fn main(args: &[OsString]) -> i32 {
     let start = Instant::now();
     let mut watches = Vec::with_capacity(dirs.len());
     let mut gone = 0;
+    // A directory that is not there is an error, not a service whose
+    // supervise is not running (svok's line and exit code): looked for
+    // before any watch begins.
+    for dir in dirs {
+        match std::fs::metadata(dir) {
+            Err(e) => diag::fatal_sys(&[&"unable to chdir to ", dir], diag::errno_of(&e)),
+            Ok(m) if !m.is_dir() => diag::fatal_sys(&[&"unable to chdir to ", dir], Errno::ENOTDIR),
+            Ok(_) => {}
+        }
+    }
     for dir in dirs {
         match Watch::subscribe(dir) {
             Ok(w) => watches.push(w),

@@ -383,6 +383,22 @@ fn a_waiter_whose_supervise_is_killed_gets_102() {
             "svwait: warning: unable to watch a: supervise not running\n"
         )
     );
+    // A directory that is not there (or not a directory) is an error, as
+    // for svok: 111.
+    fs::write(t.join("file"), "").unwrap();
+    for (dir, reason) in [
+        ("nonexistent", "file does not exist"),
+        ("file", "not a directory"),
+    ] {
+        assert_eq!(
+            run_within(5.0, SVWAIT, &["-u", "a", dir], t.path(), None),
+            Out::new(
+                111,
+                "",
+                &format!("svwait: fatal: unable to chdir to {dir}: {reason}\n")
+            )
+        );
+    }
 }
 
 #[test]
