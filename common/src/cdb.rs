@@ -56,7 +56,7 @@ pub enum Error {
     Corrupt,
     /// Reading failed.
     Io(nix::errno::Errno),
-    /// A record longer than [`Reader::records_up_to`] allows.
+    /// A lookup reading more than [`Reader::reading_at_most`] allows.
     TooLong,
 }
 
@@ -79,7 +79,7 @@ pub struct Reader<S: Source = std::fs::File> {
     /// Size of the database: no record can be longer, so a corrupt length
     /// never makes a huge allocation.
     size: u64,
-    /// Longest key or data read ([`Reader::records_up_to`]).
+    /// Most bytes one lookup reads ([`Reader::reading_at_most`]).
     max: u64,
 }
 
@@ -93,7 +93,7 @@ impl Reader<std::fs::File> {
         Ok(Reader {
             src: f,
             size,
-            max: size,
+            max: u64::MAX,
         })
     }
 }
@@ -105,18 +105,26 @@ impl Reader<Vec<u8>> {
         Reader {
             src: data,
             size,
-            max: size,
+            max: u64::MAX,
         }
     }
 }
 
 impl<S: Source> Reader<S> {
-    /// A reader that reads no key or data longer than `max` bytes: such a
-    /// record is [`Error::TooLong`] (a caller that must bound what it
-    /// allocates hands the lookup to one that need not).
-    pub fn records_up_to(mut self, max: u64) -> Self {
+    /// A reader whose lookups read at most `max` bytes in all (slots
+    /// probed, keys compared, the data returned): a lookup that would read
+    /// more is [`Error::TooLong`]. A caller that must bound what it
+    /// allocates and how long it reads (tcpserver's parent) hands such a
+    /// lookup to one that need not.
+    pub fn reading_at_most(mut self, max: u64) -> Self {
         self.max = max;
         self
+    }
+
+    /// Counts `n` bytes against the lookup's budget.
+    fn spend(&self, budget: &mut u64, n: u64) -> Result<(), Error> {
+        *budget = budget.checked_sub(n).ok_or(Error::TooLong)?;
+        Ok(())
     }
 
     fn pair_at(&self, pos: u64) -> Result<(u32, u32), Error> {
@@ -135,9 +143,6 @@ impl<S: Source> Reader<S> {
         {
             return Err(Error::Corrupt);
         }
-        if u64::from(len) > self.max {
-            return Err(Error::TooLong);
-        }
         let mut v = vec![0u8; len as usize];
         self.src.read_at(&mut v, pos)?;
         Ok(v)
@@ -145,23 +150,36 @@ impl<S: Source> Reader<S> {
 
     /// The data of the first record with `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let mut budget = self.max;
         let h = hash(key);
+        self.spend(&mut budget, 8)?;
         let (tpos, slots) = self.pair_at((h as u64 & 255) * 8)?;
         if slots == 0 {
             return Ok(None);
         }
         let (tpos, slots) = (u64::from(tpos), u64::from(slots));
+        // A table that does not fit in the file is corrupt from the start
+        // (random bytes must not cost a probe per slot they claim).
+        if tpos + slots * 8 > self.size {
+            return Err(Error::Corrupt);
+        }
         let mut s = u64::from(h >> 8) % slots;
         for _ in 0..slots {
+            self.spend(&mut budget, 8)?;
             let (sh, rpos) = self.pair_at(tpos + s * 8)?;
             if rpos == 0 {
                 return Ok(None);
             }
             if sh == h {
+                self.spend(&mut budget, 8)?;
                 let (klen, dlen) = self.pair_at(u64::from(rpos))?;
                 let kstart = u64::from(rpos) + 8;
-                if klen as usize == key.len() && self.bytes_at(kstart, klen)? == key {
-                    return self.bytes_at(kstart + u64::from(klen), dlen).map(Some);
+                if klen as usize == key.len() {
+                    self.spend(&mut budget, u64::from(klen))?;
+                    if self.bytes_at(kstart, klen)? == key {
+                        self.spend(&mut budget, u64::from(dlen))?;
+                        return self.bytes_at(kstart + u64::from(klen), dlen).map(Some);
+                    }
                 }
             }
             s += 1;
@@ -298,15 +316,32 @@ mod tests {
     }
 
     #[test]
-    fn a_limited_reader_refuses_longer_records_only() {
+    fn a_limited_reader_refuses_lookups_that_read_more() {
         let mut w = Writer::new(io::Cursor::new(Vec::new())).unwrap();
         w.add(b"small", &[b's'; 16]).unwrap();
         w.add(b"large", &[b'l'; 17]).unwrap();
         let data = w.finish().unwrap().into_inner();
-        let db = Reader::new(data).records_up_to(16);
+        // A lookup of "small" reads 8 (header) + 8 (slot) + 8 (record
+        // header) + 5 (key) + 16 (data) bytes: 45.
+        let db = Reader::new(data.clone()).reading_at_most(45);
         assert_eq!(db.get(b"small"), Ok(Some(vec![b's'; 16])));
         assert_eq!(db.get(b"large"), Err(Error::TooLong));
         assert_eq!(db.get(b"none"), Ok(None));
+        let db = Reader::new(data).reading_at_most(44);
+        assert_eq!(db.get(b"small"), Err(Error::TooLong));
+    }
+
+    #[test]
+    fn a_table_past_the_end_is_corrupt_before_any_probe() {
+        // Every header slot claims a table of 2^31 slots at 2048: a probe
+        // per claimed slot would be billions of reads.
+        let mut data = Vec::new();
+        for _ in 0..256 {
+            data.extend_from_slice(&2048u32.to_le_bytes());
+            data.extend_from_slice(&0x8000_0000u32.to_le_bytes());
+        }
+        data.extend_from_slice(&[0xff; 64]);
+        assert_eq!(Reader::new(data).get(b"key"), Err(Error::Corrupt));
     }
 
     #[test]

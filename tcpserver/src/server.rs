@@ -709,7 +709,7 @@ enum Decision {
     Run(EnvEdit),
     /// Denied by a rule, or over its per-IP limit (the child's exit 100).
     Refused,
-    /// (In the parent) a rules record too large to read there: the
+    /// (In the parent) a rules lookup too long to make there: the
     /// connection goes to a forked child, which decides again.
     Fork,
 }
@@ -723,10 +723,11 @@ enum Place {
     Parent,
 }
 
-/// The largest rules record the parent reads (a connection whose record is
-/// larger is handed to a forked child): what the parent allocates for a
-/// connection stays within the heap reserved at start.
-const PARENT_RECORD_MAX: u64 = 16 * 1024;
+/// Most bytes the parent reads for one rules lookup (a connection whose
+/// lookup reads more, a large record or a long probe, is handed to a
+/// forked child): what the parent allocates and how long it reads for a
+/// connection stay small.
+const PARENT_READ_MAX: u64 = 16 * 1024;
 
 /// Lookups, environment and rules of one connection: the first half of
 /// the original's child, shared by the two places it runs in.
@@ -830,7 +831,7 @@ fn decide(
             Err(e) => return Err(unreadable(errno_of(&e))),
             Ok(db) => {
                 let db = match place {
-                    Place::Parent => db.records_up_to(PARENT_RECORD_MAX),
+                    Place::Parent => db.reading_at_most(PARENT_READ_MAX),
                     Place::Child => db,
                 };
                 let found = rules::lookup(
