@@ -506,21 +506,24 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         && !o.ident
         && o.localname.is_some()
         && o.banner.is_empty();
-    let mut launch = Launch {
-        spawner: rt.spawner(),
-        how: Start::Fork,
-        prog: Prepared::new(&o.program, None),
-        environ: Environ::current(),
-    };
-    // With one CPU to run on, the parent starts each program with
-    // posix_spawn (it shares the parent's memory until the exec: nothing is
-    // copied); with more, by fork, so that the exec runs on another CPU
-    // while the parent accepts the next connection.
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) == 1 {
-        if let Ok(p) = launch.spawner.plan(&PLAN) {
-            launch.how = Start::Spawn(p);
+    let mut launch = in_parent.then(|| {
+        let spawner = rt.spawner();
+        // With one CPU to run on, the parent starts each program with
+        // posix_spawn (it shares the parent's memory until the exec:
+        // nothing is copied); with more, by fork, so that the exec runs on
+        // another CPU while the parent accepts the next connection.
+        let one_cpu = std::thread::available_parallelism().map_or(1, |n| n.get()) == 1;
+        let how = match one_cpu.then(|| spawner.plan(&PLAN)) {
+            Some(Ok(p)) => Start::Spawn(p),
+            _ => Start::Fork,
+        };
+        Launch {
+            spawner,
+            how,
+            prog: Prepared::new(&o.program, None),
+            environ: Environ::current(),
         }
-    }
+    });
     status(&o, 0);
     loop {
         let now = Instant::now();
@@ -579,10 +582,11 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         // before the child's lines.
         status(&o, children.len() as u64 + 1);
         let conn_num = if counting { per_ip.add(&ip) } else { 0 };
-        if in_parent && conn.as_raw_fd() == 0 {
+        if let (Some(launch), 0) = (launch.as_mut(), conn.as_raw_fd()) {
+            // None: go on to fork a child; Some(pid or None): done.
             let started = match decide(&o, &*flavor, &conn, &peer, port, conn_num, Place::Parent) {
                 Ok(Decision::Fork) => None,
-                Ok(Decision::Run(env)) => Some(start(&o, &mut launch, &env)),
+                Ok(Decision::Run(env)) => Some(start(&o, launch, &env)),
                 Ok(Decision::Refused) => Some(None),
                 Err(d) => {
                     d.warn(&o);
@@ -590,7 +594,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
                 }
             };
             match started {
-                // A rules record too large for the parent: a child decides.
+                // A rules lookup too long for the parent: a child decides.
                 None => {}
                 Some(Some(pid)) => {
                     children.adopt(pid, Client { ip });
@@ -634,22 +638,20 @@ fn drop_conn(parts: &[&dyn diag::Part], e: Errno) -> ! {
 
 /// The line of [`drop_conn`], written by the parent (no exit).
 fn drop_line(parts: &[&dyn diag::Part], e: Errno) {
+    drop_warning(parts, Some(e))
+}
+
+/// `PROG: warning: dropping connection, TEXT[: ERRSTR]`.
+fn drop_warning(parts: &[&dyn diag::Part], e: Option<Errno>) {
     let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
     v.extend_from_slice(parts);
-    diag::write_line(&diag::line(": warning: ", &v, Some(e)));
+    diag::write_line(&diag::line(": warning: ", &v, e));
 }
 
 /// `PROG: warning: dropping connection, TEXT` (`: ERRSTR` when `e` is
 /// given), exit 111: a connection's child giving up (a flavor's too).
 pub fn dropping(parts: &[&dyn diag::Part], e: Option<Errno>) -> ! {
-    match e {
-        Some(e) => drop_line(parts, e),
-        None => {
-            let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
-            v.extend_from_slice(parts);
-            diag::write_line(&diag::line(": warning: ", &v, None));
-        }
-    }
+    drop_warning(parts, e);
     std::process::exit(diag::EXIT_TEMP)
 }
 
@@ -715,8 +717,8 @@ enum Decision {
 }
 
 /// Where [`decide`] runs: in the connection's forked child (every lookup
-/// allowed), or in the parent (none that can block: `-H -R -l` and no
-/// banner), where a rules record larger than this is left to a child.
+/// allowed), or in the parent (none that can block: `-H -R -l`, no banner,
+/// no `-v`), which leaves a long rules lookup to a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
     Child,
