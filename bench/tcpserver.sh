@@ -74,8 +74,8 @@ if [ "${PIN:-0}" = 1 ]; then
     client_cpu=(taskset -c 1)
 fi
 
-serve() { # $1 = bin dir, [$2 = rules, $3 = options]; prints connections/s
-    "${server_cpu[@]}" "$1/tcpserver" -1 "${3:--RHl0}" -x "${2:-$work/rules.cdb}" -c 40 -b 100 127.0.0.1 0 "${child[@]}" > "$work/port" 2>/dev/null &
+measure() { # server command...: starts it, runs the clients; prints connections/s
+    "${server_cpu[@]}" "$@" > "$work/port" 2>/dev/null &
     local pid=$!
     pids+=("$pid")
     until [ -s "$work/port" ]; do sleep 0.01; done
@@ -84,14 +84,12 @@ serve() { # $1 = bin dir, [$2 = rules, $3 = options]; prints connections/s
     rm -f "$work/port"
 }
 
-bound() { # the accept + posix_spawn server; prints connections/s
-    "${server_cpu[@]}" "$work/ideal" "${child[@]}" > "$work/port" 2>/dev/null &
-    local pid=$!
-    pids+=("$pid")
-    until [ -s "$work/port" ]; do sleep 0.01; done
-    "${client_cpu[@]}" "$work/load" "$(cat "$work/port")" 8 "$S"
-    kill "$pid"
-    rm -f "$work/port"
+serve() { # $1 = bin dir, [$2 = rules, $3 = options]
+    measure "$1/tcpserver" -1 "${3:--RHl0}" -x "${2:-$work/rules.cdb}" -c 40 -b 100 127.0.0.1 0 "${child[@]}"
+}
+
+bound() { # the accept + posix_spawn server
+    measure "$work/ideal" "${child[@]}"
 }
 
 methods=(spawn fork clone)
