@@ -89,6 +89,10 @@ struct Supervise {
     _ok: File,
     /// The exclusive flock on supervise/lock, held for life.
     _lock: Flock<File>,
+    /// Settings files warned about, with the value warned about: a
+    /// service restarting every second warns once per bad value, not at
+    /// each start.
+    warned: std::cell::RefCell<Vec<(&'static str, String)>>,
 }
 
 /// Entry point: `args` is the whole argv.
@@ -176,6 +180,7 @@ pub fn main(args: &[OsString]) -> i32 {
         _control_writer: control_writer,
         _ok: ok,
         _lock: lock,
+        warned: std::cell::RefCell::new(Vec::new()),
     };
     sv.publish(b's');
     let now = sv.now();
@@ -361,7 +366,7 @@ impl Supervise {
             Err(e) if e.kind() == ErrorKind::NotFound => return Event::NoFinish,
             _ => {}
         }
-        let limit = match self.config_number("timeout-finish", u64::MAX) {
+        let limit = match self.config_number("timeout-finish", 0, u64::MAX) {
             None => Some(FINISH_LIMIT),
             Some(0) => None,
             Some(ms) => Some(Duration::from_millis(ms)),
@@ -390,7 +395,10 @@ impl Supervise {
     fn config(&self, name: &str) -> Option<String> {
         let buf = match common::file::read_bounded(name, CONFIG_MAX) {
             Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return None,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.warned.borrow_mut().retain(|w| w.0 != name);
+                return None;
+            }
             Err(e) => {
                 diag::warn_sys(&[&"unable to read ", &self.dir, &"/", &name], errno_of(&e));
                 return None;
@@ -400,44 +408,62 @@ impl Supervise {
         Some(text.lines().next().unwrap_or("").trim().to_string())
     }
 
-    fn invalid(&self, name: &str) {
+    /// `ignoring DIR/NAME: invalid value`, once for each value `text` the
+    /// file takes.
+    fn invalid(&self, name: &'static str, text: &str) {
+        let mut warned = self.warned.borrow_mut();
+        match warned.iter_mut().find(|w| w.0 == name) {
+            Some(w) if w.1 == text => return,
+            Some(w) => w.1 = text.to_string(),
+            None => warned.push((name, text.to_string())),
+        }
         diag::warn(&[&"ignoring ", &self.dir, &"/", &name, &": invalid value"]);
     }
 
-    /// A number of at most `max` from the file `name`; an invalid one warns
-    /// and counts as absent.
-    fn config_number(&self, name: &str, max: u64) -> Option<u64> {
+    /// The file `name` was read and is valid (a later bad value warns).
+    fn valid(&self, name: &'static str) {
+        self.warned.borrow_mut().retain(|w| w.0 != name);
+    }
+
+    /// A number from `min` to `max` from the file `name`; an invalid one
+    /// warns and counts as absent.
+    fn config_number(&self, name: &'static str, min: u64, max: u64) -> Option<u64> {
         let text = self.config(name)?;
         match text.parse::<u64>() {
-            Ok(n) if n <= max => Some(n),
+            Ok(n) if (min..=max).contains(&n) => {
+                self.valid(name);
+                Some(n)
+            }
             _ => {
-                self.invalid(name);
+                self.invalid(name, &text);
                 None
             }
         }
     }
 
+    /// `notification-fd`: 3 or above (0, 1 and 2 are the service's own).
     fn notification_fd(&self) -> Option<i32> {
-        match self.config_number("notification-fd", NOTIFY_FD_MAX)? {
-            n if n >= 3 => Some(n as i32),
-            _ => {
-                self.invalid("notification-fd");
-                None
-            }
-        }
+        self.config_number("notification-fd", 3, NOTIFY_FD_MAX)
+            .map(|n| n as i32)
     }
 
     /// Reads `down-signal` and `timeout-kill` into the state, for a `d`.
     fn read_stop_config(&mut self) {
         self.state.down_signal = match self.config("down-signal") {
             None => Signal::SIGTERM,
-            Some(t) => parse_signal(&t).unwrap_or_else(|| {
-                self.invalid("down-signal");
-                Signal::SIGTERM
-            }),
+            Some(t) => match parse_signal(&t) {
+                Some(sig) => {
+                    self.valid("down-signal");
+                    sig
+                }
+                None => {
+                    self.invalid("down-signal", &t);
+                    Signal::SIGTERM
+                }
+            },
         };
         self.state.timeout_kill = self
-            .config_number("timeout-kill", u64::MAX)
+            .config_number("timeout-kill", 0, u64::MAX)
             .filter(|&ms| ms > 0)
             .map(Duration::from_millis);
     }

@@ -133,6 +133,28 @@ fn a_service_that_never_notifies_is_never_ready() {
 }
 
 #[test]
+fn a_bad_setting_warns_once_per_value_however_often_the_service_restarts() {
+    let t = TempDir::new("rd-warn-once");
+    script(t.join("a/run"), "echo x >> starts\nexit 1\n");
+    fs::write(t.join("a/notification-fd"), "abc\n").unwrap();
+    let a = Supervised::start(t.path(), "a");
+    let starts = || {
+        fs::read_to_string(t.join("a/starts"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let line = "supervise: warning: ignoring a/notification-fd: invalid value\n";
+    assert!(wait_until(10.0, || starts() >= 3));
+    assert_eq!(a.stderr_text(), line);
+    // Another bad value warns again, once.
+    fs::write(t.join("a/notification-fd"), "2\n").unwrap();
+    let n = starts();
+    assert!(wait_until(10.0, || starts() >= n + 2));
+    assert_eq!(a.stderr_text(), line.repeat(2));
+}
+
+#[test]
 fn finish_gets_the_exit_code_or_256_and_the_signal() {
     let t = TempDir::new("rd-finish");
     script(
