@@ -365,19 +365,7 @@ impl Spawner {
         fds: &[FdAction],
         cwd: Option<&CString>,
     ) -> Result<Pid, Errno> {
-        self.spawn_with_env(prog, prog.env(), fds, cwd)
-    }
-
-    /// [`Spawner::spawn`] with `env` instead of the prepared environment
-    /// (one preparation, many starts: see [`crate::exec::Environ`]).
-    pub fn spawn_with_env<E: AsRef<CStr>>(
-        &self,
-        prog: &Prepared,
-        env: &[E],
-        fds: &[FdAction],
-        cwd: Option<&CString>,
-    ) -> Result<Pid, Errno> {
-        self.make_plan(fds, cwd, true)?.spawn(prog, env)
+        self.make_plan(fds, cwd, true)?.spawn(prog, prog.env())
     }
 
     /// A plan kept for many spawns whose descriptors have the same numbers

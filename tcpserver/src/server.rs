@@ -620,11 +620,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
                 if counting {
                     per_ip.remove(&ip);
                 }
-                diag::write_line(&diag::line(
-                    ": warning: ",
-                    &[&"dropping connection, unable to fork"],
-                    Some(e),
-                ));
+                drop_line(&[&"unable to fork"], e);
                 status(&o, children.len() as u64);
             }
         }
@@ -641,7 +637,8 @@ fn drop_line(parts: &[&dyn diag::Part], e: Errno) {
     drop_warning(parts, Some(e))
 }
 
-/// `PROG: warning: dropping connection, TEXT[: ERRSTR]`.
+/// `PROG: warning: dropping connection, TEXT[: ERRSTR]`: the one writer of
+/// these lines, for a child and for the parent.
 fn drop_warning(parts: &[&dyn diag::Part], e: Option<Errno>) {
     let mut v: Vec<&dyn diag::Part> = vec![&"dropping connection, "];
     v.extend_from_slice(parts);
