@@ -181,7 +181,9 @@ impl LogDir {
             finish(rt, &d, spec.num, spec.cap, "previous", b'u');
         }
         // Divergence: an empty current is removed, not kept as an empty .u.
-        if std::fs::metadata(&cur).is_ok_and(|m| m.len() == 0) {
+        // Only a file: anything else there (a FIFO, say) becomes a .u as
+        // the original makes it, and a new current takes its place.
+        if std::fs::symlink_metadata(&cur).is_ok_and(|m| m.is_file() && m.len() == 0) {
             let _ = std::fs::remove_file(&cur);
         }
         finish(rt, &d, spec.num, spec.cap, "current", b'u');

@@ -1,8 +1,9 @@
 //! multilog, tai64n and tai64nlocal: real processes, directories and bytes.
 
+use nix::sys::stat::Mode;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -474,6 +475,20 @@ fn recovery_after_kill_9() {
     c.wait().unwrap();
     assert_eq!(feed(MULTILOG, &["./e"], b"x\n", t.path(), &[]).0, 0);
     assert!(old_files(&t.join("e")).is_empty());
+
+    // A `current` that is not a file (a FIFO) is not removed: it becomes a
+    // .u, as the original makes it, and the line goes to a new current.
+    fs::create_dir(t.join("f")).unwrap();
+    nix::unistd::mkfifo(&t.join("f/current"), Mode::from_bits_truncate(0o644)).unwrap();
+    assert_eq!(feed(MULTILOG, &["./f"], b"y\n", t.path(), &[]).0, 0);
+    let kept: Vec<_> = fs::read_dir(t.join("f"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".u"))
+        .map(|e| e.file_type().unwrap().is_fifo())
+        .collect();
+    assert_eq!(kept, [true]);
+    assert_eq!(fs::read(t.join("f/current")).unwrap(), b"y\n");
 }
 
 #[test]
