@@ -6,9 +6,8 @@
 # with eight in flight, measured three ways: posix_spawn, fork + exec (the
 # usual ways to start a program, against which the goal of 95% and never
 # below C is set), and clone(CLONE_VM) + exec without the vfork wait (the
-# way our tcpserver starts programs, shown for comparison: what is left
-# between it and the server is the TCP work, which no spawn-only program
-# does). And the bound for any server: a C program that only accepts and
+# way the launcher that the runtime replaced started programs, kept for
+# comparison). And the bound for any server: a C program that only accepts and
 # posix_spawns the child on the connection (bench/tcpserver/ideal.c: no
 # rules, environment, signals or log), which pays the accept and the
 # child's TCP work that the ceilings do not. Needs gcc (for the small C
