@@ -19,9 +19,25 @@ use crate::sys;
 pub const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 
 /// Queued environment changes, applied in order just before exec.
+///
+/// The names and values are kept back to back in one buffer, not one
+/// allocation each: tcpserver's parent makes one of these per connection
+/// and then forks, and every heap page it writes after a fork (a free
+/// writes into the freed block) costs it a copy-on-write fault.
 #[derive(Debug, Default, Clone)]
 pub struct EnvEdit {
-    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Every change's name, then its value if it sets one.
+    text: Vec<u8>,
+    changes: Vec<Change>,
+}
+
+/// One change: its name is `text[start..name_end]`, its value (a set)
+/// `text[name_end..value_end]`.
+#[derive(Debug, Clone, Copy)]
+struct Change {
+    start: usize,
+    name_end: usize,
+    value_end: Option<usize>,
 }
 
 impl EnvEdit {
@@ -29,27 +45,67 @@ impl EnvEdit {
         Self::default()
     }
 
+    /// Room for about `n` changes of usual length, taken at once.
+    pub fn with_capacity(n: usize) -> Self {
+        EnvEdit {
+            text: Vec::with_capacity(n * 24),
+            changes: Vec::with_capacity(n),
+        }
+    }
+
     /// Queues "set NAME to VALUE".
     pub fn set(&mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
-        self.changes.push((
-            name.as_ref().as_bytes().to_vec(),
-            Some(value.as_ref().as_bytes().to_vec()),
-        ));
+        self.set_parts(&[name.as_ref().as_bytes()], value.as_ref().as_bytes());
+    }
+
+    /// Queues "set NAME to VALUE", the name given in parts (a prefix and
+    /// the rest) so that it need not be put together first.
+    pub fn set_parts(&mut self, name: &[&[u8]], value: &[u8]) {
+        let start = self.text.len();
+        name.iter().for_each(|p| self.text.extend_from_slice(p));
+        let name_end = self.text.len();
+        self.text.extend_from_slice(value);
+        self.changes.push(Change {
+            start,
+            name_end,
+            value_end: Some(self.text.len()),
+        });
     }
 
     /// Queues "remove NAME".
     pub fn unset(&mut self, name: impl AsRef<OsStr>) {
-        self.changes.push((name.as_ref().as_bytes().to_vec(), None));
+        self.unset_parts(&[name.as_ref().as_bytes()]);
+    }
+
+    /// Queues "remove NAME", the name given in parts.
+    pub fn unset_parts(&mut self, name: &[&[u8]]) {
+        let start = self.text.len();
+        name.iter().for_each(|p| self.text.extend_from_slice(p));
+        self.changes.push(Change {
+            start,
+            name_end: self.text.len(),
+            value_end: None,
+        });
+    }
+
+    /// Change `i`: its name as given (it may contain `=`) and its value,
+    /// `None` for a removal.
+    fn change(&self, i: usize) -> (&[u8], Option<&[u8]>) {
+        let c = self.changes[i];
+        (
+            &self.text[c.start..c.name_end],
+            c.value_end.map(|end| &self.text[c.name_end..end]),
+        )
+    }
+
+    /// The changes in order: name as given, and value (`None`: removal).
+    fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        (0..self.changes.len()).map(|i| self.change(i))
     }
 
     /// The names changed, in order (with repetitions).
     pub fn names(&self) -> impl Iterator<Item = &[u8]> {
-        self.changes
-            .iter()
-            .map(|(n, _)| match n.iter().position(|&b| b == b'=') {
-                Some(i) => &n[..i],
-                None => &n[..],
-            })
+        self.iter().map(|(n, _)| entry_name(n))
     }
 
     /// Applies the changes to `env` (entries `NAME=VALUE`), as the original:
@@ -57,11 +113,8 @@ impl EnvEdit {
     /// its slot), then a "set" appends `NAME=VALUE`. A NAME containing `=`
     /// is split at its first `=`.
     pub fn apply(&self, env: &mut Vec<Vec<u8>>) {
-        for (name, value) in &self.changes {
-            let key = match name.iter().position(|&b| b == b'=') {
-                Some(i) => &name[..i],
-                None => &name[..],
-            };
+        for (name, value) in self.iter() {
+            let key = entry_name(name);
             if let Some(i) = env.iter().position(|e| entry_name(e) == key) {
                 env.swap_remove(i);
             }
@@ -135,20 +188,17 @@ impl Environ {
     /// the order [`EnvEdit::apply`] gives; `None` when it changes `PATH`
     /// (the program must then be searched for again: [`Prepared::new`]).
     pub fn edited(&mut self, edit: &EnvEdit) -> Option<Vec<&CStr>> {
-        let key =
-            |name: &[u8]| -> usize { name.iter().position(|&b| b == b'=').unwrap_or(name.len()) };
         self.slots.clear();
         self.slots.extend((0..self.base.len()).map(Slot::Base));
-        for (i, (name, value)) in edit.changes.iter().enumerate() {
-            let name = &name[..key(name)];
+        for (i, (name, value)) in edit.iter().enumerate() {
+            let name = entry_name(name);
             if name == b"PATH" {
                 return None;
             }
             let base = &self.base;
-            let changes = &edit.changes;
             let found = self.slots.iter().position(|s| match *s {
                 Slot::Base(b) => entry_name(base[b].as_bytes()) == name,
-                Slot::New(c) => &changes[c].0[..key(&changes[c].0)] == name,
+                Slot::New(c) => entry_name(edit.change(c).0) == name,
             });
             if let Some(at) = found {
                 self.slots.swap_remove(at);
@@ -162,8 +212,8 @@ impl Environ {
         let mut starts = Vec::with_capacity(self.slots.len());
         for s in &self.slots {
             if let Slot::New(c) = *s {
-                let (name, value) = &edit.changes[c];
-                let value = value.as_deref().unwrap_or_default();
+                let (name, value) = edit.change(c);
+                let value = value.unwrap_or_default();
                 starts.push(self.block.len());
                 // As `cstring`: an entry with a NUL in it is empty.
                 if !name.contains(&0) && !value.contains(&0) {

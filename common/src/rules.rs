@@ -83,6 +83,11 @@ impl Keys {
         self.ends.clear();
     }
 
+    /// Adds the key made of `parts`.
+    fn push(&mut self, parts: &[&[u8]]) {
+        self.push_with(|b| parts.iter().for_each(|p| b.extend_from_slice(p)));
+    }
+
     /// Adds a key written by `write` at the end of the buffer.
     fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         write(&mut self.bytes);
@@ -470,38 +475,42 @@ pub fn lookup_keys(
     host: Option<&[u8]>,
     info: Option<&[u8]>,
     v6: Option<(&[u8; 16], &[u8])>,
-) -> Vec<Vec<u8>> {
-    let cat = |parts: &[&[u8]]| parts.concat();
-    let mut keys = Vec::new();
+) -> Keys {
+    // One buffer for every key (two allocations per lookup, not one per
+    // key: a server's loop makes a lookup per connection).
+    let mut keys = Keys {
+        bytes: Vec::with_capacity(4 * (ip.len() + host.map_or(0, <[u8]>::len)) + 64),
+        ends: Vec::with_capacity(16),
+    };
     if let Some(info) = info {
-        keys.push(cat(&[info, b"@", ip]));
+        keys.push(&[info, b"@", ip]);
         if let Some(host) = host {
-            keys.push(cat(&[info, b"@=", host]));
+            keys.push(&[info, b"@=", host]);
         }
     }
-    keys.push(ip.to_vec());
+    keys.push(&[ip]);
     if let Some(host) = host {
-        keys.push(cat(&[b"=", host]));
+        keys.push(&[b"=", host]);
     }
     for k in (1..=ip.len()).rev() {
         if matches!(ip[k - 1], b'.' | b':') {
-            keys.push(ip[..k].to_vec());
+            keys.push(&[&ip[..k]]);
         }
     }
     if let Some((octets, lengths)) = v6 {
         for &l in lengths {
-            keys.push(v6_key(octets, usize::from(l)));
+            keys.push(&[&v6_key(octets, usize::from(l))]);
         }
     }
     if let Some(host) = host {
         for (i, &b) in host.iter().enumerate() {
             if b == b'.' {
-                keys.push(cat(&[b"=", &host[i..]]));
+                keys.push(&[b"=", &host[i..]]);
             }
         }
-        keys.push(b"=".to_vec());
+        keys.push(&[b"="]);
     }
-    keys.push(Vec::new());
+    keys.push(&[]);
     keys
 }
 
@@ -530,9 +539,9 @@ pub fn lookup<S: Source>(
         None => Vec::new(),
     };
     let v6 = v6.as_ref().map(|o| (o, lengths.as_slice()));
-    for k in lookup_keys(ip, host, info, v6) {
-        if let Some(v) = db.get(&k)? {
-            return Ok(Some((k, v)));
+    for k in lookup_keys(ip, host, info, v6).iter() {
+        if let Some(v) = db.get(k)? {
+            return Ok(Some((k.to_vec(), v)));
         }
     }
     Ok(None)
@@ -697,8 +706,8 @@ mod tests {
     fn lookup_order() {
         let k = lookup_keys(b"1.2.3.4", Some(b"a.b.example.com"), Some(b"joe"), None);
         let k: Vec<String> = k
-            .into_iter()
-            .map(|k| String::from_utf8(k).unwrap())
+            .iter()
+            .map(|k| String::from_utf8(k.to_vec()).unwrap())
             .collect();
         assert_eq!(
             k,
@@ -719,8 +728,8 @@ mod tests {
         );
         let k = lookup_keys(b"2001:db8::2", None, None, None);
         let k: Vec<String> = k
-            .into_iter()
-            .map(|k| String::from_utf8(k).unwrap())
+            .iter()
+            .map(|k| String::from_utf8(k.to_vec()).unwrap())
             .collect();
         assert_eq!(k, ["2001:db8::2", "2001:db8::", "2001:db8:", "2001:", ""]);
         // The ^ keys of the lengths the database holds come after the
@@ -728,8 +737,8 @@ mod tests {
         let a: std::net::Ipv6Addr = "8000::1".parse().unwrap();
         let k = lookup_keys(b"8000::1", Some(b"h.x"), None, Some((&a.octets(), &[3, 1])));
         let k: Vec<String> = k
-            .into_iter()
-            .map(|k| String::from_utf8(k).unwrap())
+            .iter()
+            .map(|k| String::from_utf8(k.to_vec()).unwrap())
             .collect();
         assert_eq!(
             k,

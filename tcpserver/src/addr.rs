@@ -28,7 +28,11 @@ pub fn as_v4(a: &Ip6) -> Option<[u8; 4]> {
 
 /// Dotted quad.
 pub fn fmt4(a: [u8; 4]) -> String {
-    format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
+    use std::fmt::Write;
+    // Written into its final size at once (no growing on the way).
+    let mut s = String::with_capacity(15);
+    let _ = write!(s, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
+    s
 }
 
 /// `ip6_fmt`: lowercase hex groups, the longest (first on ties) run of zero

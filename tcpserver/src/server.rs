@@ -1005,49 +1005,70 @@ struct Names<'a> {
 /// variables come after). sslserver: `PROTO=SSL` and the same variables
 /// named `SSL*` (ucspi-ssl's), then with `-e` the `TCP*` ones.
 fn tcp_env(n: &Names, p: Protocol) -> EnvEdit {
-    let mut env = EnvEdit::new();
+    // Room for every variable of the usual connection and a few rules, at
+    // once: a few blocks to free, not one per name and value.
+    let mut env = EnvEdit::with_capacity(32);
     if p.ssl {
         env.set("PROTO", "SSL");
-        conn_vars(&mut env, n, "SSL", false);
+        conn_vars(&mut env, n, b"SSL", false);
         if p.tcp_too {
-            conn_vars(&mut env, n, "TCP", n.six);
+            conn_vars(&mut env, n, b"TCP", n.six);
         }
     } else {
         env.set("PROTO", if n.six { "TCP6" } else { "TCP" });
-        conn_vars(&mut env, n, "TCP", n.six);
+        conn_vars(&mut env, n, b"TCP", n.six);
     }
     env
 }
 
 /// `{pre}LOCALIP` ... `{pre}REMOTEINFO`, with the IPv6 build's `{pre}6*`
 /// twins when `six`.
-fn conn_vars(env: &mut EnvEdit, n: &Names, pre: &str, six: bool) {
-    let both = |env: &mut EnvEdit, name: &str, v: Option<&[u8]>| {
-        let mut set = |full: String| match v {
-            Some(v) => env.set(full, OsStr::from_bytes(v)),
-            None => env.unset(full),
+fn conn_vars(env: &mut EnvEdit, n: &Names, pre: &[u8], six: bool) {
+    let both = |env: &mut EnvEdit, name: &[u8], v: Option<&[u8]>| {
+        let mut set = |parts: &[&[u8]]| match v {
+            Some(v) => env.set_parts(parts, v),
+            None => env.unset_parts(parts),
         };
-        set(format!("{pre}{name}"));
+        set(&[pre, name]);
         if six {
-            set(format!("{pre}6{name}"));
+            set(&[pre, b"6", name]);
         }
     };
-    env.set(format!("{pre}LOCALIP"), n.local_ip);
+    let mut digits = [0u8; 5];
+    env.set_parts(&[pre, b"LOCALIP"], n.local_ip.as_bytes());
     if six {
-        env.set(format!("{pre}6LOCALIP"), addr::fmt6(n.lip));
+        env.set_parts(&[pre, b"6LOCALIP"], addr::fmt6(n.lip).as_bytes());
     }
-    both(env, "LOCALPORT", Some(n.listen_port.to_string().as_bytes()));
-    both(env, "LOCALHOST", n.local_host);
+    both(
+        env,
+        b"LOCALPORT",
+        Some(port_text(n.listen_port, &mut digits)),
+    );
+    both(env, b"LOCALHOST", n.local_host);
     if six && n.lscope != 0 {
-        env.set(format!("{pre}6INTERFACE"), net::if_name(n.lscope));
+        env.set_parts(&[pre, b"6INTERFACE"], net::if_name(n.lscope).as_bytes());
     }
-    env.set(format!("{pre}REMOTEIP"), n.remote_ip);
+    env.set_parts(&[pre, b"REMOTEIP"], n.remote_ip.as_bytes());
     if six {
-        env.set(format!("{pre}6REMOTEIP"), addr::fmt6(n.rip));
+        env.set_parts(&[pre, b"6REMOTEIP"], addr::fmt6(n.rip).as_bytes());
     }
-    both(env, "REMOTEPORT", Some(n.rport.to_string().as_bytes()));
-    both(env, "REMOTEHOST", n.remote_host);
-    both(env, "REMOTEINFO", n.remote_info);
+    both(env, b"REMOTEPORT", Some(port_text(n.rport, &mut digits)));
+    both(env, b"REMOTEHOST", n.remote_host);
+    both(env, b"REMOTEINFO", n.remote_info);
+}
+
+/// A port in decimal, written into `buf`.
+fn port_text(port: u16, buf: &mut [u8; 5]) -> &[u8] {
+    let mut at = buf.len();
+    let mut n = port;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
 }
 
 /// The `ok`/`deny` line. IPv4 clients: the IPv4 build's line; IPv6: the
@@ -1094,5 +1115,13 @@ mod tests {
         assert_eq!(p.add(&v6("2001:db8:1:2::7")), 2);
         p.remove(&v6("::ffff:10.0.0.1"));
         assert!(!p.counts.contains_key(&v6("::ffff:10.0.0.1")));
+    }
+
+    #[test]
+    fn ports_in_decimal_as_to_string() {
+        let mut buf = [0u8; 5];
+        for p in [0, 1, 9, 10, 99, 100, 4242, 9999, 10000, 65535] {
+            assert_eq!(port_text(p, &mut buf), p.to_string().as_bytes());
+        }
     }
 }
