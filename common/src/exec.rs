@@ -159,6 +159,8 @@ pub struct Environ {
     slots: Vec<Slot>,
     /// Where the new entries of one start are written (`NAME=VALUE\0`).
     block: Vec<u8>,
+    /// Where each new entry begins in `block`.
+    starts: Vec<usize>,
 }
 
 /// An entry of an edited environment: one of the base, or change `i`.
@@ -180,6 +182,7 @@ impl Environ {
         Environ {
             slots: Vec::with_capacity(base.len() + 64),
             block: Vec::with_capacity(4096),
+            starts: Vec::with_capacity(64),
             base,
         }
     }
@@ -209,7 +212,8 @@ impl Environ {
         }
         // The new entries, then the list (the block no longer moves).
         self.block.clear();
-        let mut starts = Vec::with_capacity(self.slots.len());
+        let starts = &mut self.starts;
+        starts.clear();
         for s in &self.slots {
             if let Slot::New(c) = *s {
                 let (name, value) = edit.change(c);
@@ -224,7 +228,7 @@ impl Environ {
                 self.block.push(0);
             }
         }
-        let mut starts = starts.into_iter();
+        let mut starts = self.starts.iter().copied();
         let (base, block) = (&self.base, &self.block);
         Some(
             self.slots

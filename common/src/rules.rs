@@ -589,29 +589,26 @@ pub enum Entry<'a> {
 /// The NUL-terminated entries of a value: `D...` is deny, `+NAME=VALUE` a
 /// variable (one without `=` is ignored), anything else and a trailing
 /// unterminated piece are ignored.
-pub fn entries(value: &[u8]) -> Vec<Entry<'_>> {
-    let mut out = Vec::new();
-    let mut rest = value;
-    while let Some(nul) = rest.iter().position(|&b| b == 0) {
-        let e = &rest[..nul];
-        rest = &rest[nul + 1..];
-        match e.first() {
-            Some(b'D') => out.push(Entry::Deny),
-            Some(b'#') => out.push(Entry::Origin(&e[1..])),
+/// Read as they are needed, not collected: a server's loop reads them per
+/// connection.
+pub fn entries(value: &[u8]) -> impl Iterator<Item = Entry<'_>> + Clone {
+    value
+        .split_inclusive(|&b| b == 0)
+        .filter_map(|e| e.strip_suffix(&[0]))
+        .filter_map(|e| match e.first() {
+            Some(b'D') => Some(Entry::Deny),
+            Some(b'#') => Some(Entry::Origin(&e[1..])),
             Some(b'+') => {
                 let text = &e[1..];
-                if let Some(eq) = text.iter().position(|&b| b == b'=') {
-                    out.push(Entry::Set {
-                        text,
-                        name: &text[..eq],
-                        value: &text[eq + 1..],
-                    });
-                }
+                let eq = text.iter().position(|&b| b == b'=')?;
+                Some(Entry::Set {
+                    text,
+                    name: &text[..eq],
+                    value: &text[eq + 1..],
+                })
             }
-            _ => {}
-        }
-    }
-    out
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -877,7 +874,7 @@ mod tests {
     fn value_entries() {
         let v = b"D\0+A=1\0+B\0xjunk\0+C=x=y\0#3/8\0+D=tail";
         assert_eq!(
-            entries(v),
+            entries(v).collect::<Vec<_>>(),
             vec![
                 Entry::Deny,
                 Entry::Set {

@@ -34,7 +34,7 @@ pub fn main(args: &[OsString]) -> i32 {
             out.extend_from_slice(b"rule ");
             out.extend_from_slice(&key);
             out.extend_from_slice(b":\n");
-            let entries = rules::entries(&value);
+            let entries: Vec<_> = rules::entries(&value).collect();
             for e in &entries {
                 if let Some((line, block)) = match e {
                     Entry::Origin(o) => rules::origin(&key, o),

@@ -666,10 +666,53 @@ fn field(out: &mut Vec<u8>, s: &[u8], keep_colons: bool) {
 
 /// An address as the connection is presented: a dotted quad for an IPv4
 /// client (`fake4`), IPv6 text otherwise.
-fn ip_text(ip: &Ip6, fake4: bool) -> String {
-    match addr::as_v4(ip).filter(|_| fake4) {
-        Some(v4) => addr::fmt4(v4),
-        None => addr::fmt6(ip),
+fn ip_text(ip: &Ip6, fake4: bool) -> IpText {
+    use std::fmt::Write;
+    let mut t = IpText {
+        buf: [0; IP_TEXT_MAX],
+        len: 0,
+    };
+    let _ = match addr::as_v4(ip).filter(|_| fake4) {
+        Some(a) => write!(t, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]),
+        None => t.write_str(&addr::fmt6(ip)),
+    };
+    t
+}
+
+/// The longest address text: eight groups of four hex digits and seven
+/// colons.
+const IP_TEXT_MAX: usize = 39;
+
+/// An address as text, kept on the stack: the parent makes two for each
+/// connection, and every heap page it writes after a fork is a fault.
+struct IpText {
+    buf: [u8; IP_TEXT_MAX],
+    len: usize,
+}
+
+impl std::fmt::Write for IpText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for IpText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only whole `str`s are written in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for IpText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
     }
 }
 
@@ -772,9 +815,13 @@ fn decide(
     let local_ip = ip_text(&lip, fake4);
     let mut rng = Rng::new();
     let nonempty = |r: Result<Option<Vec<u8>>, Errno>| r.ok().flatten().filter(|n| !n.is_empty());
+    let looked_up;
     let local_host = match &o.localname {
-        Some(n) => Some(n.clone()),
-        None => nonempty(dns::name_of(&lip, &mut rng)),
+        Some(n) => Some(&n[..]),
+        None => {
+            looked_up = nonempty(dns::name_of(&lip, &mut rng));
+            looked_up.as_deref()
+        }
     };
     let mut remote_host = if o.remote_host {
         nonempty(dns::name_of(&rip, &mut rng))
@@ -806,7 +853,7 @@ fn decide(
         lip: &lip,
         lscope,
         listen_port,
-        local_host: local_host.as_deref(),
+        local_host,
         remote_ip: &remote_ip,
         rip: &rip,
         rport,
@@ -1007,7 +1054,7 @@ struct Names<'a> {
 fn tcp_env(n: &Names, p: Protocol) -> EnvEdit {
     // Room for every variable of the usual connection and a few rules, at
     // once: a few blocks to free, not one per name and value.
-    let mut env = EnvEdit::with_capacity(32);
+    let mut env = EnvEdit::with_capacity(16);
     if p.ssl {
         env.set("PROTO", "SSL");
         conn_vars(&mut env, n, b"SSL", false);
@@ -1122,6 +1169,25 @@ mod tests {
         let mut buf = [0u8; 5];
         for p in [0, 1, 9, 10, 99, 100, 4242, 9999, 10000, 65535] {
             assert_eq!(port_text(p, &mut buf), p.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn address_text_as_the_formatters_write_it() {
+        let v6 = |t: &str| t.parse::<std::net::Ipv6Addr>().unwrap().octets();
+        for t in [
+            "::ffff:1.2.3.4",
+            "::ffff:255.255.255.255",
+            "::ffff:0.0.0.0",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "2001:db8::1",
+            "::",
+        ] {
+            let a = v6(t);
+            let four = addr::as_v4(&a).map(addr::fmt4);
+            assert_eq!(&*ip_text(&a, true), four.unwrap_or_else(|| addr::fmt6(&a)));
+            assert_eq!(&*ip_text(&a, false), addr::fmt6(&a));
+            assert_eq!(ip_text(&a, false).to_string(), addr::fmt6(&a));
         }
     }
 }
