@@ -69,8 +69,9 @@ pub fn specificity(key: &[u8], cidr: Option<Cidr>) -> u16 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine(pub Vec<u8>);
 
-/// The keys of one line, in one buffer (no allocation per key; reused
-/// from line to line by [`parse_line_into`]).
+/// Keys in one buffer, no allocation per key: those of one line (reused
+/// from line to line by [`parse_line_into`]), or those one lookup tries
+/// ([`lookup_keys`]).
 #[derive(Debug, Default, Clone)]
 pub struct Keys {
     bytes: Vec<u8>,
@@ -591,7 +592,7 @@ pub enum Entry<'a> {
 /// unterminated piece are ignored.
 /// Read as they are needed, not collected: a server's loop reads them per
 /// connection.
-pub fn entries(value: &[u8]) -> impl Iterator<Item = Entry<'_>> + Clone {
+pub fn entries(value: &[u8]) -> impl Iterator<Item = Entry<'_>> {
     value
         .split_inclusive(|&b| b == 0)
         .filter_map(|e| e.strip_suffix(&[0]))
