@@ -161,9 +161,32 @@ pub fn scan_ulong(s: &[u8]) -> (u64, usize) {
     (v, n)
 }
 
+/// `fmt_ulong`: `n` in decimal, written at the end of `buf` (no
+/// allocation: tcpserver's parent writes ports per connection).
+pub fn fmt_ulong(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_as_to_string() {
+        let mut buf = [0u8; 20];
+        for n in [0, 1, 9, 10, 99, 100, 65535, u64::MAX] {
+            assert_eq!(fmt_ulong(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
 
     fn argv(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()

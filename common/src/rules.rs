@@ -366,18 +366,7 @@ fn strict_v4(t: &[u8]) -> Option<Quad> {
 
 /// Appends the decimal digits of `n`.
 fn push_decimal(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(crate::args::fmt_ulong(n, &mut [0; 20]));
 }
 
 /// The original's keys for an IPv4 prefix: the length rounded up to a

@@ -35,7 +35,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-use common::args::{scan_ulong, Getopt};
+use common::args::{fmt_ulong, scan_ulong, Getopt};
 use common::diag::{self, errno_of};
 use common::exec::{EnvEdit, Environ, Prepared};
 use common::rt::{wstat, Backoff, Disposition, FdAction, Reaper, Runtime, SpawnPlan, Spawner};
@@ -1081,7 +1081,7 @@ fn conn_vars(env: &mut EnvEdit, n: &Names, pre: &[u8], six: bool) {
             set(&[pre, b"6", name]);
         }
     };
-    let mut digits = [0u8; 5];
+    let mut digits = [0u8; 20];
     env.set_parts(&[pre, b"LOCALIP"], n.local_ip.as_bytes());
     if six {
         env.set_parts(&[pre, b"6LOCALIP"], addr::fmt6(n.lip).as_bytes());
@@ -1089,7 +1089,7 @@ fn conn_vars(env: &mut EnvEdit, n: &Names, pre: &[u8], six: bool) {
     both(
         env,
         b"LOCALPORT",
-        Some(port_text(n.listen_port, &mut digits)),
+        Some(fmt_ulong(n.listen_port.into(), &mut digits)),
     );
     both(env, b"LOCALHOST", n.local_host);
     if six && n.lscope != 0 {
@@ -1099,23 +1099,13 @@ fn conn_vars(env: &mut EnvEdit, n: &Names, pre: &[u8], six: bool) {
     if six {
         env.set_parts(&[pre, b"6REMOTEIP"], addr::fmt6(n.rip).as_bytes());
     }
-    both(env, b"REMOTEPORT", Some(port_text(n.rport, &mut digits)));
+    both(
+        env,
+        b"REMOTEPORT",
+        Some(fmt_ulong(n.rport.into(), &mut digits)),
+    );
     both(env, b"REMOTEHOST", n.remote_host);
     both(env, b"REMOTEINFO", n.remote_info);
-}
-
-/// A port in decimal, written into `buf`.
-fn port_text(port: u16, buf: &mut [u8; 5]) -> &[u8] {
-    let mut at = buf.len();
-    let mut n = port;
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
 }
 
 /// The `ok`/`deny` line. IPv4 clients: the IPv4 build's line; IPv6: the
@@ -1162,14 +1152,6 @@ mod tests {
         assert_eq!(p.add(&v6("2001:db8:1:2::7")), 2);
         p.remove(&v6("::ffff:10.0.0.1"));
         assert!(!p.counts.contains_key(&v6("::ffff:10.0.0.1")));
-    }
-
-    #[test]
-    fn ports_in_decimal_as_to_string() {
-        let mut buf = [0u8; 5];
-        for p in [0, 1, 9, 10, 99, 100, 4242, 9999, 10000, 65535] {
-            assert_eq!(port_text(p, &mut buf), p.to_string().as_bytes());
-        }
     }
 
     #[test]
