@@ -155,6 +155,9 @@ pub fn current_env() -> Vec<Vec<u8>> {
 /// and the spawner take.
 pub struct Environ {
     base: Vec<CString>,
+    /// The length of each base entry's name (up to its first `=`), found
+    /// once: each start compares every change with every entry.
+    base_names: Vec<usize>,
     /// The entries of one start, in order: the slots reused.
     slots: Vec<Slot>,
     /// Where the new entries of one start are written (`NAME=VALUE\0`).
@@ -180,6 +183,10 @@ impl Environ {
     pub fn new(entries: &[Vec<u8>]) -> Environ {
         let base: Vec<CString> = entries.iter().map(|e| cstring(e)).collect();
         Environ {
+            base_names: base
+                .iter()
+                .map(|e| entry_name(e.as_bytes()).len())
+                .collect(),
             slots: Vec::with_capacity(base.len() + 64),
             block: Vec::with_capacity(4096),
             starts: Vec::with_capacity(64),
@@ -198,9 +205,9 @@ impl Environ {
             if name == b"PATH" {
                 return None;
             }
-            let base = &self.base;
+            let (base, names) = (&self.base, &self.base_names);
             let found = self.slots.iter().position(|s| match *s {
-                Slot::Base(b) => entry_name(base[b].as_bytes()) == name,
+                Slot::Base(b) => names[b] == name.len() && base[b].as_bytes().starts_with(name),
                 Slot::New(c) => entry_name(edit.change(c).0) == name,
             });
             if let Some(at) = found {
