@@ -34,7 +34,12 @@
 # parent reads the rules (-RHl0) and where a forked child does (-vRHl0:
 # -v keeps the work in the child, its lines go to /dev/null).
 #
-# Usage: [PIN=1] [CHILD=dynamic] [BIG=1] bench/tcpserver.sh [SECONDS] [R]
+# With PARENT=1 (needs perf), the CPU time and page faults of the server
+# process alone (perf stat -i: not its children) per connection are also
+# printed, medians, for the bound, C and ours: what limits a server whose
+# accept loop has a CPU of its own, on a machine with more cores.
+#
+# Usage: [PIN=1] [CHILD=dynamic] [BIG=1] [PARENT=1] bench/tcpserver.sh [SECONDS] [R]
 #        (OURS_BIN=dir to measure other builds of ours)
 #        (REF_BIN=dir to use given C binaries)
 set -euo pipefail
@@ -74,22 +79,36 @@ if [ "${PIN:-0}" = 1 ]; then
     client_cpu=(taskset -c 1)
 fi
 
-measure() { # server command...: starts it, runs the clients; prints connections/s
+measure() { # label server command...: starts it, runs the clients; prints connections/s
+    local label=$1
+    shift
     "${server_cpu[@]}" "$@" > "$work/port" 2>/dev/null &
-    local pid=$!
+    local pid=$! perf=
     pids+=("$pid")
     until [ -s "$work/port" ]; do sleep 0.01; done
-    "${client_cpu[@]}" "$work/load" "$(cat "$work/port")" 8 "$S"
+    if [ "${PARENT:-0}" = 1 ]; then
+        perf stat -i -e task-clock,page-faults -x, -o "$work/perf" -p "$pid" &
+        perf=$!
+    fi
+    local n
+    n=$("${client_cpu[@]}" "$work/load" "$(cat "$work/port")" 8 "$S")
+    if [ -n "$perf" ]; then
+        kill -INT "$perf"
+        wait "$perf" || true
+        awk -F, -v n="$n" -v s="$S" -v l="$label" '/task-clock/ {t = $1} /page-faults/ {f = $1}
+            END {printf "%s %.1f %.1f\n", l, t * 1000 / (n * s), f / (n * s)}' "$work/perf" >> "$work/parent"
+    fi
+    echo "$n"
     kill "$pid"
     rm -f "$work/port"
 }
 
-serve() { # $1 = bin dir, [$2 = rules, $3 = options]
-    measure "$1/tcpserver" -1 "${3:--RHl0}" -x "${2:-$work/rules.cdb}" -c 40 -b 100 127.0.0.1 0 "${child[@]}"
+serve() { # $1 = label, $2 = bin dir, [$3 = rules, $4 = options]
+    measure "$1" "$2/tcpserver" -1 "${4:--RHl0}" -x "${3:-$work/rules.cdb}" -c 40 -b 100 127.0.0.1 0 "${child[@]}"
 }
 
 bound() { # the accept + posix_spawn server
-    measure "$work/ideal" "${child[@]}"
+    measure bound "$work/ideal" "${child[@]}"
 }
 
 methods=(spawn fork clone)
@@ -100,13 +119,13 @@ for _ in $(seq 1 "$R"); do
         ks[$m]+="$("${server_cpu[@]}" "$work/ceiling" "$m" "${child[@]:0:1}" 8 "$S" "${child[@]:1}") "
     done
     bs+=("$(bound)")
-    cs+=("$(serve "$REF")")
-    rs+=("$(serve "$OURS")")
+    cs+=("$(serve C "$REF")")
+    rs+=("$(serve ours "$OURS")")
     if [ "${BIG:-0}" = 1 ]; then
-        small+=("$(serve "$OURS" "$work/rules.cdb")")
-        big+=("$(serve "$OURS" "$work/big.cdb")")
-        vsmall+=("$(serve "$OURS" "$work/rules.cdb" -vRHl0)")
-        vbig+=("$(serve "$OURS" "$work/big.cdb" -vRHl0)")
+        small+=("$(serve small "$OURS" "$work/rules.cdb")")
+        big+=("$(serve big "$OURS" "$work/big.cdb")")
+        vsmall+=("$(serve vsmall "$OURS" "$work/rules.cdb" -vRHl0)")
+        vbig+=("$(serve vbig "$OURS" "$work/big.cdb" -vRHl0)")
     fi
 done
 declare -A k
@@ -125,6 +144,13 @@ echo "accept + posix_spawn and nothing else (the bound): ${b}/s = $(ratios "$b")
 echo "C tcpserver:   ${c}/s = $(ratios "$c")"
 echo "our tcpserver: ${r}/s = $(ratios "$r"); $(awk -v a="$r" -v b="$c" 'BEGIN {printf "%.2f", a / b}')x C, $(pct "$r" "$b") of the bound"
 echo "goal: at least 95% of the posix_spawn and fork ceilings, never below C"
+if [ "${PARENT:-0}" = 1 ]; then
+    for l in bound C ours; do
+        us=$(awk -v l="$l" '$1 == l {print $2}' "$work/parent" | median)
+        pf=$(awk -v l="$l" '$1 == l {print $3}' "$work/parent" | median)
+        echo "parent process (perf stat -i), $l: ${us} us of CPU and ${pf} page faults per connection"
+    done
+fi
 if [ "${BIG:-0}" = 1 ]; then
     sm=$(printf '%s\n' "${small[@]}" | median)
     bg=$(printf '%s\n' "${big[@]}" | median)
