@@ -143,12 +143,7 @@ impl<S: Source> Reader<S> {
         {
             return Err(Error::Corrupt);
         }
-        // Not `vec![0; len]`: glibc's calloc, which that becomes, bypasses
-        // the per-thread cache and works on the arena itself, a page more
-        // for a server's loop to write after each fork.
-        #[allow(clippy::slow_vector_initialization)]
-        let mut v = Vec::with_capacity(len as usize);
-        v.resize(len as usize, 0);
+        let mut v = vec![0u8; len as usize];
         self.src.read_at(&mut v, pos)?;
         Ok(v)
     }

@@ -343,6 +343,21 @@ unsafe impl std::alloc::GlobalAlloc for OutOfMemoryExits {
         failed(unsafe { std::alloc::System.alloc(layout) })
     }
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // A small block is taken as any other and zeroed here: glibc's
+        // calloc skips the per-thread cache and works on the arena itself,
+        // one more page written per allocation (for tcpserver's parent, one
+        // more copy-on-write fault per connection after each fork). Large
+        // ones keep calloc, which need not touch fresh pages.
+        if layout.size() <= SMALL_ZEROED {
+            // SAFETY: as for alloc.
+            let p = failed(unsafe { std::alloc::System.alloc(layout) });
+            if !p.is_null() {
+                // SAFETY: p is a fresh block of layout.size() writable
+                // bytes.
+                unsafe { p.write_bytes(0, layout.size()) };
+            }
+            return p;
+        }
         // SAFETY: as for alloc.
         failed(unsafe { std::alloc::System.alloc_zeroed(layout) })
     }
@@ -357,6 +372,10 @@ unsafe impl std::alloc::GlobalAlloc for OutOfMemoryExits {
         unsafe { std::alloc::System.dealloc(ptr, layout) }
     }
 }
+
+/// Up to this size a zeroed block comes from malloc (glibc's thread cache
+/// holds blocks up to 1032 bytes).
+const SMALL_ZEROED: usize = 1024;
 
 #[global_allocator]
 static ALLOCATOR: OutOfMemoryExits = OutOfMemoryExits;

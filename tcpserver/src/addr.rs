@@ -28,11 +28,18 @@ pub fn as_v4(a: &Ip6) -> Option<[u8; 4]> {
 
 /// Dotted quad.
 pub fn fmt4(a: [u8; 4]) -> String {
-    use std::fmt::Write;
-    // Written into its final size at once (no growing on the way).
-    let mut s = String::with_capacity(15);
-    let _ = write!(s, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]);
-    s
+    Quad(a).to_string()
+}
+
+/// An IPv4 address written as a dotted quad, wherever it is formatted to
+/// (tcpserver's parent writes it on the stack).
+pub struct Quad(pub [u8; 4]);
+
+impl std::fmt::Display for Quad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.0;
+        write!(f, "{}.{}.{}.{}", a[0], a[1], a[2], a[3])
+    }
 }
 
 /// `ip6_fmt`: lowercase hex groups, the longest (first on ties) run of zero

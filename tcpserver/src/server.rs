@@ -673,7 +673,7 @@ fn ip_text(ip: &Ip6, fake4: bool) -> IpText {
         len: 0,
     };
     let _ = match addr::as_v4(ip).filter(|_| fake4) {
-        Some(a) => write!(t, "{}.{}.{}.{}", a[0], a[1], a[2], a[3]),
+        Some(a) => write!(t, "{}", addr::Quad(a)),
         None => t.write_str(&addr::fmt6(ip)),
     };
     t
