@@ -26,7 +26,6 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::sys::wait::WaitStatus;
 
-use crate::find_newline;
 use crate::script::DirSpec;
 
 /// How long multilog waits before retrying a failed step (the original
@@ -39,6 +38,10 @@ pub const TAIL: u64 = 2000;
 
 /// The C multilog's output buffer size, which sets where files end.
 const C_BLOCK: usize = 512;
+
+/// Bytes decided for `current` are written out once this many wait, even
+/// within one block of input.
+const PENDING_MAX: usize = 1 << 20;
 
 /// `current` of a cleanly closed directory, and finished files.
 const MODE_FINISHED: u32 = 0o744;
@@ -105,10 +108,14 @@ pub struct LogDir {
     /// Held for life: another multilog on the same directory is refused.
     _lock: Flock<File>,
     current: File,
-    /// Size of `current`.
+    /// Size of `current`, `pending` included.
     bytes: u64,
-    /// Selected lines waiting to be written (flushed before every read).
-    pub buf: Vec<u8>,
+    /// The original's 512-byte output buffer, as a model: what it holds
+    /// decides the blocks the size rule sees, so where files end.
+    block: Vec<u8>,
+    /// Bytes given to `current` by the size rule and not yet written
+    /// (written before every read and every rotation).
+    pending: Vec<u8>,
     /// A failing processor was given up on after TERM: leave the directory
     /// for crash recovery at exit.
     abandoned: bool,
@@ -159,7 +166,8 @@ impl LogDir {
                 _lock: lock,
                 current,
                 bytes,
-                buf: Vec::new(),
+                block: Vec::with_capacity(C_BLOCK),
+                pending: Vec::new(),
                 abandoned: false,
                 first_at,
             };
@@ -201,7 +209,8 @@ impl LogDir {
             _lock: lock,
             current,
             bytes: 0,
-            buf: Vec::new(),
+            block: Vec::with_capacity(C_BLOCK),
+            pending: Vec::new(),
             abandoned: false,
             first_at: None,
         }
@@ -236,38 +245,101 @@ impl LogDir {
         self.bytes == 0
     }
 
-    /// Writes part of `data` to `current` under the size rule; returns how
-    /// many bytes were taken (the caller offers the rest again).
-    fn write_out(&mut self, data: &[u8], rt: &mut Runtime) -> usize {
-        let size = self.spec.size;
-        if self.bytes >= size && !self.abandoned {
-            self.rotate(rt);
-        }
-        // After a processor was given up on, `previous` must survive until
-        // the next start: no more rotations, current grows past the size.
-        let mut len = if self.abandoned {
-            data.len()
-        } else {
-            data.len().min((size - self.bytes) as usize)
-        };
-        let tail = size - TAIL;
-        if self.bytes + len as u64 >= tail && !self.abandoned {
-            // End the file at a line end inside the tail zone. The original
-            // writes through a 512-byte buffer and cuts at the last newline
-            // of the block that reaches the zone; cutting at the last newline
-            // of the 512 bytes from where the zone starts gives files of the
-            // same sizes without writing in small blocks.
-            let start = ((tail - 1).saturating_sub(self.bytes) as usize).min(len);
-            let window = &data[start..len.min(start + C_BLOCK)];
-            if let Some(q) = window.iter().rposition(|&b| b == b'\n') {
-                len = start + q + 1;
-            } else if let Some(q) = find_newline(&data[start..len]) {
-                len = start + q + 1;
+    /// Appends `data` as the original's buffered write of one piece does:
+    /// a piece that does not fit in the 512-byte buffer flushes it, and
+    /// one larger than the buffer then goes to the size rule whole.
+    /// Multilog's pieces (a line's visible part, its newline) are at most
+    /// 1000 bytes, below the original's 8192-byte direct-write chunk.
+    pub fn put(&mut self, data: &[u8], rt: &mut Runtime) {
+        if data.len() > C_BLOCK - self.block.len() {
+            self.flush_block(rt);
+            if data.len() > C_BLOCK {
+                self.offer_all(data, rt);
+                return;
             }
         }
-        let n = loop {
-            match self.current.write(&data[..len]) {
-                Ok(n) if n > 0 => break n,
+        self.block.extend_from_slice(data);
+    }
+
+    /// Appends `data` as that many one-byte pieces (how the original
+    /// copies the part of a long line past its first 1000 bytes): the
+    /// buffer is flushed each time it is full and one more byte comes.
+    pub fn put_bytes(&mut self, mut data: &[u8], rt: &mut Runtime) {
+        while !data.is_empty() {
+            let room = C_BLOCK - self.block.len();
+            if room == 0 {
+                self.flush_block(rt);
+                continue;
+            }
+            let take = room.min(data.len());
+            self.block.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+    }
+
+    /// Passes the buffer to the size rule, as the original flushes it
+    /// before each of its 1024-byte reads.
+    pub fn flush_block(&mut self, rt: &mut Runtime) {
+        let block = std::mem::take(&mut self.block);
+        self.offer_all(&block, rt);
+        self.block = block;
+        self.block.clear();
+    }
+
+    fn offer_all(&mut self, data: &[u8], rt: &mut Runtime) {
+        let mut off = 0;
+        while off < data.len() {
+            off += self.offer(&data[off..], rt);
+        }
+    }
+
+    /// The size rule for one offered block: takes the part of `data` that
+    /// goes to `current` now (rotating when `current` is full, ending the
+    /// file at a line end within the last 2000 bytes of the size) and
+    /// returns its length; the caller offers the rest again.
+    fn offer(&mut self, data: &[u8], rt: &mut Runtime) -> usize {
+        // After a processor was given up on, `previous` must survive until
+        // the next start: no more rotations, current grows past the size.
+        if self.abandoned {
+            self.take(data);
+            return data.len();
+        }
+        let size = self.spec.size;
+        if self.bytes >= size {
+            self.rotate(rt);
+        }
+        let mut len = data.len().min((size - self.bytes) as usize);
+        let tail = size - TAIL;
+        if self.bytes + len as u64 >= tail {
+            if let Some(q) = data[..len].iter().rposition(|&b| b == b'\n') {
+                len = q + 1;
+            }
+        }
+        self.take(&data[..len]);
+        if self.bytes >= tail && data[len - 1] == b'\n' {
+            self.rotate(rt);
+        } else if self.pending.len() >= PENDING_MAX {
+            self.write_pending(rt);
+        }
+        len
+    }
+
+    fn take(&mut self, data: &[u8]) {
+        if self.bytes == 0 && !data.is_empty() {
+            self.first_at = Some(SystemTime::now());
+        }
+        self.pending.extend_from_slice(data);
+        self.bytes += data.len() as u64;
+    }
+
+    /// Writes what the size rule gave `current`, pausing and retrying on
+    /// any failure (a full disk waits here).
+    fn write_pending(&mut self, rt: &mut Runtime) {
+        let pending = std::mem::take(&mut self.pending);
+        let mut off = 0;
+        while off < pending.len() {
+            match self.current.write(&pending[off..]) {
+                Ok(n) if n > 0 => off += n,
                 Ok(_) => pause(
                     rt,
                     &[&"unable to write to ", &self.at("current")],
@@ -279,31 +351,21 @@ impl LogDir {
                     Some(errno_of(&e)),
                 ),
             }
-        };
-        if self.bytes == 0 && n > 0 {
-            self.first_at = Some(SystemTime::now());
         }
-        self.bytes += n as u64;
-        if self.bytes >= tail && data[n - 1] == b'\n' && !self.abandoned {
-            self.rotate(rt);
-        }
-        n
+        self.pending = pending;
+        self.pending.clear();
     }
 
-    /// Writes out everything buffered.
+    /// Writes everything held: before every read and at exit.
     pub fn flush(&mut self, rt: &mut Runtime) {
-        let buf = std::mem::take(&mut self.buf);
-        let mut off = 0;
-        while off < buf.len() {
-            off += self.write_out(&buf[off..], rt);
-        }
-        self.buf = buf;
-        self.buf.clear();
+        self.flush_block(rt);
+        self.write_pending(rt);
     }
 
     /// current becomes previous, then an old file (through the processor
     /// if there is one); a new empty current takes its place.
     pub fn rotate(&mut self, rt: &mut Runtime) {
+        self.write_pending(rt);
         if self.abandoned {
             // `previous` is kept for the next start's recovery.
             return;

@@ -40,8 +40,10 @@ pub const STATUS_LEN: usize = 1001;
 pub const STDERR_MAX: usize = 200;
 /// Input block size.
 const READ_SIZE: usize = 128 * 1024;
-/// A directory buffer this large is written out before the block ends.
-const DIR_BUF_MAX: usize = 1 << 20;
+/// The original's read size. A block is processed in pieces of this size,
+/// each directory's buffer flushed between them as the original flushes
+/// before each read, so that files end where the original ends them.
+const C_READ: usize = 1024;
 
 struct StatusFile {
     name: OsString,
@@ -243,6 +245,18 @@ impl Multilog {
 
     /// Processes a block of input.
     fn feed(&mut self, data: &[u8]) {
+        for (k, piece) in data.chunks(C_READ).enumerate() {
+            if k > 0 {
+                for d in &mut self.dirs {
+                    d.flush_block(&mut self.rt);
+                }
+            }
+            self.feed_piece(piece);
+        }
+    }
+
+    /// Processes what one read of the original would have returned.
+    fn feed_piece(&mut self, data: &[u8]) {
         let mut i = 0;
         while i < data.len() {
             if !self.line.open {
@@ -270,7 +284,7 @@ impl Multilog {
                 };
                 for (d, &sel) in self.dirs.iter_mut().zip(&self.line.sel) {
                     if sel {
-                        d.buf.extend_from_slice(body);
+                        d.put_bytes(body, &mut self.rt);
                     }
                 }
                 match end {
@@ -343,7 +357,7 @@ impl Multilog {
         }
         for (d, &sel) in self.dirs.iter_mut().zip(&self.line.sel) {
             if sel {
-                d.buf.extend_from_slice(vis);
+                d.put(vis, &mut self.rt);
             }
         }
     }
@@ -354,10 +368,7 @@ impl Multilog {
         }
         for (d, &sel) in self.dirs.iter_mut().zip(&self.line.sel) {
             if sel {
-                d.buf.push(b'\n');
-                if d.buf.len() >= DIR_BUF_MAX {
-                    d.flush(&mut self.rt);
-                }
+                d.put(b"\n", &mut self.rt);
             }
         }
         self.line.open = false;
