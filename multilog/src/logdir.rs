@@ -300,23 +300,27 @@ impl LogDir {
     fn offer(&mut self, data: &[u8], rt: &mut Runtime) -> usize {
         // After a processor was given up on, `previous` must survive until
         // the next start: no more rotations, current grows past the size.
-        if self.abandoned {
-            self.take(data);
-            return data.len();
-        }
         let size = self.spec.size;
-        if self.bytes >= size {
-            self.rotate(rt);
-        }
-        let mut len = data.len().min((size - self.bytes) as usize);
         let tail = size - TAIL;
-        if self.bytes + len as u64 >= tail {
-            if let Some(q) = data[..len].iter().rposition(|&b| b == b'\n') {
-                len = q + 1;
+        let len = if self.abandoned {
+            data.len()
+        } else {
+            if self.bytes >= size {
+                self.rotate(rt);
             }
-        }
+            let len = data.len().min((size - self.bytes) as usize);
+            if self.bytes + len as u64 >= tail {
+                // End the file at the block's last line end, if it has one.
+                data[..len]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(len, |q| q + 1)
+            } else {
+                len
+            }
+        };
         self.take(&data[..len]);
-        if self.bytes >= tail && data[len - 1] == b'\n' {
+        if self.bytes >= tail && data[len - 1] == b'\n' && !self.abandoned {
             self.rotate(rt);
         } else if self.pending.len() >= PENDING_MAX {
             self.write_pending(rt);
