@@ -574,11 +574,14 @@ pub enum Entry<'a> {
         name: &'a [u8],
         value: &'a [u8],
     },
+    /// `+TEXT` without `=`: the servers ignore it, tcprulescheck shows it
+    /// as the original does (`set environment variable TEXT`).
+    NoValue(&'a [u8]),
 }
 
 /// The NUL-terminated entries of a value: `D...` is deny, `+NAME=VALUE` a
-/// variable (one without `=` is ignored), anything else and a trailing
-/// unterminated piece are ignored.
+/// variable (`+TEXT` without `=` is [`Entry::NoValue`]), anything else and
+/// a trailing unterminated piece are ignored.
 /// Read as they are needed, not collected: a server's loop reads them per
 /// connection.
 pub fn entries(value: &[u8]) -> impl Iterator<Item = Entry<'_>> {
@@ -590,11 +593,13 @@ pub fn entries(value: &[u8]) -> impl Iterator<Item = Entry<'_>> {
             Some(b'#') => Some(Entry::Origin(&e[1..])),
             Some(b'+') => {
                 let text = &e[1..];
-                let eq = text.iter().position(|&b| b == b'=')?;
-                Some(Entry::Set {
-                    text,
-                    name: &text[..eq],
-                    value: &text[eq + 1..],
+                Some(match text.iter().position(|&b| b == b'=') {
+                    Some(eq) => Entry::Set {
+                        text,
+                        name: &text[..eq],
+                        value: &text[eq + 1..],
+                    },
+                    None => Entry::NoValue(text),
                 })
             }
             _ => None,
@@ -872,6 +877,7 @@ mod tests {
                     name: b"A",
                     value: b"1"
                 },
+                Entry::NoValue(b"B"),
                 Entry::Set {
                     text: b"C=x=y",
                     name: b"C",

@@ -51,7 +51,9 @@ pub fn main(args: &[OsString]) -> i32 {
                         deny = true;
                         break;
                     }
-                    Entry::Set { text, .. } => {
+                    // Every `+` entry, verbatim, as the original shows it
+                    // (a server ignores one without `=`).
+                    Entry::Set { text, .. } | Entry::NoValue(text) => {
                         out.extend_from_slice(b"set environment variable ");
                         out.extend_from_slice(text);
                         out.push(b'\n');

@@ -58,7 +58,13 @@ pub fn main(args: &[OsString]) -> i32 {
                 }
             }
             Err(rules::BadLine(l)) => {
-                diag::die(diag::EXIT_USAGE, &[&"unable to parse this line: ", &B(&l)])
+                // The original prints the line as a C string: up to its
+                // first NUL byte.
+                let shown = l.split(|&b| b == 0).next().unwrap_or_default();
+                diag::die(
+                    diag::EXIT_USAGE,
+                    &[&"unable to parse this line: ", &B(shown)],
+                )
             }
         }
     });

@@ -90,6 +90,9 @@ fn usage_and_bad_lines_keep_the_old_database() {
         ("1.2.3.4:allow,X=\"open\n", "1.2.3.4:allow,X=\"open"),
         ("1-2-3:allow\n", "1-2-3:allow"),
         ("a-b:deny\n", "a-b:deny"),
+        // Shown as the original shows it: up to the first NUL byte.
+        ("1.2.3.4:allow,X\0y\n", "1.2.3.4:allow,X"),
+        ("1.2.3.4:deny\0x\n", "1.2.3.4:deny"),
     ] {
         let input = format!("5.6.7.8:deny\n{line}9.9.9.9:allow\n");
         assert_eq!(
@@ -353,6 +356,27 @@ fn answer(bin: &str, dir: &Path, ip: &str) -> String {
         .filter(|l| !l.starts_with("from line "))
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+/// A NUL byte in a name or value splits the stored entry: what follows it
+/// is an entry of its own, and a `+NAME` without `=` is shown verbatim, as
+/// the C tcprulescheck shows it (a server ignores it).
+#[test]
+fn entries_split_by_a_nul_byte_are_shown_as_the_original_shows_them() {
+    let t = TempDir::new("tr-nul");
+    let rules = b"1.2.3.4:allow,A=\"x\0y\",B\0C=\"z\",D=\"q\"\n5.6.7.8:deny,E=\"1\"\n";
+    assert_eq!(compile(t.path(), rules), Out::new(0, "", ""));
+    let want = "rule 1.2.3.4:\nset environment variable A=x\nset environment variable B\n\
+                set environment variable D=q\nallow connection\n";
+    assert_eq!(answer(TCPRULESCHECK, t.path(), "1.2.3.4"), want);
+    let c_check = reference_bin("tcprulescheck");
+    for ip in ["1.2.3.4", "5.6.7.8", "9.9.9.9"] {
+        assert_eq!(
+            answer(TCPRULESCHECK, t.path(), ip),
+            answer(c_check.to_str().unwrap(), t.path(), ip),
+            "{ip}"
+        );
+    }
 }
 
 #[test]

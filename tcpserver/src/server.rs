@@ -910,7 +910,7 @@ fn decide(
                                 }
                                 env.set(OsStr::from_bytes(name), OsStr::from_bytes(value))
                             }
-                            Entry::Origin(_) => {}
+                            Entry::Origin(_) | Entry::NoValue(_) => {}
                         }
                     }
                 }
