@@ -111,21 +111,35 @@ impl EnvEdit {
     /// Applies the changes to `env` (entries `NAME=VALUE`), as the original:
     /// each change deletes the first entry of that name (the last entry takes
     /// its slot), then a "set" appends `NAME=VALUE`. A NAME containing `=`
-    /// is split at its first `=`.
+    /// is split at its first `=`; the original keeps a removal as the bare
+    /// NAME, so a removal of `A=B` (an empty envdir file of that name)
+    /// deletes `A` and then adds the entry `A=B`.
     pub fn apply(&self, env: &mut Vec<Vec<u8>>) {
         for (name, value) in self.iter() {
             let key = entry_name(name);
             if let Some(i) = env.iter().position(|e| entry_name(e) == key) {
                 env.swap_remove(i);
             }
-            if let Some(v) = value {
-                let mut e = Vec::with_capacity(name.len() + 1 + v.len());
-                e.extend_from_slice(name);
-                e.push(b'=');
-                e.extend_from_slice(v);
+            if let Some(e) = added_entry(name, value) {
                 env.push(e);
             }
         }
+    }
+}
+
+/// The entry a change adds: `NAME=VALUE` for a set; for a removal, none,
+/// unless NAME has a `=` in it (then NAME itself, as the original).
+fn added_entry(name: &[u8], value: Option<&[u8]>) -> Option<Vec<u8>> {
+    match value {
+        Some(v) => {
+            let mut e = Vec::with_capacity(name.len() + 1 + v.len());
+            e.extend_from_slice(name);
+            e.push(b'=');
+            e.extend_from_slice(v);
+            Some(e)
+        }
+        None if name.contains(&b'=') => Some(name.to_vec()),
+        None => None,
     }
 }
 
@@ -200,8 +214,8 @@ impl Environ {
     pub fn edited(&mut self, edit: &EnvEdit) -> Option<Vec<&CStr>> {
         self.slots.clear();
         self.slots.extend((0..self.base.len()).map(Slot::Base));
-        for (i, (name, value)) in edit.iter().enumerate() {
-            let name = entry_name(name);
+        for (i, (given, value)) in edit.iter().enumerate() {
+            let name = entry_name(given);
             if name == b"PATH" {
                 return None;
             }
@@ -213,7 +227,7 @@ impl Environ {
             if let Some(at) = found {
                 self.slots.swap_remove(at);
             }
-            if value.is_some() {
+            if value.is_some() || given.contains(&b'=') {
                 self.slots.push(Slot::New(i));
             }
         }
@@ -224,13 +238,16 @@ impl Environ {
         for s in &self.slots {
             if let Slot::New(c) = *s {
                 let (name, value) = edit.change(c);
-                let value = value.unwrap_or_default();
                 starts.push(self.block.len());
                 // As `cstring`: an entry with a NUL in it is empty.
-                if !name.contains(&0) && !value.contains(&0) {
+                if !name.contains(&0) && !value.is_some_and(|v| v.contains(&0)) {
                     self.block.extend_from_slice(name);
-                    self.block.push(b'=');
-                    self.block.extend_from_slice(value);
+                    // A removal here is one of a name with `=` in it: the
+                    // entry is the name alone (see `added_entry`).
+                    if let Some(v) = value {
+                        self.block.push(b'=');
+                        self.block.extend_from_slice(v);
+                    }
                 }
                 self.block.push(0);
             }
@@ -412,6 +429,7 @@ mod tests {
         e.set("F", "");
         e.unset("NOPE");
         e.set("C=D", "v");
+        e.unset("D=x");
         e.set("F", "again");
         e.set("NUL", OsStr::from_bytes(b"a\0b"));
         let mut want = base.clone();
@@ -441,12 +459,14 @@ mod tests {
         e.set("D", "");
         e.unset("NOPE");
         e.set("C=D", "v");
+        // A removal of a name with `=`: the original adds the name itself.
+        e.unset("E=F");
         e.apply(&mut env);
         let mut got: Vec<String> = env
             .iter()
             .map(|e| String::from_utf8_lossy(e).into_owned())
             .collect();
         got.sort();
-        assert_eq!(got, vec!["B=x", "C=D=v", "D="]);
+        assert_eq!(got, vec!["B=x", "C=D=v", "D=", "E=F"]);
     }
 }

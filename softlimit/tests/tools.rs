@@ -218,6 +218,11 @@ fn envdir_file_rules() {
     fs::write(ed.join("CR"), "a\r\n").unwrap();
     fs::write(ed.join(".H"), "hidden").unwrap();
     fs::write(ed.join("KEEP"), "new").unwrap();
+    // Names with `=` split at it (common.md, 5): a set of `SET=x` to `v`
+    // sets SET to `x=v`; the removal an empty `DEL=y` asks for is kept as
+    // the bare name, which reads as the entry `DEL=y` (the original's way).
+    fs::write(ed.join("SET=x"), "v\n").unwrap();
+    fs::write(ed.join("DEL=y"), "").unwrap();
     // Divergence: a dangling symlink removes the variable instead of
     // copying another file's value.
     std::os::unix::fs::symlink("/nonexistent/target", ed.join("GONE")).unwrap();
@@ -228,6 +233,8 @@ fn envdir_file_rules() {
         .env("HOME", "/root-was-here")
         .env("GONE", "preset")
         .env("KEEP", "old")
+        .env("SET", "old")
+        .env("DEL", "old")
         .env(".H", "untouched")
         .stderr(Stdio::inherit())
         .output()
@@ -244,6 +251,8 @@ fn envdir_file_rules() {
     assert_eq!(env["KEEP"], "new");
     assert!(!env.contains_key("GONE"));
     assert_eq!(env["LINK"], "value");
+    assert_eq!(env["SET"], "x=v");
+    assert_eq!(env["DEL"], "y");
     // The child runs in the starting directory.
     let o = run(ENVDIR, &["ed", "pwd"], t.path());
     assert_eq!(Path::new(o.stdout.trim()), t.path().canonicalize().unwrap());
