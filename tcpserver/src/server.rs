@@ -278,12 +278,17 @@ fn parse(args: &[OsString], flavor: &mut dyn Flavor) -> Opts {
     }
     diag::set_quiet(o.verbosity == Verbosity::Quiet);
     let rest = g.operands();
-    if rest.len() < 3 {
+    // In the original's order: a port it cannot look up is reported
+    // before a missing program.
+    if rest.len() < 2 {
         diag::usage(usage);
     }
     o.host = rest[0].as_bytes().to_vec();
     o.port = net::port(rest[1].as_bytes())
         .unwrap_or_else(|| diag::fatal(&[&"unable to figure out port number for ", &rest[1]]));
+    if rest.len() < 3 {
+        diag::usage(usage);
+    }
     o.program = rest[2..].to_vec();
     o
 }

@@ -469,14 +469,22 @@ fn usage_and_setup_errors() {
         run(TCPSERVER, &["-q", "0"], t.path()),
         Out::new(100, "", "")
     );
-    assert_eq!(
-        run(TCPSERVER, &["0", "no-such-port-name", "true"], t.path()),
-        Out::new(
-            111,
-            "",
-            "tcpserver: fatal: unable to figure out port number for no-such-port-name\n"
-        )
-    );
+    // The port is looked up before the program is looked for, as the
+    // original does: an unknown port wins over a missing program.
+    for args in [
+        &["0", "no-such-port-name", "true"][..],
+        &["0", "no-such-port-name"],
+    ] {
+        assert_eq!(
+            run(TCPSERVER, args, t.path()),
+            Out::new(
+                111,
+                "",
+                "tcpserver: fatal: unable to figure out port number for no-such-port-name\n"
+            ),
+            "{args:?}"
+        );
+    }
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
     assert_eq!(
