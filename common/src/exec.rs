@@ -120,26 +120,29 @@ impl EnvEdit {
             if let Some(i) = env.iter().position(|e| entry_name(e) == key) {
                 env.swap_remove(i);
             }
-            if let Some(e) = added_entry(name, value) {
+            if adds_entry(name, value) {
+                let mut e = Vec::with_capacity(name.len() + 1 + value.map_or(0, <[u8]>::len));
+                write_entry(&mut e, name, value);
                 env.push(e);
             }
         }
     }
 }
 
-/// The entry a change adds: `NAME=VALUE` for a set; for a removal, none,
-/// unless NAME has a `=` in it (then NAME itself, as the original).
-fn added_entry(name: &[u8], value: Option<&[u8]>) -> Option<Vec<u8>> {
-    match value {
-        Some(v) => {
-            let mut e = Vec::with_capacity(name.len() + 1 + v.len());
-            e.extend_from_slice(name);
-            e.push(b'=');
-            e.extend_from_slice(v);
-            Some(e)
-        }
-        None if name.contains(&b'=') => Some(name.to_vec()),
-        None => None,
+/// Whether a change adds an entry: a set does; a removal does not, unless
+/// NAME has a `=` in it (the original keeps a removal as the bare NAME,
+/// which then reads as an entry).
+fn adds_entry(name: &[u8], value: Option<&[u8]>) -> bool {
+    value.is_some() || name.contains(&b'=')
+}
+
+/// Writes the entry a change adds ([`adds_entry`]): `NAME=VALUE`, or NAME
+/// alone for such a removal.
+fn write_entry(out: &mut Vec<u8>, name: &[u8], value: Option<&[u8]>) {
+    out.extend_from_slice(name);
+    if let Some(v) = value {
+        out.push(b'=');
+        out.extend_from_slice(v);
     }
 }
 
@@ -227,7 +230,7 @@ impl Environ {
             if let Some(at) = found {
                 self.slots.swap_remove(at);
             }
-            if value.is_some() || given.contains(&b'=') {
+            if adds_entry(given, value) {
                 self.slots.push(Slot::New(i));
             }
         }
@@ -241,13 +244,7 @@ impl Environ {
                 starts.push(self.block.len());
                 // As `cstring`: an entry with a NUL in it is empty.
                 if !name.contains(&0) && !value.is_some_and(|v| v.contains(&0)) {
-                    self.block.extend_from_slice(name);
-                    // A removal here is one of a name with `=` in it: the
-                    // entry is the name alone (see `added_entry`).
-                    if let Some(v) = value {
-                        self.block.push(b'=');
-                        self.block.extend_from_slice(v);
-                    }
+                    write_entry(&mut self.block, name, value);
                 }
                 self.block.push(0);
             }
