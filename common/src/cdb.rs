@@ -84,9 +84,9 @@ pub struct Reader<S: Source = std::fs::File> {
 }
 
 impl Reader<std::fs::File> {
-    /// Opens a database file. Non-blocking, so that a FIFO in its place
-    /// fails (a read at a position: "unseekable descriptor") instead of
-    /// hanging.
+    /// Opens a database file. Non-blocking, so that opening a FIFO in its
+    /// place does not wait for a writer (its lookups then fail: its size
+    /// is 0, see [`Reader::get`]).
     pub fn open(path: impl AsRef<std::path::Path>) -> io::Result<Self> {
         let f = crate::file::open_read(path)?;
         let size = f.metadata()?.len();
@@ -172,7 +172,16 @@ impl<S: Source> Reader<S> {
     }
 
     /// The data of the first record with `key`.
+    ///
+    /// A database of size 0 (an empty file, or a FIFO or device in its
+    /// place, which has no size) fails every lookup with EINVAL, `invalid
+    /// argument`, as the original's does: its mmap of 0 bytes fails so.
+    /// Read as a file, /dev/zero would look like a database of empty
+    /// tables and allow every connection.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if self.size == 0 {
+            return Err(Error::Io(nix::errno::Errno::EINVAL));
+        }
         let mut budget = self.max;
         let h = hash(key);
         self.spend(&mut budget, 8)?;
@@ -386,6 +395,14 @@ mod tests {
         }
         data.extend_from_slice(&[0xff; 64]);
         assert_eq!(Reader::new(data).get(b"key"), Err(Error::Corrupt));
+    }
+
+    #[test]
+    fn size_zero_is_invalid_argument() {
+        let e = Error::Io(nix::errno::Errno::EINVAL);
+        assert_eq!(Reader::new(Vec::new()).get(b"x"), Err(e));
+        let r = Reader::open("/dev/zero").unwrap();
+        assert_eq!(r.get(b"x"), Err(e));
     }
 
     #[test]

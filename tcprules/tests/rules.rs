@@ -214,27 +214,44 @@ fn lookup_order_with_the_spec_examples() {
 }
 
 #[test]
-fn tcprulescheck_on_a_fifo_or_an_endless_file_ends_at_once() {
+fn tcprulescheck_on_a_fifo_a_device_or_an_empty_file_fails_at_once_as_the_original() {
+    // The original maps the database; a mapping of size 0 fails, and it
+    // says "invalid argument". A FIFO or a device has size 0, so none is
+    // read (no hang on the FIFO, no endless read of /dev/zero, which read
+    // as a file would be a database of empty tables allowing everything).
+    // A short file is corrupt: "protocol error".
     let t = TempDir::new("rules-special");
     nix::unistd::mkfifo(
-        &t.join("r.cdb"),
+        &t.join("fifo.cdb"),
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    assert_eq!(
-        run_within(10.0, TCPRULESCHECK, &["r.cdb"], t.path(), None),
-        Out::new(
+    fs::write(t.join("empty.cdb"), "").unwrap();
+    fs::write(t.join("short.cdb"), "not a database\n").unwrap();
+    let c = reference_bin("tcprulescheck");
+    for (file, reason) in [
+        ("fifo.cdb", "invalid argument"),
+        ("empty.cdb", "invalid argument"),
+        ("/dev/zero", "invalid argument"),
+        ("/dev/null", "invalid argument"),
+        ("short.cdb", "protocol error"),
+    ] {
+        let want = Out::new(
             111,
             "",
-            "tcprulescheck: fatal: unable to read r.cdb: unseekable descriptor\n"
-        )
-    );
-    // /dev/zero reads as a database of empty tables: nothing matches, and
-    // only the records a lookup needs are read (not the endless file).
-    assert_eq!(
-        run_within(10.0, TCPRULESCHECK, &["/dev/zero"], t.path(), None),
-        Out::new(0, "default:\nallow connection\n", "")
-    );
+            &format!("tcprulescheck: fatal: unable to read {file}: {reason}\n"),
+        );
+        assert_eq!(
+            run_within(10.0, TCPRULESCHECK, &[file], t.path(), None),
+            want,
+            "{file}"
+        );
+        assert_eq!(
+            run_within(10.0, c.to_str().unwrap(), &[file], t.path(), None),
+            want,
+            "{file}: the C tcprulescheck"
+        );
+    }
 }
 
 #[test]

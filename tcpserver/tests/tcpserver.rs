@@ -341,6 +341,26 @@ fn rules_allow_deny_variables_and_banner() {
         &t,
     );
     assert_eq!(talk(v4(s.port), None, b""), b"served\n");
+
+    // A device in place of the rules (size 0) drops every connection as
+    // the original does ("invalid argument"), where the parent looks them
+    // up (no -v) and where a forked child does (-v): /dev/zero read as a
+    // file would be a database of empty tables, allowing everyone.
+    for verbose in [false, true] {
+        let mut args = vec!["-R", "-H", "-l0", "-x", "/dev/zero", "127.0.0.1", "0"];
+        args.extend(["echo", "served"]);
+        if verbose {
+            args.insert(0, "-v");
+        }
+        let s = server(&args, &[], &t);
+        assert_eq!(talk(v4(s.port), None, b""), b"", "verbose {verbose}");
+        let line =
+            "tcpserver: warning: dropping connection, unable to read /dev/zero: invalid argument\n";
+        assert!(wait_until(5.0, || s.log().contains(line)), "{}", s.log());
+        // Still serving: a second connection gets the same.
+        assert_eq!(talk(v4(s.port), None, b""), b"");
+        assert!(wait_until(5.0, || s.log().matches(line).count() == 2));
+    }
 }
 
 #[test]
