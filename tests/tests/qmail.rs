@@ -416,13 +416,18 @@ fn the_demo_tree_comes_up_from_the_readme_command() {
         .read_to_string(&mut reply)
         .unwrap();
     assert_eq!(reply, "hello 127.0.0.1, you are the local machine\n");
-    let dirs: Vec<PathBuf> = ["clock", "clock/log", "hello", "hello/log"]
-        .iter()
-        .map(|d| tree.join(d))
-        .collect();
-    let _ = Command::new(bin.join("svc"))
-        .arg("-dx")
-        .args(&dirs)
-        .status();
+    // Ctrl-C, as the script says: SIGINT to the whole group stops every
+    // service and supervise, then svscan exits (0).
+    let mut group = _group;
+    kill_group("INT", group.0.id());
+    let mut status = None;
+    assert!(wait_until(15.0, || {
+        status = group.0.try_wait().unwrap();
+        status.is_some()
+    }));
+    assert_eq!(status.unwrap().code(), Some(0));
+    for d in ["clock", "clock/log", "hello", "hello/log"] {
+        assert_eq!(svstat(&bin, &tree.join(d)), "supervise not running", "{d}");
+    }
     let _ = fs::remove_dir_all(&tree);
 }
