@@ -416,8 +416,8 @@ fn the_demo_tree_comes_up_from_the_readme_command() {
         .read_to_string(&mut reply)
         .unwrap();
     assert_eq!(reply, "hello 127.0.0.1, you are the local machine\n");
-    // Ctrl-C, as the script says: SIGINT to the whole group stops every
-    // service and supervise, then svscan exits (0).
+    // Ctrl-C, as the script says: the terminal's SIGINT reaches the whole
+    // group; every supervise is gone, and svscan exits (0).
     let mut group = _group;
     kill_group("INT", group.0.id());
     let mut status = None;
