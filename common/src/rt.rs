@@ -152,6 +152,7 @@ impl Runtime {
     pub fn spawner(&self) -> Spawner {
         Spawner {
             reset: self.reset_set(),
+            own_group: false,
         }
     }
 
@@ -352,9 +353,19 @@ fn overwritten_before(fds: &[FdAction], i: usize) -> bool {
 #[derive(Debug, Clone)]
 pub struct Spawner {
     reset: SigSet,
+    /// Each child leads a new process group ([`Spawner::own_groups`]).
+    own_group: bool,
 }
 
 impl Spawner {
+    /// Every child of this spawner starts a process group of its own
+    /// (setpgid(0, 0) before its exec), so that a signal to the parent's
+    /// group (a terminal's interrupt) does not reach it.
+    pub fn own_groups(mut self) -> Self {
+        self.own_group = true;
+        self
+    }
+
     /// Starts `prog` (its candidates tried as `pathexec` does: ENOENT moves
     /// on; EACCES, EPERM and EISDIR are remembered; any other error stops)
     /// after changing to `cwd` and carrying out `fds`. The error is the one
@@ -383,9 +394,13 @@ impl Spawner {
         copy: bool,
     ) -> Result<SpawnPlan, Errno> {
         let mut attr = PosixSpawnAttr::init()?;
-        attr.set_flags(
-            PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK,
-        )?;
+        let mut flags =
+            PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK;
+        if self.own_group {
+            flags |= PosixSpawnFlags::POSIX_SPAWN_SETPGROUP;
+            attr.set_pgroup(Pid::from_raw(0))?;
+        }
+        attr.set_flags(flags)?;
         attr.set_sigdefault(&self.reset)?;
         attr.set_sigmask(&SigSet::empty())?;
         let mut actions = PosixSpawnFileActions::init()?;
@@ -473,8 +488,19 @@ impl Spawner {
         report: &dyn Fn(Errno),
     ) -> Result<Pid, Errno> {
         match sys::fork()? {
-            sys::Forked::Parent(pid) => Ok(pid),
+            sys::Forked::Parent(pid) => {
+                if self.own_group {
+                    // Also here, so that the group exists when this
+                    // returns, whichever of the two runs first; the
+                    // child may have exec'd already (EACCES): then it did.
+                    let _ = nix::unistd::setpgid(pid, pid);
+                }
+                Ok(pid)
+            }
             sys::Forked::Child => {
+                if self.own_group {
+                    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+                }
                 for sig in self.reset.iter() {
                     sys::default_signal(sig);
                 }

@@ -26,7 +26,9 @@
 //! status, then its supervise). Then `.svscan/finish` runs, and svscan exits
 //! with the number in `.svscan/exitcode` (default 0). As process 1 (a
 //! container), svscan also reaps every orphan as it comes, and before it
-//! exits sends TERM to every process left, waits as long again, then KILL.
+//! exits sends TERM to every process left, waits as long again, then KILL;
+//! and it starts each supervise in a process group of its own, so that a
+//! terminal's interrupt reaches svscan alone.
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -99,9 +101,20 @@ pub fn main(args: &[OsString]) -> i32 {
     ])
     .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
 
+    // As process 1 (a container), each supervise leads a process group of
+    // its own: a terminal's interrupt (`docker run -it`, then Ctrl-C) goes
+    // to the foreground group, svscan's, and must reach svscan alone, which
+    // stops the tree in order; it would kill every supervise at once.
+    // Otherwise they stay in svscan's group, as under the original (init
+    // scripts stop a tree by signalling the group).
+    let spawner = if std::process::id() == 1 {
+        rt.spawner().own_groups()
+    } else {
+        rt.spawner()
+    };
     let mut sc = Scanner {
         services: HashMap::new(),
-        spawner: rt.spawner(),
+        spawner,
         reaper: Reaper::new(),
         supervise: Prepared::new(&[OsString::from("supervise"), OsString::from(".")], None),
     };

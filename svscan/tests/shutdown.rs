@@ -2,6 +2,7 @@
 //! as an ordinary process and as process 1 of a PID namespace.
 
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -204,4 +205,50 @@ fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
     // The namespace is empty: every process in it is gone.
     assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
     assert!(pids_of(&["sleep", "1000"], &root.join("orphans")).is_empty());
+}
+
+#[test]
+fn as_process_1_a_terminal_interrupt_stops_the_tree_in_order() {
+    // `docker run -it`, then Ctrl-C: the terminal sends SIGINT to its
+    // foreground process group, svscan's. As process 1, svscan starts each
+    // supervise in a process group of its own, so that the interrupt
+    // reaches svscan alone, which shuts the tree down in order: the
+    // services get TERM, the logs read every line.
+    if !nix::unistd::Uid::effective().is_root() {
+        panic!("this test needs root (a PID namespace), as CI has");
+    }
+    let t = TempDir::new("sd-pid1-int");
+    let root = t.join("service");
+    tree(&root, false);
+    fs::create_dir_all(root.join(".svscan")).unwrap();
+    fs::write(root.join(".svscan/timeout-shutdown"), "2000\n").unwrap();
+    // unshare waits for svscan and passes on its exit code; the group is
+    // unshare's, which svscan keeps (it is a group's member, not leader).
+    let mut c = Command::new("unshare")
+        .args(["--fork", "--pid", "--mount-proc"])
+        .arg(SVSCAN)
+        .arg(&root)
+        .env("PATH", path_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // On failure: KILL to the group reaches svscan, process 1 of the
+    // namespace, which ends every process in it.
+    struct GroupKill(u32);
+    impl Drop for GroupKill {
+        fn drop(&mut self) {
+            kill_group("KILL", self.0);
+        }
+    }
+    let _guard = GroupKill(c.id());
+    running(&root, "plain");
+    kill_group("INT", c.id());
+    assert_eq!(exit_within(&mut c, 10.0), Some(0));
+    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
+    let n = lines_complete(&root);
+    assert!(n > 50, "{n}");
+    assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
 }
