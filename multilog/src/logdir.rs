@@ -119,10 +119,11 @@ pub struct LogDir {
     /// A failing processor was given up on after TERM: leave the directory
     /// for crash recovery at exit.
     abandoned: bool,
-    /// When the first byte of `current` was written (`R`): from the clock
-    /// when it is written, from the file when multilog starts on a
-    /// non-empty one.
-    first_at: Option<SystemTime>,
+    /// When the first byte of `current` was written (`R`), on the
+    /// monotonic clock: a step of the wall clock (NTP, a manual change)
+    /// neither rotates early nor delays. For a non-empty `current` found
+    /// at start, the file's age by the wall clock, once ([`started_at`]).
+    first_at: Option<Instant>,
 }
 
 impl LogDir {
@@ -160,7 +161,7 @@ impl LogDir {
             }
             let meta = current.metadata().ok();
             let bytes = meta.as_ref().map_or(0, |m| m.len());
-            let first_at = meta.filter(|_| bytes > 0).map(|m| file_started(&m));
+            let first_at = meta.filter(|_| bytes > 0).map(|m| started_at(&m));
             return LogDir {
                 spec,
                 _lock: lock,
@@ -216,28 +217,24 @@ impl LogDir {
         }
     }
 
-    /// When `R` makes `current` due for rotation (wall clock), if it does.
-    fn due_at(&self) -> Option<SystemTime> {
+    /// When `R` makes `current` due for rotation, if it does.
+    fn due_at(&self) -> Option<Instant> {
         if self.spec.rotate_secs == 0 || self.bytes == 0 || self.abandoned {
             return None;
         }
-        Some(self.first_at? + Duration::from_secs(self.spec.rotate_secs))
+        let at = self.first_at?;
+        // Past anything an Instant can hold: never.
+        at.checked_add(Duration::from_secs(self.spec.rotate_secs))
     }
 
     /// The deadline of the `R` rotation, for the wait.
     pub fn rotation_due(&self) -> Option<Instant> {
-        let left = self
-            .due_at()?
-            .duration_since(SystemTime::now())
-            .unwrap_or_default();
-        // A millisecond late rather than early: a wait that ends just short
-        // of the wall-clock moment would be repeated at once.
-        Some(Instant::now() + left + Duration::from_millis(1))
+        self.due_at()
     }
 
     /// Whether `R` wants `current` rotated now.
     pub fn rotation_is_due(&self) -> bool {
-        self.due_at().is_some_and(|t| t <= SystemTime::now())
+        self.due_at().is_some_and(|t| t <= Instant::now())
     }
 
     /// Whether `current` holds anything (ALRM rotates only non-empty ones).
@@ -330,7 +327,7 @@ impl LogDir {
 
     fn take(&mut self, data: &[u8]) {
         if self.bytes == 0 && !data.is_empty() {
-            self.first_at = Some(SystemTime::now());
+            self.first_at = Some(Instant::now());
         }
         self.pending.extend_from_slice(data);
         self.bytes += data.len() as u64;
@@ -648,10 +645,19 @@ pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, cap: u64, file: &str, cod
     }
 }
 
-/// When a file was started: its creation time where the file system
-/// records one, else its last change.
-fn file_started(m: &std::fs::Metadata) -> SystemTime {
-    m.created()
+/// When a file was started, on the monotonic clock: its creation time
+/// where the file system records one, else its last change, taken as an
+/// age by the wall clock now (a file from the future is new).
+fn started_at(m: &std::fs::Metadata) -> Instant {
+    let started = m
+        .created()
         .or_else(|_| m.modified())
-        .unwrap_or_else(|_| SystemTime::now())
+        .unwrap_or_else(|_| SystemTime::now());
+    let age = SystemTime::now()
+        .duration_since(started)
+        .unwrap_or_default();
+    // Linux's monotonic clock holds an age of any file (signed seconds);
+    // were it not to, the file would count as new.
+    let now = Instant::now();
+    now.checked_sub(age).unwrap_or(now)
 }
