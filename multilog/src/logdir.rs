@@ -217,8 +217,9 @@ impl LogDir {
         }
     }
 
-    /// When `R` makes `current` due for rotation, if it does.
-    fn due_at(&self) -> Option<Instant> {
+    /// When `R` makes `current` due for rotation, if it does: the
+    /// deadline for the wait.
+    pub fn rotation_due(&self) -> Option<Instant> {
         if self.spec.rotate_secs == 0 || self.bytes == 0 || self.abandoned {
             return None;
         }
@@ -227,14 +228,9 @@ impl LogDir {
         at.checked_add(Duration::from_secs(self.spec.rotate_secs))
     }
 
-    /// The deadline of the `R` rotation, for the wait.
-    pub fn rotation_due(&self) -> Option<Instant> {
-        self.due_at()
-    }
-
     /// Whether `R` wants `current` rotated now.
     pub fn rotation_is_due(&self) -> bool {
-        self.due_at().is_some_and(|t| t <= Instant::now())
+        self.rotation_due().is_some_and(|t| t <= Instant::now())
     }
 
     /// Whether `current` holds anything (ALRM rotates only non-empty ones).
