@@ -26,9 +26,10 @@
 //! status, then its supervise). Then `.svscan/finish` runs, and svscan exits
 //! with the number in `.svscan/exitcode` (default 0). As process 1 (a
 //! container), svscan also reaps every orphan as it comes, and before it
-//! exits sends TERM to every process left, waits as long again, then KILL;
-//! and it starts each supervise in a process group of its own, so that a
-//! terminal's interrupt reaches svscan alone.
+//! exits sends TERM to every process left, waits as long again, then KILL.
+//! As process 1, or as the foreground job of a terminal, it starts each
+//! supervise in a process group of its own, so that a terminal's interrupt
+//! (Ctrl-C) reaches svscan alone.
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -101,13 +102,15 @@ pub fn main(args: &[OsString]) -> i32 {
     ])
     .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
 
-    // As process 1 (a container), each supervise leads a process group of
-    // its own: a terminal's interrupt (`docker run -it`, then Ctrl-C) goes
+    // As process 1 (a container), or as the foreground job of a terminal,
+    // each supervise leads a process group of its own: a terminal's
+    // interrupt (Ctrl-C; `docker run -it`, with or without `--init`) goes
     // to the foreground group, svscan's, and must reach svscan alone, which
     // stops the tree in order; it would kill every supervise at once.
-    // Otherwise they stay in svscan's group, as under the original (init
-    // scripts stop a tree by signalling the group).
-    let spawner = if std::process::id() == 1 {
+    // Otherwise (started by init, svscanboot or a service manager: no
+    // terminal) they stay in svscan's group, as under the original: init
+    // scripts stop a tree by signalling the group.
+    let spawner = if std::process::id() == 1 || foreground_of_a_terminal() {
         rt.spawner().own_groups()
     } else {
         rt.spawner()
@@ -160,6 +163,20 @@ fn tell(dir: &OsStr, bytes: &[u8]) -> bool {
         common::control::Open::Running(mut f) => f.write_all(bytes).is_ok(),
         _ => false,
     }
+}
+
+/// Whether svscan's group is the foreground group of the terminal on its
+/// stdin, stdout or stderr (a terminal's Ctrl-C would reach it).
+fn foreground_of_a_terminal() -> bool {
+    use std::os::fd::AsFd;
+    let me = nix::unistd::getpgrp();
+    [
+        std::io::stdin().as_fd(),
+        std::io::stdout().as_fd(),
+        std::io::stderr().as_fd(),
+    ]
+    .into_iter()
+    .any(|fd| nix::unistd::tcgetpgrp(fd) == Ok(me))
 }
 
 /// The pid of `./run` in the status of `dir`'s supervise, if up.

@@ -252,3 +252,49 @@ fn as_process_1_a_terminal_interrupt_stops_the_tree_in_order() {
     assert!(n > 50, "{n}");
     assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
 }
+
+#[test]
+fn in_the_foreground_of_a_terminal_ctrl_c_stops_the_tree_in_order() {
+    // `script` runs svscan on a terminal of its own, as the foreground job
+    // of the session (as a shell does, or `docker run -it --init`), and
+    // passes what it reads to the terminal: the byte 3 is Ctrl-C, and the
+    // terminal sends SIGINT to the foreground group. svscan has started
+    // each supervise in a group of its own, so that only svscan gets it and
+    // stops the tree in order.
+    let t = TempDir::new("sd-tty");
+    let root = t.join("service");
+    tree(&root, false);
+    let cmd = format!("exec {} {}", SVSCAN, root.display());
+    let mut c = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("PATH", path_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("script (util-linux)");
+    struct GroupKill(u32, PathBuf);
+    impl Drop for GroupKill {
+        fn drop(&mut self) {
+            kill_group("KILL", self.0);
+            for d in ["talker", "talker/log", "plain"] {
+                let _ = run(
+                    bin("svc").to_str().unwrap(),
+                    &["-dx", self.1.join(d).to_str().unwrap()],
+                    &self.1,
+                );
+            }
+        }
+    }
+    let _guard = GroupKill(c.id(), root.clone());
+    running(&root, "plain");
+    use std::io::Write;
+    c.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    // script passes on svscan's exit code.
+    assert_eq!(exit_within(&mut c, 10.0), Some(0));
+    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
+    let n = lines_complete(&root);
+    assert!(n > 50, "{n}");
+    assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
+}

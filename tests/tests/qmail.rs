@@ -377,21 +377,49 @@ fn qmail_services_from_the_installer_under_svscan() {
 
 #[test]
 fn the_demo_tree_comes_up_from_the_readme_command() {
+    // Run as from a shell: `script` gives it a terminal of its own, whose
+    // foreground job it is, and passes what it reads to that terminal
+    // (the byte 3 is Ctrl-C).
     let bin = bin_dir();
-    let mut child = Command::new(format!("{TOP}/examples/run-demo"))
+    let cmd = format!("exec {TOP}/examples/run-demo");
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
         .env("DEMO_BIN", &bin)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .unwrap();
+        .expect("script (util-linux)");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let tree = PathBuf::from(first.trim().strip_prefix("demo service tree: ").unwrap());
-    let _group = Group(child);
+    out.read_line(&mut first).unwrap();
+    let tree = PathBuf::from(
+        first
+            .trim()
+            .strip_prefix("demo service tree: ")
+            .unwrap_or_else(|| panic!("{first:?}")),
+    );
+    // The rest of the terminal's output is read, so that nothing written
+    // to it waits.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    // On failure: svscan (in the terminal's session, not this group) and
+    // every supervise go.
+    struct Demo(Group, PathBuf, PathBuf);
+    impl Drop for Demo {
+        fn drop(&mut self) {
+            let tree = self.1.to_str().unwrap();
+            for pid in pids_of(&["svscan", tree], &self.1) {
+                kill("-9", pid);
+            }
+            let dirs = ["clock", "clock/log", "hello", "hello/log"].map(|d| self.1.join(d));
+            let _ = Command::new(self.2.join("svc"))
+                .arg("-dx")
+                .args(&dirs)
+                .status();
+        }
+    }
+    let mut demo = Demo(Group(child), tree.clone(), bin.clone());
     for d in ["clock", "clock/log", "hello", "hello/log"] {
         assert!(
             wait_until(15.0, || svstat(&bin, &tree.join(d)).starts_with("up (pid ")),
@@ -416,18 +444,19 @@ fn the_demo_tree_comes_up_from_the_readme_command() {
         .read_to_string(&mut reply)
         .unwrap();
     assert_eq!(reply, "hello 127.0.0.1, you are the local machine\n");
-    // Ctrl-C, as the script says: the terminal's SIGINT reaches the whole
-    // group; every supervise is gone, and svscan exits (0).
-    let mut group = _group;
-    kill_group("INT", group.0.id());
-    let mut status = None;
-    assert!(wait_until(15.0, || {
-        status = group.0.try_wait().unwrap();
-        status.is_some()
-    }));
-    assert_eq!(status.unwrap().code(), Some(0));
+    // Ctrl-C, as the script says: the tree stops in order and svscan
+    // exits 0 (script passes its code on); each log was told to stop only
+    // after its service and closed its current cleanly (mode 0744).
+    let script = &mut demo.0 .0;
+    script.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    assert_eq!(exit_within(script, 15.0), Some(0));
     for d in ["clock", "clock/log", "hello", "hello/log"] {
         assert_eq!(svstat(&bin, &tree.join(d)), "supervise not running", "{d}");
     }
+    for d in ["clock", "hello"] {
+        let current = tree.join(d).join("log/main/current");
+        assert_eq!(mode(&current) & 0o777, 0o744, "{d}");
+    }
+    drop(demo);
     let _ = fs::remove_dir_all(&tree);
 }
