@@ -258,7 +258,7 @@ fn down_signal_quit_reaches_the_service() {
     let t = TempDir::new("rd-downsig");
     script(
         t.join("a/run"),
-        "trap 'echo quit > got; kill $!; exit 0' QUIT\ntrap '' TERM\nsleep 1000 &\nwait\n",
+        "trap 'echo quit > got; kill -9 $!; exit 0' QUIT\ntrap '' TERM\nsleep 1000 &\nwait\n",
     );
     fs::write(t.join("a/down-signal"), "QUIT\n").unwrap();
     let s = Supervised::start(t.path(), "a");

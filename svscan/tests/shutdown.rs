@@ -75,6 +75,55 @@ fn lines_complete(root: &Path) -> usize {
     n
 }
 
+/// The tree of [`tree`] was stopped in order: the talker got TERM, its
+/// log holds every line it wrote, and no service is left.
+fn stopped_in_order(root: &Path) {
+    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
+    let n = lines_complete(root);
+    assert!(n > 50, "{n}");
+    assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
+}
+
+/// svscan on `root` as process 1 of a new PID namespace; `unshare` waits
+/// for it and passes on its exit code. With `group`, in a process group of
+/// its own (unshare's, which svscan keeps: a member, not the leader).
+fn as_process_1(root: &Path, group: bool) -> std::process::Child {
+    let mut c = Command::new("unshare");
+    c.args(["--fork", "--pid", "--mount-proc"])
+        .arg(SVSCAN)
+        .arg(root)
+        .env("PATH", path_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if group {
+        c.process_group(0);
+    }
+    c.spawn().unwrap()
+}
+
+/// On a test's failure, what is left goes: svscan on `root` wherever it
+/// runs (KILL to process 1 of a namespace ends every process in it), the
+/// process group `group`, and every supervise of the tree.
+struct Leftovers(u32, PathBuf);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        let root = self.1.to_str().unwrap();
+        for pid in pids_of(&[SVSCAN, root], &self.1) {
+            kill("-KILL", pid);
+        }
+        kill_group("KILL", self.0);
+        for d in ["talker", "talker/log", "plain"] {
+            let _ = run(
+                bin("svc").to_str().unwrap(),
+                &["-dx", self.1.join(d).to_str().unwrap()],
+                &self.1,
+            );
+        }
+    }
+}
+
 #[test]
 fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
     let t = TempDir::new("sd-plain");
@@ -161,16 +210,7 @@ fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
     );
     fs::create_dir_all(root.join(".svscan")).unwrap();
     fs::write(root.join(".svscan/timeout-shutdown"), "2000\n").unwrap();
-    let mut c = Command::new("unshare")
-        .args(["--fork", "--pid", "--mount-proc"])
-        .arg(SVSCAN)
-        .arg(&root)
-        .env("PATH", path_env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = as_process_1(&root, false);
     running(&root, "orphans");
     // svscan is process 1 of the namespace: its pid outside is unshare's
     // child.
@@ -222,35 +262,12 @@ fn as_process_1_a_terminal_interrupt_stops_the_tree_in_order() {
     tree(&root, false);
     fs::create_dir_all(root.join(".svscan")).unwrap();
     fs::write(root.join(".svscan/timeout-shutdown"), "2000\n").unwrap();
-    // unshare waits for svscan and passes on its exit code; the group is
-    // unshare's, which svscan keeps (it is a group's member, not leader).
-    let mut c = Command::new("unshare")
-        .args(["--fork", "--pid", "--mount-proc"])
-        .arg(SVSCAN)
-        .arg(&root)
-        .env("PATH", path_env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    // On failure: KILL to the group reaches svscan, process 1 of the
-    // namespace, which ends every process in it.
-    struct GroupKill(u32);
-    impl Drop for GroupKill {
-        fn drop(&mut self) {
-            kill_group("KILL", self.0);
-        }
-    }
-    let _guard = GroupKill(c.id());
+    let mut c = as_process_1(&root, true);
+    let _leftovers = Leftovers(c.id(), root.clone());
     running(&root, "plain");
     kill_group("INT", c.id());
     assert_eq!(exit_within(&mut c, 10.0), Some(0));
-    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
-    let n = lines_complete(&root);
-    assert!(n > 50, "{n}");
-    assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
+    stopped_in_order(&root);
 }
 
 #[test]
@@ -274,27 +291,11 @@ fn in_the_foreground_of_a_terminal_ctrl_c_stops_the_tree_in_order() {
         .process_group(0)
         .spawn()
         .expect("script (util-linux)");
-    struct GroupKill(u32, PathBuf);
-    impl Drop for GroupKill {
-        fn drop(&mut self) {
-            kill_group("KILL", self.0);
-            for d in ["talker", "talker/log", "plain"] {
-                let _ = run(
-                    bin("svc").to_str().unwrap(),
-                    &["-dx", self.1.join(d).to_str().unwrap()],
-                    &self.1,
-                );
-            }
-        }
-    }
-    let _guard = GroupKill(c.id(), root.clone());
+    let _leftovers = Leftovers(c.id(), root.clone());
     running(&root, "plain");
     use std::io::Write;
     c.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
     // script passes on svscan's exit code.
     assert_eq!(exit_within(&mut c, 10.0), Some(0));
-    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
-    let n = lines_complete(&root);
-    assert!(n > 50, "{n}");
-    assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
+    stopped_in_order(&root);
 }
