@@ -117,7 +117,7 @@ MANPAGER=cat MANWIDTH=80 man 8 svc | grep -c 'svc - controls services'
 MANPAGER=cat MANWIDTH=80 man 8 tai64nlocal | grep -c 'tai64n, tai64nlocal'
 step unit
 grep -c '^SV:123456:respawn:/usr/bin/svscanboot$' /etc/inittab
-grep '^ExecStart=' /lib/systemd/system/daemontools-run.service
+grep -E '^(ExecStart|KillMode)=' /lib/systemd/system/daemontools-run.service
 readlink /etc/systemd/system/multi-user.target.wants/daemontools-run.service
 step update-service
 mkdir -p /etc/sv/hello/log
@@ -128,7 +128,8 @@ update-service --add /etc/sv/hello
 readlink /etc/sv/hello/supervise /etc/sv/hello/log/supervise
 update-service --list
 update-service --check hello && echo "check: registered"
-svscan /etc/service >/dev/null 2>&1 &
+# svscan as the unit starts it (its ExecStart line; env execs svscan).
+$(sed -n 's/^ExecStart=//p' /lib/systemd/system/daemontools-run.service) >/dev/null 2>&1 &
 scan=$!
 i=0
 until svok /etc/service/hello 2>/dev/null && svok /etc/service/hello/log 2>/dev/null; do
@@ -143,8 +144,23 @@ while svok /etc/sv/hello 2>/dev/null || svok /etc/sv/hello/log 2>/dev/null; do
     sleep 0.02
 done
 update-service --check hello || echo "check: not registered"
+# systemctl stop with KillMode=mixed: TERM to the main process alone. The
+# tree stops in order: bye gets TERM, its supervise exits, svscan exits 0.
+mkdir -p /etc/sv/bye
+printf '#!/bin/sh\ntrap "echo term > got-term; exit 0" TERM\nwhile :; do sleep 0.05; done\n' > /etc/sv/bye/run
+chmod 755 /etc/sv/bye/run
+update-service --add /etc/sv/bye >/dev/null
+i=0
+until svok /etc/service/bye 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 500 ] || { echo "bye never came up"; exit 1; }
+    sleep 0.02
+done
 kill $scan
-wait $scan 2>/dev/null || :
+wait $scan
+echo "svscan exited $?"
+cat /etc/sv/bye/got-term
+svok /etc/service/bye 2>/dev/null || echo "bye: supervise gone"
+rm -f /etc/service/bye
 rm -rf /etc/sv
 step remove
 dpkg -r daemontools-rs >/dev/null 2>&1
@@ -177,7 +193,8 @@ daemontools-rs: /usr/bin/svscanboot
 1
 == unit
 1
-ExecStart=/usr/bin/svscanboot
+ExecStart=/usr/bin/env - PATH=/usr/bin:/command:/usr/local/bin:/usr/local/sbin:/bin:/sbin:/usr/sbin /usr/bin/svscan /etc/service
+KillMode=mixed
 /lib/systemd/system/daemontools-run.service
 == update-service
 Service hello added.
@@ -188,6 +205,9 @@ check: registered
 /etc/service/hello: up (pid P) S seconds
 Service hello removed, the service daemon received the TERM and CONT signals.
 check: not registered
+svscan exited 0
+term
+bye: supervise gone
 == remove
 deinstall ok config-files
 == purge
