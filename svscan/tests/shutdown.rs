@@ -102,9 +102,10 @@ fn as_process_1(root: &Path, group: bool) -> std::process::Child {
     c.spawn().unwrap()
 }
 
-/// On a test's failure, what is left goes: svscan on `root` wherever it
-/// runs (KILL to process 1 of a namespace ends every process in it), the
-/// process group `group`, and every supervise of the tree.
+/// On a test's failure, what is left goes: svscan on the tree (the path)
+/// wherever it runs (KILL to process 1 of a namespace ends every process
+/// in it), the process group (the number), and every supervise of the
+/// tree.
 struct Leftovers(u32, PathBuf);
 
 impl Drop for Leftovers {
