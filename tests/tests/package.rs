@@ -132,7 +132,10 @@ update-service --check hello && echo "check: registered"
 $(sed -n 's/^ExecStart=//p' /lib/systemd/system/daemontools-run.service) >/dev/null 2>&1 &
 scan=$!
 i=0
-until svok /etc/service/hello 2>/dev/null && svok /etc/service/hello/log 2>/dev/null; do
+# Up, not only supervised: between supervise's start (svok succeeds) and
+# the first start of ./run, svstat shows "down 0 seconds, normally up,
+# want up", as the original's does.
+until svstat /etc/service/hello 2>/dev/null | grep -q ': up (pid ' && svok /etc/service/hello/log 2>/dev/null; do
     i=$((i + 1)); [ $i -lt 500 ] || { echo "hello never came up"; exit 1; }
     sleep 0.02
 done
@@ -147,11 +150,12 @@ update-service --check hello || echo "check: not registered"
 # systemctl stop with KillMode=mixed: TERM to the main process alone. The
 # tree stops in order: bye gets TERM, its supervise exits, svscan exits 0.
 mkdir -p /etc/sv/bye
-printf '#!/bin/sh\ntrap "echo term > got-term; exit 0" TERM\nwhile :; do sleep 0.05; done\n' > /etc/sv/bye/run
+printf '#!/bin/sh\ntrap "echo term > got-term; exit 0" TERM\n: > trapped\nwhile :; do sleep 0.05; done\n' > /etc/sv/bye/run
 chmod 755 /etc/sv/bye/run
 update-service --add /etc/sv/bye >/dev/null
 i=0
-until svok /etc/service/bye 2>/dev/null; do
+# Its trap is set: the TERM cannot come before it.
+until [ -e /etc/sv/bye/trapped ]; do
     i=$((i + 1)); [ $i -lt 500 ] || { echo "bye never came up"; exit 1; }
     sleep 0.02
 done
