@@ -321,3 +321,121 @@ fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
         );
     }
 }
+
+#[test]
+fn a_read_only_root_with_the_supervise_directories_and_logs_on_a_writable_mount() {
+    // A container whose root file system is read-only (`docker run
+    // --read-only --tmpfs /run`, Kubernetes' readOnlyRootFilesystem): each
+    // `supervise` is a symlink to a directory under /run that does not
+    // exist yet (supervise creates it, one level, as Debian's does), and
+    // the log writes under /run too. Here /run is a host directory bound
+    // there, so that the test can read it; the rest of the root is
+    // remounted read-only in a mount namespace of its own.
+    if !nix::unistd::Uid::effective().is_root() {
+        panic!("this test needs root (mount and PID namespaces), as CI has");
+    }
+    let t = TempDir::new("ct-ro");
+    let root = t.join("root");
+    let o = Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join("examples/container/make-root"),
+    )
+    .arg(&root)
+    .arg(static_bins())
+    .arg(static_sh())
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sv = root.join("service");
+    fs::remove_dir_all(&sv).unwrap();
+    script(
+        sv.join("ro/run"),
+        "exec 2>&1\ntrap 'echo got-term > /run/ro-term; exit 0' TERM\n\
+         if (: > /service/probe) 2>/dev/null; then echo root-writable; else echo started; fi\n\
+         while :; do sleep 0.05; done\n",
+    );
+    script(sv.join("ro/log/run"), "exec multilog /run/ro-log\n");
+    std::os::unix::fs::symlink("/run/ro", sv.join("ro/supervise")).unwrap();
+    std::os::unix::fs::symlink("/run/ro.log", sv.join("ro/log/supervise")).unwrap();
+    fs::create_dir_all(root.join("run")).unwrap();
+    fs::create_dir_all(root.join("dev")).unwrap();
+    nix::sys::stat::mknod(
+        &root.join("dev/null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    let run = t.join("run");
+    fs::create_dir_all(&run).unwrap();
+    let (r, w) = (root.display(), run.display());
+    let setup = format!(
+        "mount --bind {r} {r} && mount -o remount,bind,ro {r} {r} && \
+         mount --bind {w} {r}/run && \
+         exec unshare --fork --pid --mount-proc --root={r} --wd=/ /bin/svscan /service"
+    );
+    let mut c = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &setup])
+        .env_clear()
+        .env("PATH", "/bin:/usr/bin:/sbin:/usr/sbin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // On failure: KILL to svscan, process 1 of its namespace, ends it all.
+    struct KillChildren(u32);
+    impl Drop for KillChildren {
+        fn drop(&mut self) {
+            for k in children_of(self.0) {
+                kill("-KILL", k.pid);
+            }
+        }
+    }
+    let _guard = KillChildren(c.id());
+    // Seen from here, the supervise directories are under `run`.
+    let view = t.join("view");
+    for (name, target) in [("ro", "ro"), ("ro.log", "ro.log")] {
+        fs::create_dir_all(view.join(name)).unwrap();
+        std::os::unix::fs::symlink(run.join(target), view.join(name).join("supervise")).unwrap();
+    }
+    for d in ["ro", "ro.log"] {
+        assert!(
+            wait_until(20.0, || up(&view.join(d))),
+            "{d}: {}",
+            svstat(&view.join(d))
+        );
+    }
+    assert!(wait_until(10.0, || fs::read_to_string(
+        run.join("ro-log/current")
+    )
+    .is_ok_and(|s| s == "started\n")));
+    // (The service found the root read-only: it logged "started".) The
+    // supervise symlinks are still symlinks.
+    for l in ["ro/supervise", "ro/log/supervise"] {
+        assert!(fs::symlink_metadata(sv.join(l))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+    // The outer unshare became sh, then the inner unshare: svscan is its
+    // child.
+    let inner = children_of(c.id())
+        .first()
+        .map(|k| k.pid)
+        .expect("svscan under unshare");
+    assert!(is_namespace_init(inner));
+    kill("-TERM", inner);
+    assert_eq!(exit_within(&mut c, 15.0), Some(0));
+    assert_eq!(
+        fs::read_to_string(run.join("ro-term")).unwrap(),
+        "got-term\n"
+    );
+    // The log was closed cleanly (mode 0744), with every line.
+    let current = run.join("ro-log/current");
+    assert_eq!(fs::read_to_string(&current).unwrap(), "started\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&current).unwrap().mode() & 0o777, 0o744);
+}
