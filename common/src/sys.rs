@@ -43,6 +43,15 @@ pub fn default_signal(sig: Signal) {
     let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
 }
 
+/// For a program whose original leaves SIGPIPE at its default (the filters,
+/// svstat, svok, tcprules, tcprulescheck): undoes the Rust runtime's
+/// ignore, so that output to a pipe whose reader has gone ends it by
+/// SIGPIPE, as the original (141 in a shell, where an ignored SIGPIPE
+/// gave EPIPE and exit 111).
+pub fn sigpipe_default() {
+    default_signal(Signal::SIGPIPE);
+}
+
 /// Ignores `sig` (svc ignores SIGPIPE).
 pub fn ignore_signal(sig: Signal) {
     // SAFETY: SIG_IGN installs no handler; see `default_signal`.

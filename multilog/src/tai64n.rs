@@ -14,6 +14,7 @@ use crate::find_newline;
 const BLOCK: usize = 128 * 1024;
 
 pub fn main() -> i32 {
+    common::sys::sigpipe_default();
     let mut input = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; BLOCK];

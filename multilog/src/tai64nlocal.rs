@@ -83,6 +83,7 @@ impl Cache {
 }
 
 pub fn main() -> i32 {
+    common::sys::sigpipe_default();
     let mut input = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; BLOCK];

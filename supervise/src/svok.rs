@@ -10,6 +10,7 @@ use nix::errno::Errno;
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("svok");
+    common::sys::sigpipe_default();
     let Some(dir) = args.get(1) else {
         diag::usage("svok dir");
     };

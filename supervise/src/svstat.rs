@@ -22,6 +22,7 @@ use common::xstatus::{self, XStatus};
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("svstat");
+    common::sys::sigpipe_default();
     let (mode, dirs) = match options(&args[1.min(args.len())..]) {
         Ok(x) => x,
         Err(()) => diag::usage("svstat [ -o field,... | -j ] dir ..."),

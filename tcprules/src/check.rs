@@ -14,6 +14,7 @@ use nix::errno::Errno;
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("tcprulescheck");
+    common::sys::sigpipe_default();
     let Some(file) = args.get(1) else {
         diag::usage("tcprulescheck rules.cdb");
     };

@@ -23,6 +23,7 @@ use common::rules::{self, Kind, Parsed};
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("tcprules");
+    common::sys::sigpipe_default();
     if args.len() < 3 {
         diag::usage("tcprules rules.cdb rules.tmp");
     }

@@ -67,10 +67,12 @@ fn filter(mut f: impl FnMut(&[u8], &mut Vec<u8>), finish: impl FnOnce(&mut Vec<u
 }
 
 pub fn addcr_main() -> i32 {
+    common::sys::sigpipe_default();
     filter(addcr, |_| {})
 }
 
 pub fn delcr_main() -> i32 {
+    common::sys::sigpipe_default();
     let pending = std::cell::Cell::new(false);
     filter(
         |i, o| {

@@ -1,0 +1,82 @@
+//! A reader that goes away: the filters and the one-shot programs whose
+//! originals leave SIGPIPE at its default die of it when their output is a
+//! pipe nobody reads any more, as the C programs do. A shell sees 141, and
+//! scripts under `set -o pipefail` that allow 141 (`tai64nlocal < current
+//! | head`) keep working. Side by side with the C originals.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use testutil::*;
+
+/// How `prog args` ends when its stdout is a pipe whose reader has gone,
+/// fed `input`: the signal that ended it, or its exit code.
+fn ending(prog: &Path, args: &[&str], input: &[u8], cwd: &Path) -> String {
+    let (r, w) = std::io::pipe().unwrap();
+    drop(r);
+    let mut c = Command::new(prog)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(w)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    // The program may die before it has read everything.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let o = c.wait_with_output().unwrap();
+    match o.status.signal() {
+        Some(s) => format!("signal {s}"),
+        None => format!(
+            "exit {} {}",
+            o.status.code().unwrap(),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    }
+}
+
+#[test]
+fn output_to_a_pipe_without_a_reader_ends_them_as_the_originals() {
+    let t = TempDir::new("e2e-pipes");
+    let lines: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("line {i}\r\n").into_bytes())
+        .collect();
+    let stamped: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("@400000006b14b0ce0587{i:04} line\n").into_bytes())
+        .collect();
+    // A status for svstat, and a rules database for tcprulescheck.
+    let dirs: Vec<String> = (0..3000).map(|i| format!("d{i}")).collect();
+    fs::create_dir_all(t.join("rules")).unwrap();
+    let o = Command::new(bin_dir().join("tcprules"))
+        .args(["r.cdb", "r.tmp"])
+        .current_dir(t.join("rules"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            let long = format!(":allow,A=\"{}\"\n", "x".repeat(100_000));
+            c.stdin.take().unwrap().write_all(long.as_bytes())?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(o.success());
+    let dir_args: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    let cases: [(&str, Vec<&str>, &[u8], &Path); 6] = [
+        ("tai64n", vec![], &lines, t.path()),
+        ("tai64nlocal", vec![], &stamped, t.path()),
+        ("addcr", vec![], &lines, t.path()),
+        ("delcr", vec![], &lines, t.path()),
+        ("svstat", dir_args, b"", t.path()),
+        ("tcprulescheck", vec!["r.cdb"], b"", &t.join("rules")),
+    ];
+    for (name, args, input, cwd) in cases {
+        let ours = ending(&bin_dir().join(name), &args, input, cwd);
+        let theirs = ending(&reference_bin(name), &args, input, cwd);
+        assert_eq!(ours, theirs, "{name}");
+        assert_eq!(ours, "signal 13", "{name}");
+    }
+}
