@@ -15,7 +15,7 @@ use testutil::*;
 /// How `prog args` ends when its stdout is a pipe whose reader has gone,
 /// fed `input`: the signal that ended it, or its exit code.
 fn ending(prog: &Path, args: &[&str], input: &[u8], cwd: &Path) -> String {
-    let (r, w) = std::io::pipe().unwrap();
+    let (r, w) = nix::unistd::pipe().unwrap();
     drop(r);
     let mut c = Command::new(prog)
         .args(args)
