@@ -401,7 +401,9 @@ impl Spawner {
             attr.set_pgroup(Pid::from_raw(0))?;
         }
         attr.set_flags(flags)?;
-        attr.set_sigdefault(&self.reset)?;
+        // The C library's internal signals too: glibc's posix_spawn would
+        // leave them ignored in the program.
+        attr.set_sigdefault(&sys::with_internal_signals(&self.reset))?;
         attr.set_sigmask(&SigSet::empty())?;
         let mut actions = PosixSpawnFileActions::init()?;
         if let Some(dir) = cwd {

@@ -7,7 +7,7 @@
 //! our own argv memory.
 
 use nix::errno::Errno;
-use nix::sys::signal::{self, SigHandler, Signal};
+use nix::sys::signal::{self, SigHandler, SigSet, Signal};
 use nix::unistd::{ForkResult, Pid};
 
 /// Where `fork` left us.
@@ -50,6 +50,39 @@ pub fn default_signal(sig: Signal) {
 /// gave EPIPE and exit 111).
 pub fn sigpipe_default() {
     default_signal(Signal::SIGPIPE);
+}
+
+/// `set` with the C library's internal signals added: the kernel's 32 up to
+/// SIGRTMIN (34 under glibc), which nix's `Signal` cannot name. glibc's
+/// posix_spawn sets them to SIG_IGN in the child unless they are in its
+/// "set to default" set, and an ignored signal survives the exec: every
+/// program it starts would run with signals 32 and 33 ignored, where one
+/// started by fork + exec (the originals) has them at their default.
+pub fn with_internal_signals(set: &SigSet) -> SigSet {
+    use nix::libc::{c_ulong, sigset_t};
+    const WORD: usize = 8 * std::mem::size_of::<c_ulong>();
+    const WORDS: usize = std::mem::size_of::<sigset_t>() / std::mem::size_of::<c_ulong>();
+    const _: () =
+        assert!(std::mem::size_of::<sigset_t>() == WORDS * std::mem::size_of::<c_ulong>());
+    const _: () = assert!(std::mem::align_of::<sigset_t>() >= std::mem::align_of::<c_ulong>());
+    let mut raw: sigset_t = *set.as_ref();
+    // glibc's sigaddset refuses its internal signals: their bits are set
+    // here in the layout the kernel and posix_spawn read, an array of
+    // unsigned longs with bit n - 1 for signal n.
+    // SAFETY: on Linux (glibc and musl alike) sigset_t is exactly such an
+    // array (the size and alignment are checked above); the slice covers
+    // `raw`'s bytes and nothing else, and lives no longer than this block.
+    let words =
+        unsafe { std::slice::from_raw_parts_mut(&mut raw as *mut sigset_t as *mut c_ulong, WORDS) };
+    for sig in 32..nix::libc::SIGRTMIN() {
+        let bit = (sig - 1) as usize;
+        if let Some(w) = words.get_mut(bit / WORD) {
+            *w |= 1 << (bit % WORD);
+        }
+    }
+    // SAFETY: `raw` came from a valid SigSet; only bits of valid signal
+    // numbers were added.
+    unsafe { SigSet::from_sigset_t_unchecked(raw) }
 }
 
 /// Ignores `sig` (svc ignores SIGPIPE).

@@ -267,6 +267,68 @@ fn signals_reach_the_service() {
 }
 
 #[test]
+fn run_and_finish_start_with_the_signal_dispositions_the_originals_give() {
+    // glibc's posix_spawn leaves its internal signals (32 and 33) ignored in
+    // the program unless told to reset them; the C supervise forks, and
+    // ./run has them as supervise had them: at their default when started
+    // by init or a shell. Ours resets them. So: the same ignored and
+    // blocked standard signals (1-31) in ./run (and ./finish) as under the
+    // C supervise, and 32 and 33 not ignored. (This test starts both
+    // supervise with std's Command, itself a posix_spawn: the C one then
+    // inherits 32 ignored, which a supervise started by a shell does not.)
+    let t = TempDir::new("sv-sigdisp");
+    let masks = "grep -E '^Sig(Ign|Blk)' /proc/$$/status";
+    script(
+        t.join("a/run"),
+        &format!("{masks} > run-masks\nexec sleep 1000\n"),
+    );
+    script(t.join("a/finish"), &format!("{masks} > finish-masks\n"));
+    let read = |f: &str| fs::read_to_string(t.join("a").join(f)).unwrap_or_default();
+    let mut seen = Vec::new();
+    for bin in [SUPERVISE.into(), reference_bin("supervise")] {
+        for f in ["run-masks", "finish-masks"] {
+            let _ = fs::remove_file(t.join("a").join(f));
+        }
+        let mut c = Command::new(&bin)
+            .arg("a")
+            .current_dir(t.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_until(5.0, || read("run-masks").lines().count() == 2));
+        run(SVC, &["-dx", "a"], t.path());
+        assert!(exit_within(&mut c, 5.0).is_some());
+        seen.push(read("run-masks"));
+        if bin.as_os_str() == SUPERVISE {
+            // (The C supervise has no ./finish.)
+            assert!(wait_until(5.0, || read("finish-masks").lines().count() == 2));
+            assert_eq!(read("finish-masks"), seen[0], "./finish");
+        }
+    }
+    // The masks as numbers: standard signals are bits 0-30, 32 and 33 bits
+    // 31 and 32.
+    let mask = |text: &str, name: &str| {
+        let hex = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {text:?}"));
+        u64::from_str_radix(hex.trim(), 16).unwrap()
+    };
+    let standard = (1u64 << 31) - 1;
+    for name in ["SigIgn:", "SigBlk:"] {
+        assert_eq!(
+            mask(&seen[0], name) & standard,
+            mask(&seen[1], name) & standard,
+            "{name} of ./run under ours, then under the C supervise"
+        );
+    }
+    assert_eq!(mask(&seen[0], "SigIgn:") & (3 << 31), 0, "{}", seen[0]);
+    assert_eq!(mask(&seen[0], "SigBlk:"), 0, "{}", seen[0]);
+}
+
+#[test]
 fn missing_or_unexecutable_run_retries_about_once_a_second() {
     for (body, mode, reason) in [
         (None, 0, "file does not exist"),
