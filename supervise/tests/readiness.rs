@@ -7,24 +7,11 @@ mod util;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use util::*;
 
 const SVWAIT: &str = env!("CARGO_BIN_EXE_svwait");
-
-/// Starts `bin args` in the background (stdout/stderr discarded).
-fn spawn(bin: &str, args: &[&str], cwd: &Path) -> Child {
-    Command::new(bin)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
 
 fn now_unix() -> i64 {
     SystemTime::now()
@@ -516,14 +503,7 @@ fn svwait_and_svc_w_work_against_the_c_supervise() {
     let c_supervise = reference_bin("supervise");
     script(t.join("a/run"), "exec sleep 1000\n");
     fs::write(t.join("a/notification-fd"), "3\n").unwrap();
-    let mut c = Command::new(&c_supervise)
-        .arg("a")
-        .current_dir(t.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = spawn(&c_supervise, &["a"], t.path());
     assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
     assert_eq!(
         run_within(5.0, SVWAIT, &["-u", "-t", "3000", "a"], t.path(), None),

@@ -289,14 +289,7 @@ fn run_and_finish_start_with_the_signal_dispositions_the_originals_give() {
         for f in ["run-masks", "finish-masks"] {
             let _ = fs::remove_file(t.join("a").join(f));
         }
-        let mut c = Command::new(&bin)
-            .arg("a")
-            .current_dir(t.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut c = spawn(&bin, &["a"], t.path());
         assert!(wait_until(5.0, || read("run-masks").lines().count() == 2));
         run(SVC, &["-dx", "a"], t.path());
         assert!(exit_within(&mut c, 5.0).is_some());

@@ -15,9 +15,8 @@ const SVSCAN: &str = env!("CARGO_BIN_EXE_svscan");
 
 /// The example image's root (examples/container/make-root: our static
 /// binaries, busybox as sh and sleep, its /etc/passwd and /etc/group and
-/// its service tree), with /dev/null as a container runtime provides it,
-/// and the test's own services added to the tree.
-fn image(root: &Path) {
+/// its service tree), with /dev/null as a container runtime provides it.
+fn base_image(root: &Path) {
     let top = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let o = Command::new(top.join("examples/container/make-root"))
         .arg(root)
@@ -46,7 +45,12 @@ fn image(root: &Path) {
         nix::sys::stat::makedev(1, 3),
     )
     .unwrap();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
+}
 
+/// [`base_image`] with the test's own services added to the tree.
+fn image(root: &Path) {
+    base_image(root);
     let sv = root.join("service");
     // The app: numbered lines to its log as fast as it can, with UID and
     // GID of the image's account web (envuidgid); notes TERM.
@@ -92,7 +96,6 @@ fn image(root: &Path) {
         sv.join(".svscan/finish"),
         "echo finished > /service/finished\n",
     );
-    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// Whether a 64-bit ELF file names a program interpreter (PT_INTERP): a
@@ -336,18 +339,7 @@ fn a_read_only_root_with_the_supervise_directories_and_logs_on_a_writable_mount(
     }
     let t = TempDir::new("ct-ro");
     let root = t.join("root");
-    let o = Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .join("examples/container/make-root"),
-    )
-    .arg(&root)
-    .arg(static_bins())
-    .arg(static_sh())
-    .output()
-    .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    base_image(&root);
     let sv = root.join("service");
     fs::remove_dir_all(&sv).unwrap();
     script(
@@ -360,14 +352,6 @@ fn a_read_only_root_with_the_supervise_directories_and_logs_on_a_writable_mount(
     std::os::unix::fs::symlink("/run/ro", sv.join("ro/supervise")).unwrap();
     std::os::unix::fs::symlink("/run/ro.log", sv.join("ro/log/supervise")).unwrap();
     fs::create_dir_all(root.join("run")).unwrap();
-    fs::create_dir_all(root.join("dev")).unwrap();
-    nix::sys::stat::mknod(
-        &root.join("dev/null"),
-        nix::sys::stat::SFlag::S_IFCHR,
-        nix::sys::stat::Mode::from_bits_truncate(0o666),
-        nix::sys::stat::makedev(1, 3),
-    )
-    .unwrap();
     let run = t.join("run");
     fs::create_dir_all(&run).unwrap();
     let (r, w) = (root.display(), run.display());

@@ -15,6 +15,18 @@ pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
 pub const FGHACK: &str = env!("CARGO_BIN_EXE_fghack");
 
+/// Starts `bin args` in `cwd` in the background, its output discarded.
+pub fn spawn(bin: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> Child {
+    Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// svstat's TEXT for one directory (the part after `DIR: `).
 pub fn svstat(cwd: &Path, dir: &str) -> String {
     let o = run(SVSTAT, &[dir], cwd);
