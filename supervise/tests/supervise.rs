@@ -276,29 +276,52 @@ fn run_and_finish_start_with_the_signal_dispositions_the_originals_give() {
     // C supervise, and 32 and 33 not ignored. (This test starts both
     // supervise with std's Command, itself a posix_spawn: the C one then
     // inherits 32 ignored, which a supervise started by a shell does not.)
+    //
+    // The masks are read from /proc of the program ./run and ./finish
+    // exec (sleep), not from the shell: dash blocks every signal around
+    // each fork and while it waits, so a command run by the script (grep
+    // on /proc/$$/status) could catch the shell's mask in that window.
     let t = TempDir::new("sv-sigdisp");
-    let masks = "grep -E '^Sig(Ign|Blk)' /proc/$$/status";
-    script(
-        t.join("a/run"),
-        &format!("{masks} > run-masks\nexec sleep 1000\n"),
-    );
-    script(t.join("a/finish"), &format!("{masks} > finish-masks\n"));
-    let read = |f: &str| fs::read_to_string(t.join("a").join(f)).unwrap_or_default();
+    let dir = t.join("a");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    script(t.join("a/finish"), "exec sleep 999\n");
+    // The masks of the one process `sleep SECS` in the service directory,
+    // once it has exec'd.
+    let masks_of = |secs: &str| -> Option<(u32, String)> {
+        let pids = pids_of(&["sleep", secs], &dir);
+        let &[pid] = pids.as_slice() else {
+            return None;
+        };
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let lines: Vec<&str> = status
+            .lines()
+            .filter(|l| l.starts_with("SigIgn:") || l.starts_with("SigBlk:"))
+            .collect();
+        Some((pid, lines.join("\n") + "\n"))
+    };
     let mut seen = Vec::new();
     for bin in [SUPERVISE.into(), reference_bin("supervise")] {
-        for f in ["run-masks", "finish-masks"] {
-            let _ = fs::remove_file(t.join("a").join(f));
-        }
         let mut c = spawn(&bin, &["a"], t.path());
-        assert!(wait_until(5.0, || read("run-masks").lines().count() == 2));
+        let mut run_masks = None;
+        assert!(wait_until(5.0, || {
+            run_masks = masks_of("1000");
+            run_masks.is_some()
+        }));
+        let (_, run_masks) = run_masks.unwrap();
         run(SVC, &["-dx", "a"], t.path());
-        assert!(exit_within(&mut c, 5.0).is_some());
-        seen.push(read("run-masks"));
         if bin.as_os_str() == SUPERVISE {
             // (The C supervise has no ./finish.)
-            assert!(wait_until(5.0, || read("finish-masks").lines().count() == 2));
-            assert_eq!(read("finish-masks"), seen[0], "./finish");
+            let mut finish = None;
+            assert!(wait_until(5.0, || {
+                finish = masks_of("999");
+                finish.is_some()
+            }));
+            let (pid, finish_masks) = finish.unwrap();
+            kill("KILL", pid);
+            assert_eq!(finish_masks, run_masks, "./finish");
         }
+        assert!(exit_within(&mut c, 5.0).is_some());
+        seen.push(run_masks);
     }
     // The masks as numbers: standard signals are bits 0-30, 32 and 33 bits
     // 31 and 32.
