@@ -145,18 +145,31 @@ pub fn read(path: &Path) -> Option<XStatus> {
     XStatus::decode(&crate::file::read_bounded(path, READ_MAX).ok()?)
 }
 
+/// What [`read_pair`] found beside the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sidecar {
+    /// No sidecar, or not a record: a supervise that keeps none (the C one).
+    Absent,
+    /// The sidecar of the same pid as the status.
+    Matched(XStatus),
+    /// A sidecar of another pid, three times: the two files were caught
+    /// between updates (supervise writes the status first), or the sidecar
+    /// is a leftover. What it says is not known yet.
+    Mismatched,
+}
+
 /// Reads `supervise/status` and `supervise/xstatus` under `sup` (a
 /// supervise directory); the sidecar only when it speaks of the same pid
 /// (read twice more if the two were caught between updates). `None` when
 /// the status cannot be read or is not 18 bytes.
-pub fn read_pair(sup: &Path) -> Option<(crate::status::Status, Option<XStatus>)> {
+pub fn read_pair(sup: &Path) -> Option<(crate::status::Status, Sidecar)> {
     let mut last = None;
     for _ in 0..3 {
         let st = crate::status::read(&sup.join("status"))?;
-        let x = read(&sup.join("xstatus"));
-        match x {
-            Some(x) if x.pid == st.pid => return Some((st, Some(x))),
-            _ => last = Some((st, None)),
+        match read(&sup.join("xstatus")) {
+            Some(x) if x.pid == st.pid => return Some((st, Sidecar::Matched(x))),
+            Some(_) => last = Some((st, Sidecar::Mismatched)),
+            None => last = Some((st, Sidecar::Absent)),
         }
     }
     last

@@ -17,7 +17,7 @@ use std::time::Instant;
 use common::control::{self, Open};
 use common::fifodir::Subscription;
 use common::status::Status;
-use common::xstatus::{self, XStatus};
+use common::xstatus::{self, Sidecar};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -76,14 +76,26 @@ impl Target {
 
     /// Whether the state read from the files says the target is reached;
     /// `first` is the pid when the watch began.
-    fn reached_in(self, st: &Status, x: Option<&XStatus>, first: u32) -> bool {
-        let ready = x.is_some_and(|x| x.ready.is_some());
+    fn reached_in(self, st: &Status, x: &Sidecar, first: u32) -> bool {
+        let ready = matches!(x, Sidecar::Matched(x) if x.ready.is_some());
         let new = st.pid != 0 && st.pid != first;
         match self {
             Target::Up => st.pid != 0,
             Target::Ready => st.pid != 0 && ready,
             Target::Down => st.pid == 0,
-            Target::Finished => st.pid == 0 && !x.is_some_and(|x| x.finishing),
+            // Down, and no `finish` running: known from the sidecar of the
+            // same pid; a supervise without one has no `finish`. A sidecar
+            // of another pid was caught before supervise rewrote it (the
+            // service just went down: `finish` may be starting); the event
+            // byte will say.
+            Target::Finished => {
+                st.pid == 0
+                    && match x {
+                        Sidecar::Absent => true,
+                        Sidecar::Matched(x) => !x.finishing,
+                        Sidecar::Mismatched => false,
+                    }
+            }
             Target::Restarted => new,
             Target::RestartedReady => new && ready,
         }
@@ -180,7 +192,7 @@ impl Watch {
             return;
         }
         if let Some((st, x)) = xstatus::read_pair(&self.sup) {
-            if target.reached_in(&st, x.as_ref(), self.first) {
+            if target.reached_in(&st, &x, self.first) {
                 self.outcome = Some(Outcome::Reached);
             }
         }

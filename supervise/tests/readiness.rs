@@ -571,3 +571,77 @@ fn the_c_svstat_and_svok_read_our_supervise() {
     assert!(same("a"));
     assert_eq!(b.shape(), "down N seconds");
 }
+
+#[test]
+fn svwait_d_does_not_take_a_down_status_beside_the_old_sidecar_for_finished() {
+    // supervise writes the status, then the sidecar. A waiter that reads
+    // between the two, as the service goes down, sees the new status (down)
+    // beside the sidecar of the run that just exited, which cannot say
+    // whether `finish` is starting: that is not "down and finished". (A CI
+    // run under load had `svc -wD -d` return before `finish` ran.) Here the
+    // supervise directory is made by hand and held in each state.
+    use common::status::Status;
+    use common::tai::Tai64n;
+    use common::xstatus::XStatus;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let t = TempDir::new("rd-pair");
+    let sup = t.join("a/supervise");
+    fs::create_dir_all(sup.join("event")).unwrap();
+    fs::set_permissions(sup.join("event"), fs::Permissions::from_mode(0o1733)).unwrap();
+    nix::unistd::mkfifo(
+        &sup.join("ok"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    // supervise's end of `ok`: a waiter's writer finds a reader.
+    let _ok = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(sup.join("ok"))
+        .unwrap();
+    let down = Status {
+        stamp: Tai64n::now(),
+        pid: 0,
+        paused: false,
+        want: b'd',
+    };
+    fs::write(sup.join("status"), down.encode()).unwrap();
+    let sidecar = |pid, finishing| {
+        let x = XStatus {
+            pid,
+            finishing,
+            ..XStatus::default()
+        };
+        fs::write(sup.join("xstatus"), x.encode()).unwrap();
+    };
+    let svwait = |ms: &str| run_within(5.0, SVWAIT, &["-D", "-t", ms, "a"], t.path(), None);
+    // The old sidecar: not known yet, so the wait goes on (here to its
+    // timeout: nothing publishes).
+    sidecar(4242, false);
+    assert_eq!(svwait("300"), Out::new(99, "", ""));
+    // The new one, `finish` running: not yet.
+    sidecar(0, true);
+    assert_eq!(svwait("300"), Out::new(99, "", ""));
+    // The new one, no `finish`: reached at once.
+    sidecar(0, false);
+    assert_eq!(svwait("300"), Out::new(0, "", ""));
+    // From the old sidecar, a waiter is answered by the event byte.
+    sidecar(4242, false);
+    let mut w = std::process::Command::new(SVWAIT)
+        .args(["-D", "-t", "10000", "a"])
+        .current_dir(t.path())
+        .spawn()
+        .unwrap();
+    let fifos = || fs::read_dir(sup.join("event")).unwrap().count();
+    assert!(wait_until(5.0, || fifos() == 1));
+    sidecar(0, false);
+    for e in fs::read_dir(sup.join("event")).unwrap().flatten() {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(e.path())
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"dD").unwrap();
+    }
+    assert_eq!(exit_within(&mut w, 5.0), Some(0));
+}
