@@ -20,7 +20,7 @@ use common::sys;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::Signal;
 
-use crate::wait::{self, SubscribeError, Target, Watch};
+use crate::wait::{self, SubscribeError, Target, Watches};
 
 /// svc's usage line: it has no `svc:` prefix.
 const OPTIONS_LINE: &str = "svc options: u up, d down, o once, x exit, p pause, c continue, h hup, a alarm, i interrupt, t term, k kill\n";
@@ -70,13 +70,13 @@ pub fn main(args: &[OsString]) -> i32 {
     // Subscribe before anything is sent, so that no transition is missed.
     // A directory without a supervise is warned about by the send below,
     // in the original's words; one that cannot be watched is told nothing.
-    let mut watches = Vec::new();
+    let mut watches = Watches::new();
     let mut gone = 0;
     let mut skip = vec![false; dirs.len()];
     if target.is_some() {
         for (i, dir) in dirs.iter().enumerate() {
-            match Watch::subscribe(dir) {
-                Ok(w) => watches.push(w),
+            match watches.subscribe(dir) {
+                Ok(()) => {}
                 Err(SubscribeError::NotRunning) => gone += 1,
                 Err(SubscribeError::Sys(what, e)) => {
                     diag::warn_sys(&[&"unable to ", &what, &" for ", dir], e);
@@ -115,7 +115,7 @@ pub fn main(args: &[OsString]) -> i32 {
         None => 0,
         Some(t) => {
             let deadline = timeout.map(|ms| Instant::now() + Duration::from_millis(ms));
-            wait::wait(&mut watches, gone, t, true, deadline)
+            watches.wait(gone, t, true, deadline)
         }
     }
 }

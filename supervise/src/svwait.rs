@@ -16,7 +16,7 @@ use common::args::Getopt;
 use common::diag;
 use nix::errno::Errno;
 
-use crate::wait::{self, SubscribeError, Target, Watch};
+use crate::wait::{self, SubscribeError, Target, Watches};
 
 const USAGE: &str = "svwait [ -u | -U | -d | -D | -r | -R ] [ -a | -o ] [ -t timeout ] dir ...";
 
@@ -42,7 +42,7 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     let dirs = g.operands();
     let start = Instant::now();
-    let mut watches = Vec::with_capacity(dirs.len());
+    let mut watches = Watches::new();
     let mut gone = 0;
     // A directory that is not there is an error, not a service whose
     // supervise is not running (svok's line and exit code): looked for
@@ -55,8 +55,8 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     }
     for dir in dirs {
-        match Watch::subscribe(dir) {
-            Ok(w) => watches.push(w),
+        match watches.subscribe(dir) {
+            Ok(()) => {}
             Err(SubscribeError::NotRunning) => {
                 diag::warn(&[&"unable to watch ", dir, &": supervise not running"]);
                 gone += 1;
@@ -67,5 +67,5 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     }
     let deadline = timeout.map(|ms| start + Duration::from_millis(ms));
-    wait::wait(&mut watches, gone, target, all, deadline)
+    watches.wait(gone, target, all, deadline)
 }

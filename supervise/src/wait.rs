@@ -2,8 +2,9 @@
 //!
 //! A [`Watch`] subscribes to a service before anything is sent to it, so a
 //! fast transition cannot be missed: to the event fifodir of our
-//! supervise, or, under a supervise without one (the C supervise), to the
-//! renames of `supervise/status` through inotify. It also holds a writer on
+//! supervise, and in every case to the renames in `supervise/` through one
+//! inotify instance shared by all the watches (a C supervise writes no
+//! events, and a fifodir our supervise left behind stays silent under it). It also holds a writer on
 //! `supervise/ok`: when supervise goes away, its reader closes and the
 //! writer reports an error, with no polling. Nothing here sleeps; the wait
 //! is one `poll` over every watch with the caller's deadline.
@@ -20,7 +21,7 @@ use common::status::Status;
 use common::xstatus::{self, Sidecar};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 /// Exit code: the state was not reached in time.
 pub const EXIT_TIMEOUT: i32 = 99;
@@ -121,13 +122,6 @@ pub enum SubscribeError {
     Sys(&'static str, Errno),
 }
 
-enum Source {
-    /// Our supervise's event fifodir.
-    Events(Subscription),
-    /// Renames in `supervise/` (a supervise without `event/`).
-    Renames(Inotify),
-}
-
 /// One service being waited on.
 pub struct Watch {
     /// The directory as given, for messages.
@@ -135,16 +129,37 @@ pub struct Watch {
     sup: PathBuf,
     /// A writer on `supervise/ok`: an error on it means supervise is gone.
     ok: File,
-    source: Source,
+    /// Our supervise's event fifodir, when the directory has one.
+    events: Option<Subscription>,
+    /// The watch on `supervise/` in the shared inotify instance.
+    renames: WatchDescriptor,
     /// The pid when the watch began.
     first: u32,
     pub outcome: Option<Outcome>,
 }
 
-impl Watch {
+/// Every service being waited on, and the one inotify instance that
+/// watches the renames in their `supervise/` directories.
+///
+/// The renames are watched even where an event fifodir exists: the
+/// fifodir may be a leftover of our supervise in a directory that a C
+/// supervise now runs, which never writes to it. The event bytes see every
+/// transition, however fast; a rename only makes the watch read the files
+/// again.
+#[derive(Default)]
+pub struct Watches {
+    list: Vec<Watch>,
+    renames: Option<Inotify>,
+}
+
+impl Watches {
+    pub fn new() -> Watches {
+        Watches::default()
+    }
+
     /// Subscribes to `dir` (relative to the current directory, which the
     /// caller must not leave while it waits).
-    pub fn subscribe(dir: &OsStr) -> Result<Watch, SubscribeError> {
+    pub fn subscribe(&mut self, dir: &OsStr) -> Result<(), SubscribeError> {
         let base = Path::new(dir);
         let ok = match control::open_fifo_writer(&base.join(control::OK)) {
             Open::Running(f) => f,
@@ -154,33 +169,150 @@ impl Watch {
             Open::Error(e) => return Err(SubscribeError::Sys("open supervise/ok", e)),
         };
         let event = base.join(control::EVENT);
-        let source = if event.is_dir() {
-            Source::Events(
+        let events = if event.is_dir() {
+            Some(
                 Subscription::new(&event)
                     .map_err(|e| SubscribeError::Sys("subscribe to supervise/event", e))?,
             )
         } else {
-            let sys = |e| SubscribeError::Sys("watch supervise", e);
-            let i = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).map_err(sys)?;
-            i.add_watch(
-                &base.join(control::SUPERVISE_DIR),
+            None
+        };
+        let sup = base.join(control::SUPERVISE_DIR);
+        let sys = |e| SubscribeError::Sys("watch supervise", e);
+        let inotify = match &mut self.renames {
+            Some(i) => i,
+            none => none.insert(
+                Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).map_err(sys)?,
+            ),
+        };
+        let renames = inotify
+            .add_watch(
+                &sup,
                 AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
             )
             .map_err(sys)?;
-            Source::Renames(i)
-        };
-        let sup = base.join(control::SUPERVISE_DIR);
         let first = common::status::read(&sup.join("status")).map_or(0, |s| s.pid);
-        Ok(Watch {
+        self.list.push(Watch {
             dir: dir.to_os_string(),
             sup,
             ok,
-            source,
+            events,
+            renames,
             first,
             outcome: None,
-        })
+        });
+        Ok(())
     }
 
+    /// Waits until every watch (`all`) or one of them has reached `target`,
+    /// or `deadline` passes. Returns the exit code: 0 reached,
+    /// [`EXIT_TIMEOUT`], [`EXIT_GONE`], or the number of services that
+    /// failed permanently. Watches that could not begin are given as
+    /// already gone.
+    pub fn wait(
+        &mut self,
+        gone: usize,
+        target: Target,
+        all: bool,
+        deadline: Option<Instant>,
+    ) -> i32 {
+        if gone > 0 {
+            return EXIT_GONE;
+        }
+        let (watches, renames) = (&mut self.list, &self.renames);
+        let Some(renames) = renames else {
+            return 0;
+        };
+        for w in watches.iter_mut() {
+            w.check(target);
+        }
+        loop {
+            let count = |o| watches.iter().filter(|w| w.outcome == Some(o)).count();
+            let (reached, failed) = (count(Outcome::Reached), count(Outcome::Failed));
+            if count(Outcome::Gone) > 0 {
+                return EXIT_GONE;
+            }
+            if all && reached + failed == watches.len() || !all && failed == watches.len() {
+                return failed.min(FAILURES_MAX) as i32;
+            }
+            if !all && reached > 0 {
+                return 0;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return EXIT_TIMEOUT;
+            }
+            let timeout = match deadline {
+                None => PollTimeout::NONE,
+                Some(d) => {
+                    // Rounded up, so that the wait never ends just short of it.
+                    let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
+                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+            };
+            let open: Vec<usize> = (0..watches.len())
+                .filter(|&i| watches[i].is_open())
+                .collect();
+            // Per open watch: its event FIFO (if any) and its `ok` writer;
+            // then the shared inotify instance.
+            let (ready, renamed): (Vec<(bool, bool)>, bool) = {
+                let mut fds = Vec::with_capacity(open.len() * 2 + 1);
+                for &i in &open {
+                    let w = &watches[i];
+                    match &w.events {
+                        Some(sub) => fds.push(PollFd::new(sub.fd(), PollFlags::POLLIN)),
+                        // Never ready: keeps the pairs aligned.
+                        None => fds.push(PollFd::new(w.ok.as_fd(), PollFlags::empty())),
+                    }
+                    fds.push(PollFd::new(w.ok.as_fd(), PollFlags::empty()));
+                }
+                fds.push(PollFd::new(renames.as_fd(), PollFlags::POLLIN));
+                match nix::poll::poll(&mut fds, timeout) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => {
+                        common::diag::fatal_sys(&[&"unable to poll"], e);
+                    }
+                }
+                let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+                let (pairs, last) = fds.split_at(open.len() * 2);
+                (
+                    pairs.chunks(2).map(|c| (hit(&c[0]), hit(&c[1]))).collect(),
+                    hit(&last[0]),
+                )
+            };
+            let mut moved = Vec::new();
+            if renamed {
+                while let Ok(evs) = renames.read_events() {
+                    if evs.is_empty() {
+                        break;
+                    }
+                    moved.extend(evs.into_iter().map(|e| e.wd));
+                }
+            }
+            for (k, &i) in open.iter().enumerate() {
+                let (events, ok) = ready[k];
+                let w = &mut watches[i];
+                if events && w.events.is_some() {
+                    w.take(target);
+                }
+                if moved.contains(&w.renames) {
+                    w.check(target);
+                }
+                // Gone only if nothing already said where it stands.
+                if ok && w.outcome.is_none() {
+                    w.take(target);
+                    w.check(target);
+                    if w.outcome.is_none() {
+                        w.outcome = Some(Outcome::Gone);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Watch {
     /// Whether the service has not reached an outcome yet.
     fn is_open(&self) -> bool {
         self.outcome.is_none()
@@ -198,117 +330,23 @@ impl Watch {
         }
     }
 
-    /// Takes what arrived on the source.
+    /// Takes what arrived on the event FIFO.
     fn take(&mut self, target: Target) {
-        match &mut self.source {
-            Source::Events(sub) => {
-                let mut bytes = Vec::new();
-                sub.events(&mut bytes);
-                for b in bytes {
-                    if self.outcome.is_some() {
-                        break;
-                    }
-                    if target.reached_by(b) {
-                        self.outcome = Some(Outcome::Reached);
-                    } else if b == b'O' && target.wants_up() {
-                        self.outcome = Some(Outcome::Failed);
-                    } else if b == b'x' {
-                        self.outcome = Some(Outcome::Gone);
-                    }
-                }
-            }
-            Source::Renames(i) => {
-                while let Ok(evs) = i.read_events() {
-                    if evs.is_empty() {
-                        break;
-                    }
-                }
-                self.check(target);
-            }
-        }
-    }
-
-    fn source_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        match &self.source {
-            Source::Events(s) => s.fd(),
-            Source::Renames(i) => i.as_fd(),
-        }
-    }
-}
-
-/// Waits until every watch (`all`) or one of them has reached `target`, or
-/// `deadline` passes. Returns the exit code: 0 reached, [`EXIT_TIMEOUT`],
-/// [`EXIT_GONE`], or the number of services that failed permanently.
-/// Watches that could not begin are given as already gone.
-pub fn wait(
-    watches: &mut [Watch],
-    gone: usize,
-    target: Target,
-    all: bool,
-    deadline: Option<Instant>,
-) -> i32 {
-    if gone > 0 {
-        return EXIT_GONE;
-    }
-    if watches.is_empty() {
-        return 0;
-    }
-    for w in watches.iter_mut() {
-        w.check(target);
-    }
-    loop {
-        let count = |o| watches.iter().filter(|w| w.outcome == Some(o)).count();
-        let (reached, failed) = (count(Outcome::Reached), count(Outcome::Failed));
-        if count(Outcome::Gone) > 0 {
-            return EXIT_GONE;
-        }
-        if all && reached + failed == watches.len() || !all && failed == watches.len() {
-            return failed.min(FAILURES_MAX) as i32;
-        }
-        if !all && reached > 0 {
-            return 0;
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return EXIT_TIMEOUT;
-        }
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                // Rounded up, so that the wait never ends just short of it.
-                let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
+        let Some(sub) = &mut self.events else {
+            return;
         };
-        let open: Vec<usize> = (0..watches.len())
-            .filter(|&i| watches[i].is_open())
-            .collect();
-        let ready: Vec<(bool, bool)> = {
-            let mut fds = Vec::with_capacity(open.len() * 2);
-            for &i in &open {
-                fds.push(PollFd::new(watches[i].source_fd(), PollFlags::POLLIN));
-                fds.push(PollFd::new(watches[i].ok.as_fd(), PollFlags::empty()));
+        let mut bytes = Vec::new();
+        sub.events(&mut bytes);
+        for b in bytes {
+            if self.outcome.is_some() {
+                break;
             }
-            match nix::poll::poll(&mut fds, timeout) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => {
-                    common::diag::fatal_sys(&[&"unable to poll"], e);
-                }
-            }
-            let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            fds.chunks(2).map(|c| (hit(&c[0]), hit(&c[1]))).collect()
-        };
-        for (k, &i) in open.iter().enumerate() {
-            let (events, ok) = ready[k];
-            if events {
-                watches[i].take(target);
-            }
-            // Gone only if nothing already said where it stands.
-            if ok && watches[i].outcome.is_none() {
-                watches[i].take(target);
-                if watches[i].outcome.is_none() {
-                    watches[i].outcome = Some(Outcome::Gone);
-                }
+            if target.reached_by(b) {
+                self.outcome = Some(Outcome::Reached);
+            } else if b == b'O' && target.wants_up() {
+                self.outcome = Some(Outcome::Failed);
+            } else if b == b'x' {
+                self.outcome = Some(Outcome::Gone);
             }
         }
     }

@@ -499,37 +499,49 @@ fn usage_lines_of_the_new_options() {
 
 #[test]
 fn svwait_and_svc_w_work_against_the_c_supervise() {
-    let t = TempDir::new("rd-csup");
-    let c_supervise = reference_bin("supervise");
-    script(t.join("a/run"), "exec sleep 1000\n");
-    fs::write(t.join("a/notification-fd"), "3\n").unwrap();
-    let mut c = spawn(&c_supervise, &["a"], t.path());
-    assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
-    assert_eq!(
-        run_within(5.0, SVWAIT, &["-u", "-t", "3000", "a"], t.path(), None),
-        Out::new(0, "", "")
-    );
-    // No sidecar: what it cannot tell is unknown; the C supervise has no
-    // readiness, so -U times out.
-    assert_eq!(
-        run(SVSTAT, &["-o", "up,ready,exitcode,signal", "a"], t.path()),
-        Out::new(0, "true ? -1 ?\n", "")
-    );
-    assert_eq!(
-        run_within(5.0, SVWAIT, &["-U", "-t", "200", "a"], t.path(), None),
-        Out::new(99, "", "")
-    );
-    // Waiting on the status file's renames.
-    assert_eq!(
-        run_within(5.0, SVC, &["-wd", "-T", "3000", "-d", "a"], t.path(), None),
-        Out::new(0, "", "")
-    );
-    assert_eq!(
-        run_within(5.0, SVC, &["-wu", "-T", "3000", "-u", "a"], t.path(), None),
-        Out::new(0, "", "")
-    );
-    run(SVC, &["-dx", "a"], t.path());
-    assert!(exit_within(&mut c, 5.0).is_some());
+    // In a fresh directory, and in one that our supervise ran in before:
+    // its event fifodir and sidecar are left over, and the C supervise
+    // never writes to them.
+    for leftover in [false, true] {
+        let t = TempDir::new("rd-csup");
+        let c_supervise = reference_bin("supervise");
+        script(t.join("a/run"), "exec sleep 1000\n");
+        fs::write(t.join("a/notification-fd"), "3\n").unwrap();
+        if leftover {
+            let mut ours = spawn(SUPERVISE, &["a"], t.path());
+            assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
+            run(SVC, &["-dx", "a"], t.path());
+            assert!(exit_within(&mut ours, 5.0).is_some());
+            assert!(t.join("a/supervise/event").is_dir());
+            assert!(t.join("a/supervise/xstatus").is_file());
+        }
+        let mut c = spawn(&c_supervise, &["a"], t.path());
+        assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
+        assert_eq!(
+            run_within(5.0, SVWAIT, &["-u", "-t", "3000", "a"], t.path(), None),
+            Out::new(0, "", "")
+        );
+        // No sidecar of this pid: what it cannot tell is unknown; the C
+        // supervise has no readiness, so -U times out.
+        assert_eq!(
+            run(SVSTAT, &["-o", "up,ready,exitcode,signal", "a"], t.path()),
+            Out::new(0, "true ? -1 ?\n", "")
+        );
+        assert_eq!(
+            run_within(5.0, SVWAIT, &["-U", "-t", "200", "a"], t.path(), None),
+            Out::new(99, "", "")
+        );
+        // Waiting on the status file's renames.
+        for (wait, cmd) in [("-wd", "-d"), ("-wD", "-d"), ("-wu", "-u"), ("-wr", "-t")] {
+            assert_eq!(
+                run_within(5.0, SVC, &[wait, "-T", "3000", cmd, "a"], t.path(), None),
+                Out::new(0, "", ""),
+                "svc {wait} {cmd}, leftover: {leftover}"
+            );
+        }
+        run(SVC, &["-dx", "a"], t.path());
+        assert!(exit_within(&mut c, 5.0).is_some());
+    }
 }
 
 #[test]
