@@ -156,11 +156,15 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
     // The stubborn service held it up to the timeout, then was KILLed.
     assert!(took >= Duration::from_millis(1400), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
-    assert!(
-        !Path::new(&format!("/proc/{stubborn_pid}")).exists()
-            || fs::read_to_string(format!("/proc/{stubborn_pid}/stat"))
-                .is_ok_and(|s| s.contains(") Z "))
-    );
+    // KILLed: gone (or a zombie) shortly after; a KILL takes effect when
+    // the process next runs, which svscan, once its supervise is reaped,
+    // does not wait for.
+    let gone = || {
+        let proc = format!("/proc/{stubborn_pid}");
+        !Path::new(&proc).exists()
+            || fs::read_to_string(format!("{proc}/stat")).is_ok_and(|s| s.contains(") Z "))
+    };
+    assert!(wait_until(5.0, gone));
     assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
     assert_eq!(
         fs::read_to_string(root.join(".svscan/finished")).unwrap(),
