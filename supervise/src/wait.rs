@@ -4,10 +4,11 @@
 //! fast transition cannot be missed: to the event fifodir of our
 //! supervise, and in every case to the renames in `supervise/` through one
 //! inotify instance shared by all the watches (a C supervise writes no
-//! events, and a fifodir our supervise left behind stays silent under it). It also holds a writer on
-//! `supervise/ok`: when supervise goes away, its reader closes and the
-//! writer reports an error, with no polling. Nothing here sleeps; the wait
-//! is one `poll` over every watch with the caller's deadline.
+//! events, and a fifodir our supervise left behind stays silent under it).
+//! It also holds a writer on `supervise/ok`: when supervise goes away, its
+//! reader closes and the writer reports an error, with no polling. Nothing
+//! here sleeps; the wait is one `poll` over every watch with the caller's
+//! deadline.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
