@@ -132,8 +132,9 @@ pub struct Watch {
     ok: File,
     /// Our supervise's event fifodir, when the directory has one.
     events: Option<Subscription>,
-    /// The watch on `supervise/` in the shared inotify instance.
-    renames: WatchDescriptor,
+    /// The watch on `supervise/` in the shared inotify instance (none if
+    /// it could not be made and the fifodir is there).
+    renames: Option<WatchDescriptor>,
     /// The pid when the watch began.
     first: u32,
     pub outcome: Option<Outcome>,
@@ -179,19 +180,14 @@ impl Watches {
             None
         };
         let sup = base.join(control::SUPERVISE_DIR);
-        let sys = |e| SubscribeError::Sys("watch supervise", e);
-        let inotify = match &mut self.renames {
-            Some(i) => i,
-            none => none.insert(
-                Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).map_err(sys)?,
-            ),
+        let renames = match self.watch_renames(&sup) {
+            Ok(wd) => Some(wd),
+            // With a fifodir, the renames are only a second source: a
+            // user out of inotify instances (128 by default) still waits
+            // on the events, as before they were watched.
+            Err(_) if events.is_some() => None,
+            Err(e) => return Err(SubscribeError::Sys("watch supervise", e)),
         };
-        let renames = inotify
-            .add_watch(
-                &sup,
-                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
-            )
-            .map_err(sys)?;
         let first = common::status::read(&sup.join("status")).map_or(0, |s| s.pid);
         self.list.push(Watch {
             dir: dir.to_os_string(),
@@ -203,6 +199,20 @@ impl Watches {
             outcome: None,
         });
         Ok(())
+    }
+
+    /// Adds `sup` to the shared inotify instance, made at the first call.
+    fn watch_renames(&mut self, sup: &Path) -> Result<WatchDescriptor, Errno> {
+        let inotify = match &mut self.renames {
+            Some(i) => i,
+            none => none.insert(Inotify::init(
+                InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK,
+            )?),
+        };
+        inotify.add_watch(
+            sup,
+            AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+        )
     }
 
     /// Waits until every watch (`all`) or one of them has reached `target`,
@@ -220,10 +230,10 @@ impl Watches {
         if gone > 0 {
             return EXIT_GONE;
         }
-        let (watches, renames) = (&mut self.list, &self.renames);
-        let Some(renames) = renames else {
+        if self.list.is_empty() {
             return 0;
-        };
+        }
+        let (watches, renames) = (&mut self.list, &self.renames);
         for w in watches.iter_mut() {
             w.check(target);
         }
@@ -268,7 +278,9 @@ impl Watches {
                     }
                     fds.push(PollFd::new(w.ok.as_fd(), PollFlags::empty()));
                 }
-                fds.push(PollFd::new(renames.as_fd(), PollFlags::POLLIN));
+                if let Some(i) = renames {
+                    fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+                }
                 match nix::poll::poll(&mut fds, timeout) {
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(e) => {
@@ -279,11 +291,11 @@ impl Watches {
                 let (pairs, last) = fds.split_at(open.len() * 2);
                 (
                     pairs.chunks(2).map(|c| (hit(&c[0]), hit(&c[1]))).collect(),
-                    hit(&last[0]),
+                    last.first().is_some_and(hit),
                 )
             };
             let mut moved = Vec::new();
-            if renamed {
+            if let Some(renames) = renames.as_ref().filter(|_| renamed) {
                 while let Ok(evs) = renames.read_events() {
                     if evs.is_empty() {
                         break;
@@ -297,7 +309,7 @@ impl Watches {
                 if events && w.events.is_some() {
                     w.take(target);
                 }
-                if moved.contains(&w.renames) {
+                if w.renames.is_some_and(|wd| moved.contains(&wd)) {
                     w.check(target);
                 }
                 // Gone only if nothing already said where it stands.

@@ -657,3 +657,52 @@ fn svwait_d_does_not_take_a_down_status_beside_the_old_sidecar_for_finished() {
     }
     assert_eq!(exit_within(&mut w, 5.0), Some(0));
 }
+
+#[test]
+fn a_waiter_out_of_inotify_instances_still_waits_on_the_events() {
+    // The renames in supervise/ are watched through inotify, a second
+    // source beside our supervise's event fifodir. A user may run out of
+    // inotify instances (128 by default): the wait goes on with the events
+    // alone. Without a fifodir (a C supervise) it cannot, and says so. The
+    // limit is set to 0 in a user namespace of the waiter's own (root
+    // mapped to root, so the supervise directory is still its owner's).
+    let t = TempDir::new("rd-noinotify");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    let limited = |cmd: &str| {
+        let sh = format!("echo 0 > /proc/sys/user/max_inotify_instances && exec {cmd}");
+        run("unshare", &["-U", "-r", "sh", "-c", &sh], t.path())
+    };
+    for bin in [SUPERVISE.into(), reference_bin("supervise")] {
+        let ours = bin.as_os_str() == SUPERVISE;
+        let mut c = spawn(&bin, &["a"], t.path());
+        assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
+        assert_eq!(
+            run_within(5.0, SVWAIT, &["-u", "-t", "3000", "a"], t.path(), None),
+            Out::new(0, "", "")
+        );
+        if ours {
+            assert_eq!(
+                limited(&format!("{SVC} -wd -T 3000 -d a")),
+                Out::new(0, "", "")
+            );
+            assert_eq!(
+                limited(&format!("{SVC} -wu -T 3000 -u a")),
+                Out::new(0, "", "")
+            );
+        } else {
+            // A fresh directory each time: no fifodir left by ours.
+            assert!(!t.join("a/supervise/event").exists());
+            assert_eq!(
+                limited(&format!("{SVWAIT} -u -t 3000 a")),
+                Out::new(
+                    111,
+                    "",
+                    "svwait: fatal: unable to watch supervise for a: process cannot open more files\n"
+                )
+            );
+        }
+        run(SVC, &["-dx", "a"], t.path());
+        assert!(exit_within(&mut c, 5.0).is_some());
+        fs::remove_dir_all(t.join("a/supervise")).unwrap();
+    }
+}
