@@ -508,14 +508,14 @@ fn svwait_and_svc_w_work_against_the_c_supervise() {
         script(t.join("a/run"), "exec sleep 1000\n");
         fs::write(t.join("a/notification-fd"), "3\n").unwrap();
         if leftover {
-            let mut ours = spawn(SUPERVISE, &["a"], t.path());
+            let mut ours = spawn_supervise(SUPERVISE, "a", t.path());
             assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
             run(SVC, &["-dx", "a"], t.path());
             assert!(exit_within(&mut ours, 5.0).is_some());
             assert!(t.join("a/supervise/event").is_dir());
             assert!(t.join("a/supervise/xstatus").is_file());
         }
-        let mut c = spawn(&c_supervise, &["a"], t.path());
+        let mut c = spawn_supervise(&c_supervise, "a", t.path());
         assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
         assert_eq!(
             run_within(5.0, SVWAIT, &["-u", "-t", "3000", "a"], t.path(), None),
@@ -674,7 +674,7 @@ fn a_waiter_out_of_inotify_instances_still_waits_on_the_events() {
     };
     for bin in [SUPERVISE.into(), reference_bin("supervise")] {
         let ours = bin.as_os_str() == SUPERVISE;
-        let mut c = spawn(&bin, &["a"], t.path());
+        let mut c = spawn_supervise(&bin, "a", t.path());
         assert!(wait_until(5.0, || run(SVOK, &["a"], t.path()).code == 0));
         assert_eq!(
             run_within(5.0, SVWAIT, &["-u", "-t", "3000", "a"], t.path(), None),

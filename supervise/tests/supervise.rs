@@ -301,7 +301,7 @@ fn run_and_finish_start_with_the_signal_dispositions_the_originals_give() {
     };
     let mut seen = Vec::new();
     for bin in [SUPERVISE.into(), reference_bin("supervise")] {
-        let mut c = spawn(&bin, &["a"], t.path());
+        let mut c = spawn_supervise(&bin, "a", t.path());
         let mut run_masks = None;
         assert!(wait_until(5.0, || {
             run_masks = masks_of("1000");

@@ -27,6 +27,51 @@ pub fn spawn(bin: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> Chi
         .unwrap()
 }
 
+/// A supervise (ours or the C one) started with [`spawn`]; if it still
+/// runs when dropped (a test that failed midway), its service and then it
+/// are KILLed, so that nothing is left running.
+pub struct Guarded {
+    pub child: Child,
+    service: PathBuf,
+}
+
+/// Starts `bin dir` (a supervise) in `cwd` like [`spawn`], guarded.
+pub fn spawn_supervise(bin: impl AsRef<std::ffi::OsStr>, dir: &str, cwd: &Path) -> Guarded {
+    Guarded {
+        child: spawn(bin, &[dir], cwd),
+        service: cwd.join(dir),
+    }
+}
+
+impl std::ops::Deref for Guarded {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.child
+    }
+}
+
+impl std::ops::DerefMut for Guarded {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let b = fs::read(self.service.join("supervise/status")).unwrap_or_default();
+            if b.len() == 18 {
+                let pid = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+                if pid != 0 {
+                    kill("-9", pid);
+                }
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// svstat's TEXT for one directory (the part after `DIR: `).
 pub fn svstat(cwd: &Path, dir: &str) -> String {
     let o = run(SVSTAT, &[dir], cwd);
