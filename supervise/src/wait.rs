@@ -147,7 +147,8 @@ pub struct Watch {
 /// fifodir may be a leftover of our supervise in a directory that a C
 /// supervise now runs, which never writes to it. The event bytes see every
 /// transition, however fast; a rename only makes the watch read the files
-/// again.
+/// again, and a watch stops looking at renames once its first event byte
+/// has come.
 #[derive(Default)]
 pub struct Watches {
     list: Vec<Watch>,
@@ -306,15 +307,20 @@ impl Watches {
             for (k, &i) in open.iter().enumerate() {
                 let (events, ok) = ready[k];
                 let w = &mut watches[i];
-                if events && w.events.is_some() {
-                    w.take(target);
+                if events && w.take(target) {
+                    // A supervise writes to the fifodir: the events say
+                    // everything from here on, and the renames would only
+                    // wake this loop for nothing (four per transition).
+                    if let (Some(wd), Some(i)) = (w.renames.take(), renames) {
+                        let _ = i.rm_watch(wd);
+                    }
                 }
                 if w.renames.is_some_and(|wd| moved.contains(&wd)) {
                     w.check(target);
                 }
                 // Gone only if nothing already said where it stands.
                 if ok && w.outcome.is_none() {
-                    w.take(target);
+                    let _ = w.take(target);
                     w.check(target);
                     if w.outcome.is_none() {
                         w.outcome = Some(Outcome::Gone);
@@ -343,14 +349,14 @@ impl Watch {
         }
     }
 
-    /// Takes what arrived on the event FIFO.
-    fn take(&mut self, target: Target) {
+    /// Takes what arrived on the event FIFO; whether anything did.
+    fn take(&mut self, target: Target) -> bool {
         let Some(sub) = &mut self.events else {
-            return;
+            return false;
         };
         let mut bytes = Vec::new();
         sub.events(&mut bytes);
-        for b in bytes {
+        for &b in &bytes {
             if self.outcome.is_some() {
                 break;
             }
@@ -362,6 +368,7 @@ impl Watch {
                 self.outcome = Some(Outcome::Gone);
             }
         }
+        !bytes.is_empty()
     }
 }
 
