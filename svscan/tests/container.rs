@@ -161,9 +161,7 @@ fn ids(pid: u32) -> (String, String) {
 
 #[test]
 fn static_binaries_run_a_tree_as_process_1_of_an_empty_root() {
-    if !nix::unistd::Uid::effective().is_root() {
-        panic!("this test needs root (a PID namespace and a chroot), as CI has");
-    }
+    require_root("a PID namespace and a chroot");
     let t = TempDir::new("ct-root");
     let root = t.join("root");
     image(&root);
@@ -334,9 +332,7 @@ fn a_read_only_root_with_the_supervise_directories_and_logs_on_a_writable_mount(
     // the log writes under /run too. Here /run is a host directory bound
     // there, so that the test can read it; the rest of the root is
     // remounted read-only in a mount namespace of its own.
-    if !nix::unistd::Uid::effective().is_root() {
-        panic!("this test needs root (mount and PID namespaces), as CI has");
-    }
+    require_root("mount and PID namespaces");
     let t = TempDir::new("ct-ro");
     let root = t.join("root");
     base_image(&root);

@@ -197,9 +197,7 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
 
 #[test]
 fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
-    if !nix::unistd::Uid::effective().is_root() {
-        panic!("this test needs root (a PID namespace), as CI has");
-    }
+    require_root("a PID namespace");
     let t = TempDir::new("sd-pid1");
     let root = t.join("service");
     tree(&root, false);
@@ -259,9 +257,7 @@ fn as_process_1_a_terminal_interrupt_stops_the_tree_in_order() {
     // supervise in a process group of its own, so that the interrupt
     // reaches svscan alone, which shuts the tree down in order: the
     // services get TERM, the logs read every line.
-    if !nix::unistd::Uid::effective().is_root() {
-        panic!("this test needs root (a PID namespace), as CI has");
-    }
+    require_root("a PID namespace");
     let t = TempDir::new("sd-pid1-int");
     let root = t.join("service");
     tree(&root, false);
@@ -287,13 +283,11 @@ fn in_the_foreground_of_a_terminal_ctrl_c_stops_the_tree_in_order() {
     let root = t.join("service");
     tree(&root, false);
     let cmd = format!("exec {} {}", SVSCAN, root.display());
-    let mut c = Command::new("script")
-        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+    let mut c = on_a_terminal(&cmd)
         .env("PATH", path_env())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .process_group(0)
         .spawn()
         .expect("script (util-linux)");
     let _leftovers = Leftovers(c.id(), root.clone());

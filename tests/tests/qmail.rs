@@ -382,13 +382,11 @@ fn the_demo_tree_comes_up_from_the_readme_command() {
     // (the byte 3 is Ctrl-C).
     let bin = bin_dir();
     let cmd = format!("exec {TOP}/examples/run-demo");
-    let mut child = Command::new("script")
-        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+    let mut child = on_a_terminal(&cmd)
         .env("DEMO_BIN", &bin)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .process_group(0)
         .spawn()
         .expect("script (util-linux)");
     let mut out = BufReader::new(child.stdout.take().unwrap());

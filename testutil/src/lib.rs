@@ -471,6 +471,28 @@ fn from_reference_sh(function: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// Fails the test at once unless it runs as root, saying what for (`why`:
+/// "a PID namespace", ...): CI runs as root, and such a test must not pass
+/// by asserting nothing.
+pub fn require_root(why: &str) {
+    if !nix::unistd::Uid::effective().is_root() {
+        panic!("this test needs root ({why}), as CI has");
+    }
+}
+
+/// `sh -c CMD` on a terminal of its own, as its foreground job, under
+/// script(1) (util-linux) in a new process group: what is written to the
+/// command's stdin goes to that terminal (the byte 3 is Ctrl-C), and
+/// script ends with the command's exit code. Standard streams are the
+/// caller's to set.
+pub fn on_a_terminal(cmd: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", cmd, "/dev/null"])
+        .process_group(0);
+    c
+}
+
 /// KILLs a process when dropped, if it still exists: a test that fails
 /// midway leaves nothing running (KILL to process 1 of a PID namespace
 /// ends the whole namespace).
