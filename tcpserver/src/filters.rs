@@ -37,6 +37,8 @@ pub fn delcr(input: &[u8], out: &mut Vec<u8>, pending_cr: &mut bool) {
 }
 
 fn filter(mut f: impl FnMut(&[u8], &mut Vec<u8>), finish: impl FnOnce(&mut Vec<u8>)) -> i32 {
+    // A reader that goes away ends the filter by SIGPIPE, as the original.
+    common::sys::sigpipe_default();
     let mut input = std::io::stdin().lock();
     let mut output = std::io::stdout().lock();
     let mut buf = vec![0u8; BLOCK];
@@ -67,12 +69,10 @@ fn filter(mut f: impl FnMut(&[u8], &mut Vec<u8>), finish: impl FnOnce(&mut Vec<u
 }
 
 pub fn addcr_main() -> i32 {
-    common::sys::sigpipe_default();
     filter(addcr, |_| {})
 }
 
 pub fn delcr_main() -> i32 {
-    common::sys::sigpipe_default();
     let pending = std::cell::Cell::new(false);
     filter(
         |i, o| {

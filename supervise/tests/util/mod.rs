@@ -27,6 +27,15 @@ pub fn spawn(bin: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> Chi
         .unwrap()
 }
 
+/// The pid in `service`'s status file (0 when down or unreadable).
+pub fn status_pid(service: &Path) -> u32 {
+    let b = fs::read(service.join("supervise/status")).unwrap_or_default();
+    if b.len() != 18 {
+        return 0;
+    }
+    u32::from_le_bytes([b[12], b[13], b[14], b[15]])
+}
+
 /// A supervise (ours or the C one) started with [`spawn`]; if it still
 /// runs when dropped (a test that failed midway), its service and then it
 /// are KILLed, so that nothing is left running.
@@ -59,12 +68,9 @@ impl std::ops::DerefMut for Guarded {
 impl Drop for Guarded {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let b = fs::read(self.service.join("supervise/status")).unwrap_or_default();
-            if b.len() == 18 {
-                let pid = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-                if pid != 0 {
-                    kill("-9", pid);
-                }
+            let pid = status_pid(&self.service);
+            if pid != 0 {
+                kill("-9", pid);
             }
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -147,11 +153,7 @@ impl Supervised {
 
     /// The pid recorded in the status file (0 when down).
     pub fn pid(&self) -> u32 {
-        let b = fs::read(self.cwd.join(&self.dir).join("supervise/status")).unwrap_or_default();
-        if b.len() != 18 {
-            return 0;
-        }
-        u32::from_le_bytes([b[12], b[13], b[14], b[15]])
+        status_pid(&self.cwd.join(&self.dir))
     }
 
     pub fn stderr_text(&self) -> String {
