@@ -23,7 +23,8 @@
 //! the pipe closed and only `x`, so that it reads every line to end of file
 //! and stops by itself. What has not exited after `.svscan/timeout-shutdown`
 //! milliseconds (default 10000) is KILLed (`./run`, by the pid in its
-//! status, then its supervise). Then `.svscan/finish` runs, and svscan exits
+//! status, then its supervise), and svscan waits up to a second for them to
+//! be gone. Then `.svscan/finish` runs, and svscan exits
 //! with the number in `.svscan/exitcode` (default 0). As process 1 (a
 //! container), svscan also reaps every orphan as it comes, and before it
 //! exits sends TERM to every process left, waits as long again, then KILL.
@@ -187,6 +188,20 @@ fn run_pid(dir: &OsStr) -> Option<Pid> {
     (st.pid != 0).then(|| Pid::from_raw(st.pid as i32))
 }
 
+/// Whether process `pid` exists and is not a zombie (a zombie holds no
+/// files or memory any more). Without /proc, a process that cannot be
+/// looked at counts as gone.
+fn running(pid: Pid) -> bool {
+    std::fs::read(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the name, in parentheses that may nest.
+        let after = stat
+            .iter()
+            .rposition(|&b| b == b')')
+            .map_or(&[][..], |i| &stat[i + 1..]);
+        !after.starts_with(b" Z") && !after.starts_with(b" X")
+    })
+}
+
 impl Scanner {
     /// Brings every service down in order, then exits (see the module
     /// documentation). Returns the exit code.
@@ -226,6 +241,7 @@ impl Scanner {
         }
         // Past the time: KILL what is left, services first.
         let mut left = Vec::new();
+        let mut runs = Vec::new();
         for s in self.services.values() {
             let mut log = s.name.clone();
             log.push("/log");
@@ -233,22 +249,36 @@ impl Scanner {
                 if let Some(pid) = pid {
                     if let Some(run) = run_pid(dir) {
                         let _ = nix::sys::signal::kill(run, Signal::SIGKILL);
+                        runs.push(run);
                     }
                     let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
                     left.push(pid);
                 }
             }
         }
+        // Up to a second for the supervisors to be reaped and the `./run`
+        // processes KILLed to be gone: they are not svscan's children (but
+        // as process 1, once orphaned), so no signal says when; they are
+        // looked for in /proc every few milliseconds.
         let grace = Instant::now() + Duration::from_secs(1);
-        while !left.is_empty() && Instant::now() < grace {
+        while !(left.is_empty() && runs.is_empty()) && Instant::now() < grace {
             self.reap();
             left.retain(|&p| {
                 self.services
                     .values()
                     .any(|s| s.pid == Some(p) || s.pidlog == Some(p))
             });
-            if !left.is_empty() {
-                rt.wait(&[], Some(grace));
+            runs.retain(|&p| running(p));
+            if !left.is_empty() || !runs.is_empty() {
+                let poll = Instant::now() + Duration::from_millis(5);
+                rt.wait(
+                    &[],
+                    Some(if runs.is_empty() {
+                        grace
+                    } else {
+                        poll.min(grace)
+                    }),
+                );
                 rt.take(Signal::SIGCHLD);
             }
         }
@@ -482,4 +512,25 @@ fn spawn_supervise(
             diag::warn_sys(&[&"unable to start supervise ", &shown()], e)
         })
         .inspect_err(|&e| diag::warn_sys(&[&"unable to fork for ", &shown()], e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_is_false_for_a_zombie_and_for_a_process_gone() {
+        assert!(running(Pid::this()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        // Not reaped yet: a zombie once it has exited.
+        let zombie = Instant::now() + Duration::from_secs(10);
+        while running(pid) {
+            assert!(Instant::now() < zombie, "never became a zombie");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        child.wait().unwrap();
+        assert!(!running(pid));
+    }
 }

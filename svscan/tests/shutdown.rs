@@ -39,7 +39,10 @@ fn tree(root: &Path, stubborn: bool) {
     );
     script(root.join("plain/run"), "exec sleep 1000\n");
     if stubborn {
-        script(root.join("stubborn/run"), "trap '' TERM\nexec sleep 1000\n");
+        script(
+            root.join("stubborn/run"),
+            "trap '' TERM\necho $$ > ../stubborn.pid\nexec sleep 1000\n",
+        );
     }
 }
 
@@ -133,10 +136,13 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
     fs::create_dir_all(root.join(".svscan")).unwrap();
     fs::write(root.join(".svscan/timeout-shutdown"), "1500\n").unwrap();
     fs::write(root.join(".svscan/exitcode"), "7\n").unwrap();
-    // Run in the scan directory.
+    // Run in the scan directory, once the KILLed ./run is gone (or a
+    // zombie, which holds nothing any more).
     script(
         root.join(".svscan/finish"),
-        "echo finished > .svscan/finished\n",
+        "p=$(cat stubborn.pid)\n\
+         if grep -qv ') [ZX] ' /proc/$p/stat 2>/dev/null; then echo \"$p alive\"; else echo finished; fi \
+         > .svscan/finished\n",
     );
     let mut c = Command::new(SVSCAN)
         .arg(&root)
@@ -156,15 +162,11 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
     // The stubborn service held it up to the timeout, then was KILLed.
     assert!(took >= Duration::from_millis(1400), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
-    // KILLed: gone (or a zombie) shortly after; a KILL takes effect when
-    // the process next runs, which svscan, once its supervise is reaped,
-    // does not wait for.
-    let gone = || {
-        let proc = format!("/proc/{stubborn_pid}");
-        !Path::new(&proc).exists()
-            || fs::read_to_string(format!("{proc}/stat")).is_ok_and(|s| s.contains(") Z "))
-    };
-    assert!(wait_until(5.0, gone));
+    // KILLed: gone (or a zombie) before .svscan/finish ran (below).
+    assert_eq!(
+        fs::read_to_string(root.join("stubborn.pid")).unwrap(),
+        format!("{stubborn_pid}\n")
+    );
     assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
     assert_eq!(
         fs::read_to_string(root.join(".svscan/finished")).unwrap(),
