@@ -139,6 +139,17 @@ pub fn main(args: &[OsString]) -> i32 {
         let to = net::join(ip, port, scope, v4);
         let t = Duration::from_secs(secs.max(1).min(u32::MAX as u64));
         match s.connect_timeout(&to.into(), t) {
+            // Writable is not connected (a connect to port 0 is
+            // writable at once): as the original, the peer's address says,
+            // and where there is none a one-byte read gives the reason.
+            Ok(()) if s.peer_addr().is_err() => {
+                let _ = s.set_nonblocking(true);
+                let mut b = [std::mem::MaybeUninit::new(0u8)];
+                Err(match s.recv(&mut b) {
+                    Err(e) => errno_of(&e),
+                    Ok(_) => Errno::ENOTCONN,
+                })
+            }
             Ok(()) => Ok(s),
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Errno::ETIMEDOUT),
             Err(e) => Err(errno_of(&e)),

@@ -549,6 +549,18 @@ fn tcpclient_errors_and_environment() {
             )
         )
     );
+    // Writable at once yet not connected (Linux, 0.0.0.0/8 to port 0):
+    // a failed connection like any other, with the reason a read gives
+    // (the original: "temporary failure"), not a fatal error after it.
+    let o = run(TCPCLIENT, &["256.1.1.1", "0", "true"], t.path());
+    assert_eq!(o.code, 111);
+    assert!(
+        o.stderr
+            .strip_prefix("tcpclient: unable to connect to 0.1.1.1 port 0: ")
+            .is_some_and(|r| r.ends_with('\n') && r.lines().count() == 1),
+        "{}",
+        o.stderr
+    );
     assert_eq!(
         run(TCPCLIENT, &["127.0.0.1", "nosuch", "true"], t.path()),
         Out::new(
