@@ -15,8 +15,20 @@ pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
 pub const FGHACK: &str = env!("CARGO_BIN_EXE_fghack");
 
+/// Puts SIGINT and SIGQUIT back to their defaults in this process, and so
+/// in every supervise and service it starts. Run as a background job of a
+/// non-interactive shell (`cargo test &` in a script), the tests inherit
+/// both ignored, and a shell started with a signal ignored cannot trap it:
+/// the tests of `down-signal` and `svc -q` would fail.
+pub fn default_signals() {
+    for sig in [nix::sys::signal::SIGINT, nix::sys::signal::SIGQUIT] {
+        common::sys::default_signal(sig);
+    }
+}
+
 /// Starts `bin args` in `cwd` in the background, its output discarded.
 pub fn spawn(bin: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> Child {
+    default_signals();
     Command::new(bin)
         .args(args)
         .current_dir(cwd)
@@ -119,6 +131,7 @@ impl Supervised {
     /// Starts `supervise dir` in `cwd` and waits until `svok` says it runs.
     pub fn start(cwd: &Path, dir: &str) -> Supervised {
         let stderr = cwd.join(format!("{}.stderr", dir.replace('/', "_")));
+        default_signals();
         let s = Supervised {
             child: Command::new(SUPERVISE)
                 .arg(dir)
