@@ -15,13 +15,15 @@ pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
 pub const FGHACK: &str = env!("CARGO_BIN_EXE_fghack");
 
-/// Puts SIGINT and SIGQUIT back to their defaults in this process, and so
-/// in every supervise and service it starts. Run as a background job of a
-/// non-interactive shell (`cargo test &` in a script), the tests inherit
-/// both ignored, and a shell started with a signal ignored cannot trap it:
-/// the tests of `down-signal` and `svc -q` would fail.
+/// Puts SIGHUP, SIGINT and SIGQUIT back to their defaults in this process,
+/// and so in every supervise and service it starts. Run under `nohup`, the
+/// tests inherit SIGHUP ignored; as a background job of a non-interactive
+/// shell (`cargo test &` in a script), SIGINT and SIGQUIT. A shell started
+/// with a signal ignored cannot trap it, and the tests that send these
+/// signals to a run script would fail.
 pub fn default_signals() {
-    for sig in [nix::sys::signal::SIGINT, nix::sys::signal::SIGQUIT] {
+    use nix::sys::signal::{SIGHUP, SIGINT, SIGQUIT};
+    for sig in [SIGHUP, SIGINT, SIGQUIT] {
         common::sys::default_signal(sig);
     }
 }
