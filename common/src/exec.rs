@@ -5,7 +5,10 @@
 //! (`/bin:/usr/bin` when unset; an empty element is `.`) is tried in order.
 //! ENOENT moves on silently; EACCES, EPERM and EISDIR are remembered and the
 //! search moves on; any other error stops it. No shell fallback on ENOEXEC.
-//! argv is passed unchanged (argv[0] is the name as given).
+//! argv is passed unchanged (argv[0] is the name as given). `$PATH` is the
+//! one this process was given, not the one its edits make for the program:
+//! the original looks it up in its own environment (`env/PATH` in an
+//! envdir, or a `PATH` set by a tcpserver rule, is the program's alone).
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -212,16 +215,12 @@ impl Environ {
     }
 
     /// The environment `edit` makes of this one, entry for entry and in
-    /// the order [`EnvEdit::apply`] gives; `None` when it changes `PATH`
-    /// (the program must then be searched for again: [`Prepared::new`]).
-    pub fn edited(&mut self, edit: &EnvEdit) -> Option<Vec<&CStr>> {
+    /// the order [`EnvEdit::apply`] gives.
+    pub fn edited(&mut self, edit: &EnvEdit) -> Vec<&CStr> {
         self.slots.clear();
         self.slots.extend((0..self.base.len()).map(Slot::Base));
         for (i, (given, value)) in edit.iter().enumerate() {
             let name = entry_name(given);
-            if name == b"PATH" {
-                return None;
-            }
             let (base, names) = (&self.base, &self.base_names);
             let found = self.slots.iter().position(|s| match *s {
                 Slot::Base(b) => names[b] == name.len() && base[b].as_bytes().starts_with(name),
@@ -251,18 +250,16 @@ impl Environ {
         }
         let mut starts = self.starts.iter().copied();
         let (base, block) = (&self.base, &self.block);
-        Some(
-            self.slots
-                .iter()
-                .map(|s| match *s {
-                    Slot::Base(b) => base[b].as_c_str(),
-                    Slot::New(_) => {
-                        let at = starts.next().unwrap_or(0);
-                        CStr::from_bytes_until_nul(&block[at..]).unwrap_or_default()
-                    }
-                })
-                .collect(),
-        )
+        self.slots
+            .iter()
+            .map(|s| match *s {
+                Slot::Base(b) => base[b].as_c_str(),
+                Slot::New(_) => {
+                    let at = starts.next().unwrap_or(0);
+                    CStr::from_bytes_until_nul(&block[at..]).unwrap_or_default()
+                }
+            })
+            .collect()
     }
 }
 
@@ -278,6 +275,12 @@ fn cstring(b: &[u8]) -> CString {
     // A command-line argument or environment entry cannot contain NUL; a
     // path made from them cannot either, except through our own joins.
     CString::new(b.to_vec()).unwrap_or_default()
+}
+
+/// `$PATH` as this process was given it (the search path, whatever the
+/// program's environment will say).
+fn inherited_path() -> Option<Vec<u8>> {
+    std::env::var_os("PATH").map(OsString::into_vec)
 }
 
 /// The list of paths `pathexec` tries for `name`, given `$PATH`.
@@ -306,14 +309,9 @@ impl Prepared {
         if let Some(edit) = edit {
             edit.apply(&mut env);
         }
-        // The search uses the PATH of the environment we run in (after edits).
-        let path = env
-            .iter()
-            .find(|e| entry_name(e) == b"PATH")
-            .map(|e| e[5..].to_vec());
         let name = argv.first().map(|a| a.as_bytes()).unwrap_or(b"");
         Prepared {
-            candidates: candidates(name, path.as_deref())
+            candidates: candidates(name, inherited_path().as_deref())
                 .iter()
                 .map(|c| cstring(c))
                 .collect(),
@@ -326,11 +324,7 @@ impl Prepared {
     /// first element need not be `name` (argv0).
     pub fn with_path(name: &OsStr, argv: &[OsString], edit: Option<&EnvEdit>) -> Self {
         let mut p = Prepared::new(argv, edit);
-        let path = p
-            .env
-            .iter()
-            .find_map(|e| e.to_bytes().strip_prefix(b"PATH=").map(<[u8]>::to_vec));
-        p.candidates = candidates(name.as_bytes(), path.as_deref())
+        p.candidates = candidates(name.as_bytes(), inherited_path().as_deref())
             .iter()
             .map(|c| cstring(c))
             .collect();
@@ -432,19 +426,12 @@ mod tests {
         let mut want = base.clone();
         e.apply(&mut want);
         let want: Vec<CString> = want.iter().map(|w| cstring(w)).collect();
-        let got: Vec<CString> = environ
-            .edited(&e)
-            .unwrap()
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect();
+        let got: Vec<CString> = environ.edited(&e).iter().map(|c| (*c).to_owned()).collect();
         assert_eq!(got, want);
         // Reused: a second start sees only its own edits.
         let none = EnvEdit::new();
-        let got: Vec<&CStr> = environ.edited(&none).unwrap();
+        let got: Vec<&CStr> = environ.edited(&none);
         assert_eq!(got.len(), base.len());
-        e.set("PATH", "/x");
-        assert!(environ.edited(&e).is_none());
     }
 
     #[test]

@@ -256,6 +256,20 @@ fn envdir_file_rules() {
     // The child runs in the starting directory.
     let o = run(ENVDIR, &["ed", "pwd"], t.path());
     assert_eq!(Path::new(o.stdout.trim()), t.path().canonicalize().unwrap());
+    // A PATH file is the child's PATH; the child is searched for in
+    // envdir's own, as by the original (`env` is not in /nonexistent).
+    fs::write(ed.join("PATH"), "/nonexistent\n").unwrap();
+    let o = Command::new(ENVDIR)
+        .args(["ed", "env", "-0"])
+        .current_dir(t.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "");
+    assert_eq!(
+        env_of(&String::from_utf8_lossy(&o.stdout))["PATH"],
+        "/nonexistent"
+    );
 }
 
 #[test]

@@ -977,19 +977,10 @@ fn start(o: &Opts, l: &mut Launch, edit: &EnvEdit) -> Option<nix::unistd::Pid> {
         (Start::Fork, e) | (Start::Spawn(_), e @ Errno::EAGAIN) => cannot_fork(e),
         (Start::Spawn(_), e) => cannot_run(e),
     };
-    let r = match (l.environ.edited(edit), &l.how) {
-        (Some(env), Start::Spawn(p)) => p.spawn(&l.prog, &env),
-        (Some(env), Start::Fork) => {
-            spawner.fork_exec_with_env(&l.prog, &env, &plan, None, &cannot_run)
-        }
-        // PATH changed by a rule: the program is searched for in it.
-        (None, how) => {
-            let prog = Prepared::new(&o.program, Some(edit));
-            match how {
-                Start::Spawn(p) => p.spawn(&prog, prog.env()),
-                Start::Fork => spawner.fork_exec(&prog, &plan, None, &cannot_run),
-            }
-        }
+    let env = l.environ.edited(edit);
+    let r = match &l.how {
+        Start::Spawn(p) => p.spawn(&l.prog, &env),
+        Start::Fork => spawner.fork_exec_with_env(&l.prog, &env, &plan, None, &cannot_run),
     };
     r.map_err(failed).ok()
 }

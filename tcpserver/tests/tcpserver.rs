@@ -840,11 +840,14 @@ fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
     ];
     let bin = t.join("bin");
     fs::create_dir(&bin).unwrap();
-    fs::write(bin.join("hello-prog"), "#!/bin/sh\necho found\n").unwrap();
+    fs::write(bin.join("hello-prog"), "#!/bin/sh\necho found $PATH\n").unwrap();
     fs::set_permissions(bin.join("hello-prog"), fs::Permissions::from_mode(0o755)).unwrap();
     write_rules(
         &t.join("path.cdb"),
-        &format!("127.0.0.5:allow,PATH=\"/nonexistent:{}\"\n", bin.display()),
+        &format!(
+            "127.0.0.5:allow,PATH=\"/nonexistent\"\n127.0.0.6:allow,PATH=\"{}\"\n",
+            bin.display()
+        ),
     );
     let mut seen = Vec::new();
     for prefix in [&["taskset", "-c", "0"][..], &[][..]] {
@@ -907,7 +910,22 @@ fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
         assert!(wait_until(5.0, || s.log().lines().count() >= 2));
         let line = "tcpserver: warning: dropping connection, unable to run /nonexistent/prog: file does not exist\n";
         assert_eq!(s.log(), line.repeat(2));
-        // A rule that sets PATH: the program is searched for in it.
+        // A rule that sets PATH sets the program's: the program is
+        // searched for in tcpserver's own, as by the original.
+        // The same where a forked child decides (-v).
+        let path = format!("{}:/bin:/usr/bin", bin.display());
+        for opts in ["-RHl0", "-vRHl0"] {
+            let s = Listening::start_under(
+                prefix,
+                TCPSERVER,
+                &[opts, "-x", "path.cdb", "127.0.0.1", "0", "hello-prog"],
+                &[("PATH", &path)],
+                t.path(),
+            );
+            assert_eq!(talk(v4(s.port), from(5), b""), b"found /nonexistent\n");
+            let found = format!("found {path}\n");
+            assert_eq!(talk(v4(s.port), from(1), b""), found.as_bytes());
+        }
         let s = Listening::start_under(
             prefix,
             TCPSERVER,
@@ -915,8 +933,7 @@ fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
             &[("PATH", "/bin:/usr/bin")],
             t.path(),
         );
-        assert_eq!(talk(v4(s.port), from(5), b""), b"found\n");
-        assert_eq!(talk(v4(s.port), from(1), b""), b"");
+        assert_eq!(talk(v4(s.port), from(6), b""), b"");
         assert!(wait_until(5.0, || !s.log().is_empty()));
         assert_eq!(
             s.log(),
