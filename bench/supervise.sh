@@ -25,7 +25,7 @@ OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)
 cleanup() {
-    for d in "$work"/*/s* "$work"/*-crash; do "$OURS/svc" -dx "$d" 2>/dev/null || true; done
+    for d in "$work"/*/s* "$work"/*-crash "$work"/rust-ready; do "$OURS/svc" -dx "$d" 2>/dev/null || true; done
     sleep 1
     rm -rf "$work"
 }
