@@ -342,9 +342,23 @@ impl Watch {
         if !self.is_open() {
             return;
         }
-        if let Some((st, x)) = xstatus::read_pair(&self.sup) {
-            if target.reached_in(&st, &x, self.first) {
-                self.outcome = Some(Outcome::Reached);
+        match xstatus::read_pair(&self.sup) {
+            Some((st, x)) => {
+                if target.reached_in(&st, &x, self.first) {
+                    self.outcome = Some(Outcome::Reached);
+                }
+            }
+            // Not written yet is waited for. Out of descriptors or memory,
+            // no event would ever make it readable: a wait for a state the
+            // service is already in would run to its timeout, or for ever.
+            None => {
+                let status = self.sup.join("status");
+                if let Err(e) = File::open(&status) {
+                    let e = common::diag::errno_of(&e);
+                    if matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM) {
+                        common::diag::fatal_sys(&[&"unable to read ", &status], e);
+                    }
+                }
             }
         }
     }

@@ -706,3 +706,37 @@ fn a_waiter_out_of_inotify_instances_still_waits_on_the_events() {
         fs::remove_dir_all(t.join("a/supervise")).unwrap();
     }
 }
+
+#[test]
+fn a_waiter_short_of_descriptors_says_so_and_never_waits_in_vain() {
+    // Under any descriptor limit, svc -w and svwait either see that the
+    // service is up, or fail with a line that says what they could not
+    // open. They used to subscribe, then find the status file unreadable
+    // (no descriptor left for it) and wait for an event that an up service
+    // never sends: to the timeout, or for ever without one.
+    let t = TempDir::new("rd-nofile");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    let _s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || status_pid(&t.join("a")) != 0));
+    let mut reached = 0;
+    for n in 4..=12 {
+        for cmd in [
+            format!("{SVC} -wu -T 3000 a"),
+            format!("{SVWAIT} -u -t 3000 a"),
+        ] {
+            let sh = format!("ulimit -n {n} && exec {cmd}");
+            let o = run("sh", &["-c", &sh], t.path());
+            if o.code == 0 {
+                reached += 1;
+                assert_eq!(o.stderr, "", "limit {n}: {cmd}");
+            } else {
+                assert!(
+                    [102, 111].contains(&o.code)
+                        && o.stderr.ends_with(": process cannot open more files\n"),
+                    "limit {n}: {cmd}: {o:?}"
+                );
+            }
+        }
+    }
+    assert!(reached >= 2, "{reached}");
+}
