@@ -61,7 +61,20 @@ memory() { # $1 = bin dir, $2 = tag, $3 = "ext" for readiness and finish
 
 now_ns() { date +%s%N; }
 
-latency() { # $1 = bin dir, $2 = tag; prints the median ms
+# After a pause of 0.1-0.9 s (a different phase of the crash loop each
+# time), the microseconds from `svc -d` to svstat showing DIR down,
+# appended to FILE.
+down_after_pause() { # $1 = DIR, $2 = FILE
+    sleep "0.$((RANDOM % 9 + 1))"
+    local t0 t1
+    t0=$(now_ns)
+    "$OURS/svc" -d "$1"
+    until [[ $("$OURS/svstat" "$1") =~ :\ down\ [0-9]+\ seconds,\ normally\ up$ ]]; do :; done
+    t1=$(now_ns)
+    echo $(((t1 - t0) / 1000)) >> "$2"
+}
+
+latency() { # $1 = bin dir, $2 = tag; prints the median ms and the floor's
     local bin=$1 tag=$2
     local d="$work/$tag-crash"
     mkdir -p "$d"
@@ -71,22 +84,11 @@ latency() { # $1 = bin dir, $2 = tag; prints the median ms
     until "$OURS/svok" "$d" 2>/dev/null; do sleep 0.01; done
     for i in $(seq 1 "$T"); do
         "$OURS/svc" -u "$d"
-        # Let the crash loop run for a moment, at a different phase each time.
-        sleep "0.$((RANDOM % 9 + 1))"
-        t0=$(now_ns)
-        "$OURS/svc" -d "$d"
-        until [[ $("$OURS/svstat" "$d") =~ :\ down\ [0-9]+\ seconds,\ normally\ up$ ]]; do :; done
-        t1=$(now_ns)
-        echo $(((t1 - t0) / 1000)) >> "$work/$tag-lat"
-        # The floor: the same commands, after the same kind of pause, on
-        # the service already down (nothing for supervise to do): what
-        # starting svc and svstat costs on this machine at that moment.
-        sleep "0.$((RANDOM % 9 + 1))"
-        t0=$(now_ns)
-        "$OURS/svc" -d "$d"
-        until [[ $("$OURS/svstat" "$d") =~ :\ down\ [0-9]+\ seconds,\ normally\ up$ ]]; do :; done
-        t1=$(now_ns)
-        echo $(((t1 - t0) / 1000)) >> "$work/$tag-floor"
+        down_after_pause "$d" "$work/$tag-lat"
+        # The floor: the same commands on the service already down
+        # (nothing for supervise to do): what starting svc and svstat
+        # costs on this machine at that moment.
+        down_after_pause "$d" "$work/$tag-floor"
     done
     for f in lat floor; do median < "$work/$tag-$f" | awk '{printf "%.1f ", $1 / 1000}'; done
 }
