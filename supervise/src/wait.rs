@@ -353,7 +353,7 @@ impl Watch {
             // service is already in would run to its timeout, or for ever.
             None => {
                 let status = self.sup.join("status");
-                if let Err(e) = File::open(&status) {
+                if let Err(e) = common::file::read_bounded(&status, common::status::LEN + 1) {
                     let e = common::diag::errno_of(&e);
                     if matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM) {
                         common::diag::fatal_sys(&[&"unable to read ", &status], e);

@@ -740,3 +740,30 @@ fn a_waiter_short_of_descriptors_says_so_and_never_waits_in_vain() {
     }
     assert!(reached >= 2, "{reached}");
 }
+
+#[test]
+fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
+    // A FIFO where `supervise/status` should be is read without blocking
+    // (nothing in it), also where the waiter looks at why it could not
+    // read it: the wait ends at its deadline, it does not hang in open.
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = TempDir::new("rd-fifostatus");
+    let sup = t.join("a/supervise");
+    fs::create_dir_all(&sup).unwrap();
+    for f in ["ok", "status"] {
+        nix::unistd::mkfifo(
+            &sup.join(f),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+    }
+    let _ok = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(sup.join("ok"))
+        .unwrap();
+    assert_eq!(
+        run_within(5.0, SVWAIT, &["-u", "-t", "300", "a"], t.path(), None),
+        Out::new(99, "", "")
+    );
+}
