@@ -235,26 +235,32 @@ fn open_fifo(write: bool) -> Result<File, Errno> {
 /// Writes the status record; failures warn and are otherwise ignored.
 fn announce(dir: &OsStr, state: &State) {
     let bytes = state.status().encode();
-    let sup = Path::new(control::SUPERVISE_DIR);
-    match status::write_atomic(sup, &bytes) {
-        Ok(()) => {}
-        Err(WriteError::Open(e)) => {
-            diag::warn_sys(&[&"unable to open ", &dir, &"/supervise/status.new"], e)
+    if let Err(e) = status::write_atomic(Path::new(control::SUPERVISE_DIR), &bytes) {
+        warn_unwritten(dir, "status", e);
+    }
+}
+
+/// The warning for a record `NAME` (written as `NAME.new`, renamed to
+/// `NAME`) that could not be replaced: the original's lines for `status`,
+/// the same lines for the sidecar.
+fn warn_unwritten(dir: &OsStr, name: &str, e: WriteError) {
+    let (d, n) = (&dir, &name);
+    match e {
+        WriteError::Open(e) => {
+            diag::warn_sys(&[&"unable to open ", d, &"/supervise/", n, &".new"], e)
         }
-        Err(WriteError::Write(Some(e))) => {
-            diag::warn_sys(&[&"unable to write ", &dir, &"/supervise/status.new"], e)
+        WriteError::Write(Some(e)) => {
+            diag::warn_sys(&[&"unable to write ", d, &"/supervise/", n, &".new"], e)
         }
-        Err(WriteError::Write(None)) => diag::warn(&[
+        WriteError::Write(None) => diag::warn(&[
             &"unable to write ",
-            &dir,
-            &"/supervise/status.new: partial write",
+            d,
+            &"/supervise/",
+            n,
+            &".new: partial write",
         ]),
-        Err(WriteError::Rename(e)) => diag::warn_sys(
-            &[
-                &"unable to rename ",
-                &dir,
-                &"/supervise/status.new to status",
-            ],
+        WriteError::Rename(e) => diag::warn_sys(
+            &[&"unable to rename ", d, &"/supervise/", n, &".new to ", n],
             e,
         ),
     }
@@ -487,11 +493,7 @@ impl Supervise {
             Err(e) => {
                 // Warned once per change; the next change tries again.
                 self.xstatus = Some(bytes);
-                let e = match e {
-                    WriteError::Open(e) | WriteError::Rename(e) | WriteError::Write(Some(e)) => e,
-                    WriteError::Write(None) => Errno::EIO,
-                };
-                diag::warn_sys(&[&"unable to write ", &self.dir, &"/supervise/xstatus"], e);
+                warn_unwritten(&self.dir, "xstatus", e);
             }
         }
     }

@@ -545,6 +545,58 @@ fn svwait_and_svc_w_work_against_the_c_supervise() {
 }
 
 #[test]
+fn a_record_that_cannot_be_replaced_warns_as_the_original_for_status_and_alike_for_xstatus() {
+    // `a`: status.new and xstatus.new are directories (the open fails);
+    // `b`: status and xstatus are (the rename fails). The C supervise
+    // warns for status; ours the same lines, and alike for the sidecar.
+    let warnings = |bin: &Path| {
+        let t = TempDir::new("rd-unwritten");
+        let mut lines = Vec::new();
+        for (dir, blocked) in [
+            ("a", ["status.new", "xstatus.new"]),
+            ("b", ["status", "xstatus"]),
+        ] {
+            script(t.join(dir).join("run"), "exec sleep 1000\n");
+            fs::write(t.join(dir).join("notification-fd"), "3\n").unwrap();
+            for name in blocked {
+                fs::create_dir_all(t.join(dir).join("supervise").join(name).join("x")).unwrap();
+            }
+            let log = t.join(format!("{dir}.stderr"));
+            let mut s = spawn_supervise_logged(bin, dir, t.path(), &log);
+            assert!(wait_until(5.0, || run(SVOK, &[dir], t.path()).code == 0));
+            let warned =
+                |n: usize| fs::read_to_string(&log).unwrap_or_default().lines().count() >= n;
+            assert!(wait_until(5.0, || warned(1)));
+            run(SVC, &["-dx", dir], t.path());
+            assert!(exit_within(&mut s.child, 5.0).is_some());
+            let mut distinct: Vec<String> = fs::read_to_string(&log)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect();
+            distinct.sort();
+            distinct.dedup();
+            lines.extend(distinct);
+        }
+        lines
+    };
+    let status = [
+        "supervise: warning: unable to open a/supervise/status.new: is a directory",
+        "supervise: warning: unable to rename b/supervise/status.new to status: is a directory",
+    ];
+    assert_eq!(warnings(&reference_bin("supervise")), status);
+    assert_eq!(
+        warnings(Path::new(SUPERVISE)),
+        [
+            status[0],
+            "supervise: warning: unable to open a/supervise/xstatus.new: is a directory",
+            status[1],
+            "supervise: warning: unable to rename b/supervise/xstatus.new to xstatus: is a directory",
+        ]
+    );
+}
+
+#[test]
 fn the_c_svstat_and_svok_read_our_supervise() {
     let t = TempDir::new("rd-cread");
     script(t.join("a/run"), "exec sleep 1000\n");

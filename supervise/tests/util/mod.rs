@@ -66,6 +66,28 @@ pub fn spawn_supervise(bin: impl AsRef<std::ffi::OsStr>, dir: &str, cwd: &Path) 
     }
 }
 
+/// [`spawn_supervise`] with supervise's stderr written to `stderr`.
+pub fn spawn_supervise_logged(
+    bin: impl AsRef<std::ffi::OsStr>,
+    dir: &str,
+    cwd: &Path,
+    stderr: &Path,
+) -> Guarded {
+    default_signals();
+    let child = Command::new(bin)
+        .arg(dir)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap();
+    Guarded {
+        child,
+        service: cwd.join(dir),
+    }
+}
+
 impl std::ops::Deref for Guarded {
     type Target = Child;
     fn deref(&self) -> &Child {
