@@ -147,11 +147,28 @@ pub fn main(args: &[OsString]) -> i32 {
 /// `.svscan/timeout-shutdown` when absent.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(10_000);
 
-/// A number from a file of `.svscan/`, if it holds one (read bounded and
-/// non-blocking).
-fn svscan_number(name: &str) -> Option<u64> {
-    let buf = common::file::read_bounded(format!(".svscan/{name}"), 32).ok()?;
-    std::str::from_utf8(&buf).ok()?.trim().parse().ok()
+/// The number, at most `max`, in a file of `.svscan/` (read bounded and
+/// non-blocking); None when the file is absent. A file that cannot be
+/// read or holds no such number is ignored with a warning, as supervise
+/// ignores a bad setting of a service.
+fn svscan_number(name: &str, max: u64) -> Option<u64> {
+    let path = format!(".svscan/{name}");
+    let buf = match common::file::read_bounded(&path, 32) {
+        Ok(buf) => buf,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            diag::warn_sys(&[&"unable to read ", &path], errno_of(&e));
+            return None;
+        }
+    };
+    let n = std::str::from_utf8(&buf)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .filter(|&n| n <= max);
+    if n.is_none() {
+        diag::warn(&[&"ignoring ", &path, &": invalid value"]);
+    }
+    n
 }
 
 /// Writes control bytes to the supervise of `dir`; false if no supervise
@@ -206,8 +223,8 @@ impl Scanner {
     /// Brings every service down in order, then exits (see the module
     /// documentation). Returns the exit code.
     fn shutdown(&mut self, rt: &mut Runtime) -> i32 {
-        let timeout =
-            svscan_number("timeout-shutdown").map_or(SHUTDOWN_TIMEOUT, Duration::from_millis);
+        let timeout = svscan_number("timeout-shutdown", u64::MAX)
+            .map_or(SHUTDOWN_TIMEOUT, Duration::from_millis);
         let deadline = Instant::now() + timeout;
         // (main told, log told) per service.
         let mut told: HashMap<(u64, u64), (bool, bool)> = HashMap::new();
@@ -287,7 +304,7 @@ impl Scanner {
         if std::process::id() == 1 {
             self.last_processes(rt, timeout);
         }
-        svscan_number("exitcode").map_or(0, |n| (n & 0xff) as i32)
+        svscan_number("exitcode", 255).map_or(0, |n| n as i32)
     }
 
     /// Runs `.svscan/finish` if there is one, and waits for it (KILLed

@@ -198,6 +198,50 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
 }
 
 #[test]
+fn finish_may_write_exitcode_and_a_bad_setting_is_ignored_with_a_warning() {
+    // (timeout-shutdown, what finish writes to exitcode) -> (exit, stderr)
+    let cases = [
+        ("800\n", "42\n", 42, String::new()),
+        (
+            "soon\n",
+            "300\n",
+            0,
+            "svscan: warning: ignoring .svscan/timeout-shutdown: invalid value\n\
+             svscan: warning: ignoring .svscan/exitcode: invalid value\n"
+                .to_string(),
+        ),
+    ];
+    for (timeout, code, exit, stderr) in cases {
+        let t = TempDir::new("sd-settings");
+        let root = t.join("service");
+        script(root.join("plain/run"), "exec sleep 1000\n");
+        fs::create_dir_all(root.join(".svscan")).unwrap();
+        fs::write(root.join(".svscan/timeout-shutdown"), timeout).unwrap();
+        script(
+            root.join(".svscan/finish"),
+            &format!("printf '{}' > .svscan/exitcode\n", code.escape_default()),
+        );
+        let err = t.join("stderr");
+        let mut c = Command::new(SVSCAN)
+            .arg(&root)
+            .env("PATH", path_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        assert!(wait_until(10.0, || up(&root, "plain")));
+        kill("-TERM", c.id());
+        assert_eq!(
+            exit_within(&mut c, 15.0),
+            Some(exit),
+            "{timeout:?} {code:?}"
+        );
+        assert_eq!(fs::read_to_string(&err).unwrap(), stderr);
+    }
+}
+
+#[test]
 fn as_process_1_it_reaps_orphans_and_leaves_nothing_behind() {
     require_root("a PID namespace");
     let t = TempDir::new("sd-pid1");
