@@ -4,7 +4,10 @@
 //! Exit codes: 0 (also when every directory warned), 100 bad option, 111 when
 //! the current directory cannot be opened or returned to. With `-w` (an
 //! extension, spec/extensions.md): 0 reached, 99 timeout, 102 a supervise
-//! went away (or was not running), N when N services failed permanently.
+//! went away (or was not running), N when N services failed permanently,
+//! 111 when a directory could not be watched (nothing is sent then) or a
+//! running supervise could not be told (the others are, but no wait is
+//! made).
 //! `-q -1 -2` send QUIT, USR1, USR2 (bytes a C supervise ignores).
 
 use std::ffi::OsString;
@@ -69,33 +72,39 @@ pub fn main(args: &[OsString]) -> i32 {
 
     // Subscribe before anything is sent, so that no transition is missed.
     // A directory without a supervise is warned about by the send below,
-    // in the original's words; one that cannot be watched is told nothing.
+    // in the original's words. One that cannot be watched (no descriptor
+    // left, say) is fatal, as for svwait, before anything is sent.
     let mut watches = Watches::new();
     let mut gone = 0;
-    let mut skip = vec![false; dirs.len()];
     if target.is_some() {
-        for (i, dir) in dirs.iter().enumerate() {
+        for dir in dirs {
             match watches.subscribe(dir) {
                 Ok(()) => {}
                 Err(SubscribeError::NotRunning) => gone += 1,
                 Err(SubscribeError::Sys(what, e)) => {
-                    diag::warn_sys(&[&"unable to ", &what, &" for ", dir], e);
-                    (gone, skip[i]) = (gone + 1, true);
+                    diag::fatal_sys(&[&"unable to ", &what, &" for ", dir], e)
                 }
             }
         }
     }
 
-    for (dir, _) in dirs.iter().zip(skip).filter(|(_, skip)| !skip) {
+    // Directories whose supervise was running but not told: the wait
+    // would be in vain for them.
+    let mut untold = 0;
+    for dir in dirs {
         if let Err(e) = std::env::set_current_dir(dir) {
             diag::warn_sys(&[&"unable to chdir to ", dir], errno_of(&e));
+            untold += 1;
             continue;
         }
         match control::open_fifo_writer(control::CONTROL.as_ref()) {
             Open::NotRunning => {
                 diag::warn(&[&"unable to control ", dir, &": supervise not running"])
             }
-            Open::Error(e) => diag::warn_sys(&[&"unable to control ", dir], e),
+            Open::Error(e) => {
+                diag::warn_sys(&[&"unable to control ", dir], e);
+                untold += 1;
+            }
             Open::Running(mut f) => {
                 let blocking = fcntl(f.as_fd(), FcntlArg::F_SETFL(OFlag::O_WRONLY));
                 let written = match blocking {
@@ -104,6 +113,7 @@ pub fn main(args: &[OsString]) -> i32 {
                 };
                 if let Err(e) = written {
                     diag::warn_sys(&[&"error writing commands to ", dir], e);
+                    untold += 1;
                 }
             }
         }
@@ -113,6 +123,8 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     match target {
         None => 0,
+        // Warned above; what was sent is sent, but no wait is made.
+        Some(_) if untold > 0 => diag::EXIT_TEMP,
         Some(t) => {
             let deadline = timeout.map(|ms| Instant::now() + Duration::from_millis(ms));
             watches.wait(gone, t, true, deadline)

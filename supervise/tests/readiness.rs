@@ -761,20 +761,26 @@ fn a_waiter_out_of_inotify_instances_still_waits_on_the_events() {
 
 #[test]
 fn a_waiter_short_of_descriptors_says_so_and_never_waits_in_vain() {
-    // Under any descriptor limit, svc -w and svwait either see that the
-    // service is up, or fail with a line that says what they could not
-    // open. They used to subscribe, then find the status file unreadable
-    // (no descriptor left for it) and wait for an event that an up service
-    // never sends: to the timeout, or for ever without one.
+    // Under any descriptor limit, svc -w and svwait either reach the state,
+    // or fail (111) with a line that says what they could not open. They
+    // used to subscribe, then find the status file unreadable (no
+    // descriptor left for it) and wait for an event that an up service
+    // never sends: to the timeout, or for ever without one. svc -w that
+    // cannot watch every directory sends nothing (the services stay up);
+    // one that watches all but cannot tell one makes no wait.
     let t = TempDir::new("rd-nofile");
     script(t.join("a/run"), "exec sleep 1000\n");
-    let _s = Supervised::start(t.path(), "a");
-    assert!(wait_until(5.0, || status_pid(&t.join("a")) != 0));
-    let mut reached = 0;
-    for n in 4..=12 {
+    script(t.join("b/run"), "exec sleep 1000\n");
+    let _a = Supervised::start(t.path(), "a");
+    let _b = Supervised::start(t.path(), "b");
+    let up = |d: &str| wait_until(5.0, || svstat(t.path(), d).starts_with("up (pid "));
+    assert!(up("a") && up("b"));
+    let (mut reached, mut sent_nothing) = (0, 0);
+    for n in 4..=14 {
         for cmd in [
             format!("{SVC} -wu -T 3000 a"),
             format!("{SVWAIT} -u -t 3000 a"),
+            format!("{SVC} -wd -T 3000 -d a b"),
         ] {
             let sh = format!("ulimit -n {n} && exec {cmd}");
             let o = run("sh", &["-c", &sh], t.path());
@@ -783,14 +789,27 @@ fn a_waiter_short_of_descriptors_says_so_and_never_waits_in_vain() {
                 assert_eq!(o.stderr, "", "limit {n}: {cmd}");
             } else {
                 assert!(
-                    [102, 111].contains(&o.code)
-                        && o.stderr.ends_with(": process cannot open more files\n"),
+                    o.code == 111 && o.stderr.ends_with(": process cannot open more files\n"),
                     "limit {n}: {cmd}: {o:?}"
                 );
+                if o.stderr.contains(": fatal: ") {
+                    sent_nothing += 1;
+                    for d in ["a", "b"] {
+                        assert!(
+                            !svstat(t.path(), d).contains("want down"),
+                            "limit {n}: {cmd}"
+                        );
+                    }
+                }
             }
+            run(SVC, &["-u", "a", "b"], t.path());
+            assert!(up("a") && up("b"));
         }
     }
-    assert!(reached >= 2, "{reached}");
+    assert!(
+        reached >= 3 && sent_nothing >= 3,
+        "{reached} {sent_nothing}"
+    );
 }
 
 #[test]
