@@ -519,6 +519,19 @@ fn usage_and_setup_errors() {
         run(TCPSERVER, &["-q", "127.0.0.1", &port, "true"], t.path()),
         Out::new(111, "", "")
     );
+    // IPv4 only (-4) and an IPv6 host: refused, as the C IPv6 build
+    // refuses `-4 ::1` (docs/divergences.md).
+    for host in ["::", "::1"] {
+        assert_eq!(
+            run(TCPSERVER, &["-4", host, "0", "true"], t.path()),
+            Out::new(
+                111,
+                "",
+                "tcpserver: fatal: unable to bind: address family not supported\n"
+            ),
+            "{host}"
+        );
+    }
 }
 
 #[test]
