@@ -106,6 +106,14 @@ pub fn load(auth_required: bool, now: i64) -> Arc<ServerConfig> {
     let key_pem = read_pem("key", &keyfile);
     let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
         Ok(k) => k,
+        // PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's `Proc-Type:
+        // 4,ENCRYPTED` header: rustls reads neither, and there is no one
+        // to ask for a passphrase.
+        Err(_) if contains(&key_pem, b"ENCRYPTED") => die(&[
+            &"unable to load key ",
+            &keyfile,
+            &": the key is encrypted (give it without a passphrase)",
+        ]),
         Err(_) => die(&[&"unable to load key ", &keyfile, &": no private key in it"]),
     };
     drop(key_pem);
@@ -184,4 +192,8 @@ fn client_cas() -> RootCertStore {
         die(&[&"unable to load client CAs: -m needs $CAFILE or $CADIR"]);
     }
     roots
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }

@@ -32,7 +32,9 @@ fn sh(dir: &Path, cmd: &str) {
 /// A test CA, and with it: `server.pem`/`server.key` (localhost,
 /// 127.0.0.1), `client.pem`/`client.key` (/O=Test Org/CN=client),
 /// `old.pem`/`old.key` (expired in 2020), `other.key` (matches nothing),
-/// `rogue.pem`/`rogue.key` (a client certificate of another CA).
+/// `rogue.pem`/`rogue.key` (a client certificate of another CA),
+/// `encrypted.key`, `encrypted-ec.key` (server.key with a passphrase, as
+/// PKCS#8 and as OpenSSL's traditional form).
 fn certs(dir: &Path) {
     fs::write(
         dir.join("ca.cnf"),
@@ -60,7 +62,9 @@ fn certs(dir: &Path) {
             ca ca server '-days 30'
             ca ca client '-days 30'
             ca rogueca rogue '-days 30'
-            ca ca old '-startdate 20200101000000Z -enddate 20200102000000Z'"
+            ca ca old '-startdate 20200101000000Z -enddate 20200102000000Z'
+            openssl pkey -in server.key -aes256 -passout pass:secret -out encrypted.key 2>/dev/null
+            openssl ec -in server.key -aes256 -passout pass:secret -out encrypted-ec.key 2>/dev/null"
         ),
     );
 }
@@ -555,6 +559,16 @@ fn certificates_at_start_are_checked() {
             &[("KEYFILE", "ca.pem")],
             &[],
             "sslserver: fatal: unable to load key ca.pem: no private key in it\n",
+        ),
+        (
+            &[("KEYFILE", "encrypted.key")],
+            &[],
+            "sslserver: fatal: unable to load key encrypted.key: the key is encrypted (give it without a passphrase)\n",
+        ),
+        (
+            &[("KEYFILE", "encrypted-ec.key")],
+            &[],
+            "sslserver: fatal: unable to load key encrypted-ec.key: the key is encrypted (give it without a passphrase)\n",
         ),
         (
             &[("CERTFILE", "")],
