@@ -76,10 +76,11 @@ pub fn main(args: &[OsString]) -> i32 {
     // left, say) is fatal, as for svwait, before anything is sent.
     let mut watches = Watches::new();
     let mut gone = 0;
+    let mut watched = vec![false; dirs.len()];
     if target.is_some() {
-        for dir in dirs {
+        for (i, dir) in dirs.iter().enumerate() {
             match watches.subscribe(dir) {
-                Ok(()) => {}
+                Ok(()) => watched[i] = true,
                 Err(SubscribeError::NotRunning) => gone += 1,
                 Err(SubscribeError::Sys(what, e)) => {
                     diag::fatal_sys(&[&"unable to ", &what, &" for ", dir], e)
@@ -88,34 +89,13 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     }
 
-    // Directories whose supervise was running but not told: the wait
-    // would be in vain for them.
+    // Watched directories (their supervise was running) that were not
+    // told: the wait would be in vain for them. The others are already
+    // counted as gone.
     let mut untold = 0;
-    for dir in dirs {
-        if let Err(e) = std::env::set_current_dir(dir) {
-            diag::warn_sys(&[&"unable to chdir to ", dir], errno_of(&e));
+    for (dir, watched) in dirs.iter().zip(watched) {
+        if tell(dir, &commands) == Told::Failed && watched {
             untold += 1;
-            continue;
-        }
-        match control::open_fifo_writer(control::CONTROL.as_ref()) {
-            Open::NotRunning => {
-                diag::warn(&[&"unable to control ", dir, &": supervise not running"])
-            }
-            Open::Error(e) => {
-                diag::warn_sys(&[&"unable to control ", dir], e);
-                untold += 1;
-            }
-            Open::Running(mut f) => {
-                let blocking = fcntl(f.as_fd(), FcntlArg::F_SETFL(OFlag::O_WRONLY));
-                let written = match blocking {
-                    Ok(_) => f.write_all(&commands).map_err(|e| errno_of(&e)),
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = written {
-                    diag::warn_sys(&[&"error writing commands to ", dir], e);
-                    untold += 1;
-                }
-            }
         }
         if let Err(e) = nix::unistd::fchdir(&home) {
             diag::fatal_sys(&[&"unable to set directory"], e);
@@ -128,6 +108,50 @@ pub fn main(args: &[OsString]) -> i32 {
         Some(t) => {
             let deadline = timeout.map(|ms| Instant::now() + Duration::from_millis(ms));
             watches.wait(gone, t, true, deadline)
+        }
+    }
+}
+
+/// What became of the commands for one directory.
+#[derive(PartialEq)]
+enum Told {
+    Yes,
+    /// No supervise there (a watch of it reports it gone).
+    NotRunning,
+    /// Its supervise may run, but the commands were not written.
+    Failed,
+}
+
+/// Writes `commands` to the control FIFO of `dir`, warning in the
+/// original's words when they cannot be; the current directory is left in
+/// `dir`.
+fn tell(dir: &OsString, commands: &[u8]) -> Told {
+    if let Err(e) = std::env::set_current_dir(dir) {
+        diag::warn_sys(&[&"unable to chdir to ", dir], errno_of(&e));
+        return Told::Failed;
+    }
+    match control::open_fifo_writer(control::CONTROL.as_ref()) {
+        Open::NotRunning => {
+            diag::warn(&[&"unable to control ", dir, &": supervise not running"]);
+            Told::NotRunning
+        }
+        Open::Error(e) => {
+            diag::warn_sys(&[&"unable to control ", dir], e);
+            Told::Failed
+        }
+        Open::Running(mut f) => {
+            let blocking = fcntl(f.as_fd(), FcntlArg::F_SETFL(OFlag::O_WRONLY));
+            let written = match blocking {
+                Ok(_) => f.write_all(commands).map_err(|e| errno_of(&e)),
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(()) => Told::Yes,
+                Err(e) => {
+                    diag::warn_sys(&[&"error writing commands to ", dir], e);
+                    Told::Failed
+                }
+            }
         }
     }
 }

@@ -392,6 +392,24 @@ fn a_waiter_whose_supervise_is_killed_gets_102() {
             "svwait: warning: unable to watch a: supervise not running\n"
         )
     );
+    // svc -w: every directory without a running supervise (its supervise
+    // gone, no supervise directory, no directory at all) gets svc's
+    // warning and counts as gone: 102.
+    fs::create_dir(t.join("b")).unwrap();
+    for (dir, warning) in [
+        ("a", "unable to control a: supervise not running"),
+        ("b", "unable to control b: file does not exist"),
+        (
+            "nonexistent",
+            "unable to chdir to nonexistent: file does not exist",
+        ),
+    ] {
+        assert_eq!(
+            run_within(5.0, SVC, &["-wu", "-T", "3000", "-u", dir], t.path(), None),
+            Out::new(102, "", &format!("svc: warning: {warning}\n")),
+            "{dir}"
+        );
+    }
     // A directory that is not there (or not a directory) is an error, as
     // for svok: 111.
     fs::write(t.join("file"), "").unwrap();
