@@ -83,6 +83,8 @@ pub fn main(args: &[OsString]) -> i32 {
                 Ok(()) => watched[i] = true,
                 Err(SubscribeError::NotRunning) => gone += 1,
                 Err(SubscribeError::Sys(what, e)) => {
+                    // The FIFOs made so far go with their subscriptions.
+                    drop(watches);
                     diag::fatal_sys(&[&"unable to ", &what, &" for ", dir], e)
                 }
             }

@@ -62,6 +62,8 @@ pub fn main(args: &[OsString]) -> i32 {
                 gone += 1;
             }
             Err(SubscribeError::Sys(what, e)) => {
+                // The FIFOs made so far go with their subscriptions.
+                drop(watches);
                 diag::fatal_sys(&[&"unable to ", &what, &" for ", dir], e)
             }
         }

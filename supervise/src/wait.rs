@@ -235,8 +235,8 @@ impl Watches {
             return 0;
         }
         let (watches, renames) = (&mut self.list, &self.renames);
-        for w in watches.iter_mut() {
-            w.check(target);
+        if let Some((status, e)) = watches.iter_mut().find_map(|w| w.check(target).err()) {
+            give_up(watches, &[&"unable to read ", &status], e);
         }
         loop {
             let count = |o| watches.iter().filter(|w| w.outcome == Some(o)).count();
@@ -285,7 +285,8 @@ impl Watches {
                 match nix::poll::poll(&mut fds, timeout) {
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(e) => {
-                        common::diag::fatal_sys(&[&"unable to poll"], e);
+                        drop(fds);
+                        give_up(watches, &[&"unable to poll"], e);
                     }
                 }
                 let hit = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
@@ -315,20 +316,20 @@ impl Watches {
                         let _ = i.rm_watch(wd);
                     }
                 }
-                if w.renames.is_some_and(|wd| moved.contains(&wd)) {
-                    w.check(target);
-                }
-                // Gone only if nothing already said where it stands.
-                if ok && w.outcome.is_none() {
-                    let _ = w.take(target);
-                    w.check(target);
-                    if w.outcome.is_none() {
-                        w.outcome = Some(Outcome::Gone);
-                    }
+                let renamed = w.renames.is_some_and(|wd| moved.contains(&wd));
+                if let Err((status, e)) = w.recheck(target, renamed, ok) {
+                    give_up(watches, &[&"unable to read ", &status], e);
                 }
             }
         }
     }
+}
+
+/// Ends the wait on a system error: the subscriptions go first (their
+/// FIFOs are removed), then the fatal line, exit 111.
+fn give_up(watches: &mut Vec<Watch>, parts: &[&dyn common::diag::Part], e: Errno) -> ! {
+    watches.clear();
+    common::diag::fatal_sys(parts, e)
 }
 
 impl Watch {
@@ -337,10 +338,13 @@ impl Watch {
         self.outcome.is_none()
     }
 
-    /// Looks at the files.
-    fn check(&mut self, target: Target) {
+    /// Looks at the files. Err: the status cannot be read for want of
+    /// descriptors or memory, and no event would ever make it readable (a
+    /// wait for a state the service is already in would run to its
+    /// timeout, or for ever); the wait must end.
+    fn check(&mut self, target: Target) -> Result<(), (PathBuf, Errno)> {
         if !self.is_open() {
-            return;
+            return Ok(());
         }
         match xstatus::read_pair(&self.sup) {
             Some((st, x)) => {
@@ -348,19 +352,35 @@ impl Watch {
                     self.outcome = Some(Outcome::Reached);
                 }
             }
-            // Not written yet is waited for. Out of descriptors or memory,
-            // no event would ever make it readable: a wait for a state the
-            // service is already in would run to its timeout, or for ever.
+            // Not written yet is waited for.
             None => {
                 let status = self.sup.join("status");
                 if let Err(e) = common::file::read_bounded(&status, common::status::LEN + 1) {
                     let e = common::diag::errno_of(&e);
                     if matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM) {
-                        common::diag::fatal_sys(&[&"unable to read ", &status], e);
+                        return Err((status, e));
                     }
                 }
             }
         }
+        Ok(())
+    }
+
+    /// After a wake-up: looks at the files again if they were `renamed`;
+    /// if supervise closed `ok`, takes the last events and looks again,
+    /// and it is gone only if nothing said where it stands.
+    fn recheck(&mut self, target: Target, renamed: bool, ok: bool) -> Result<(), (PathBuf, Errno)> {
+        if renamed {
+            self.check(target)?;
+        }
+        if ok && self.outcome.is_none() {
+            let _ = self.take(target);
+            self.check(target)?;
+            if self.outcome.is_none() {
+                self.outcome = Some(Outcome::Gone);
+            }
+        }
+        Ok(())
     }
 
     /// Takes what arrived on the event FIFO; whether anything did.

@@ -820,6 +820,13 @@ fn a_waiter_short_of_descriptors_says_so_and_never_waits_in_vain() {
                     }
                 }
             }
+            // Whatever the outcome, the waiter's FIFOs went with it.
+            for d in ["a", "b"] {
+                let left = fs::read_dir(t.join(d).join("supervise/event"))
+                    .unwrap()
+                    .count();
+                assert_eq!(left, 0, "limit {n}: {cmd}: {d}");
+            }
             run(SVC, &["-u", "a", "b"], t.path());
             assert!(up("a") && up("b"));
         }
