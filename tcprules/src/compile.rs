@@ -1,8 +1,9 @@
 //! `tcprules rules.cdb rules.tmp`: compile stdin into rules.cdb.
 //!
 //! Written to rules.tmp, fsynced, then renamed over rules.cdb: a bad line or
-//! any failure leaves rules.cdb as it was. Exit codes: 0, 100 usage or bad
-//! line, 111 system errors.
+//! any failure leaves rules.cdb as it was, and removes rules.tmp (the
+//! original leaves it: on a full disk, the space it filled stays taken).
+//! Exit codes: 0, 100 usage or bad line, 111 system errors.
 //!
 //! CIDR lines (docs/rules.md) add their keys like any other line, with the
 //! line's origin at the end of the value, as the lines come (nothing is
@@ -18,8 +19,9 @@ use std::ffi::OsString;
 use std::io::BufRead;
 
 use common::cdb::Writer;
-use common::diag::{self, errno_of, B};
+use common::diag::{self, errno_of, Part, B};
 use common::rules::{self, Kind, Parsed};
+use nix::errno::Errno;
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("tcprules");
@@ -31,7 +33,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let file = common::file::open_trunc(tmp, 0o644)
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create ", tmp], errno_of(&e)));
     let write_failed =
-        |e: std::io::Error| -> ! { diag::fatal_sys(&[&"unable to write to ", tmp], errno_of(&e)) };
+        |e: std::io::Error| -> ! { fail(tmp, &[&"unable to write to ", tmp], errno_of(&e)) };
     let sync = file.try_clone().unwrap_or_else(|e| write_failed(e));
     let mut w = Writer::new(file).unwrap_or_else(|e| write_failed(e));
     let mut parsed = Parsed::default();
@@ -62,6 +64,7 @@ pub fn main(args: &[OsString]) -> i32 {
                 // The original prints the line as a C string: up to its
                 // first NUL byte.
                 let shown = l.split(|&b| b == 0).next().unwrap_or_default();
+                let _ = std::fs::remove_file(tmp);
                 diag::die(
                     diag::EXIT_USAGE,
                     &[&"unable to parse this line: ", &B(shown)],
@@ -70,7 +73,7 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     });
     if let Err(e) = read {
-        diag::fatal_sys(&[&"unable to read input"], errno_of(&e));
+        fail(tmp, &[&"unable to read input"], errno_of(&e));
     }
     if !v6_lengths.is_empty() {
         if let Err(e) = w.add(rules::V6_LENGTHS_KEY, &rules::lengths_value(&v6_lengths)) {
@@ -82,9 +85,15 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     drop(sync);
     if let Err(e) = std::fs::rename(tmp, cdb) {
-        diag::fatal_sys(&[&"unable to move ", tmp, &" to ", cdb], errno_of(&e));
+        fail(tmp, &[&"unable to move ", tmp, &" to ", cdb], errno_of(&e));
     }
     0
+}
+
+/// A system error once `tmp` exists: `tmp` goes, then the fatal line.
+fn fail(tmp: &OsString, parts: &[&dyn Part], e: Errno) -> ! {
+    let _ = std::fs::remove_file(tmp);
+    diag::fatal_sys(parts, e)
 }
 
 /// Calls `f` with every line of `input` (its `\n` included; the last one

@@ -109,6 +109,7 @@ fn usage_and_bad_lines_keep_the_old_database() {
             good,
             "old database kept"
         );
+        assert!(!t.join("rules.tmp").exists(), "temporary file removed");
     }
     // A temporary file that cannot be created.
     let o = Command::new(TCPRULES)
@@ -136,6 +137,64 @@ fn usage_and_bad_lines_keep_the_old_database() {
         String::from_utf8_lossy(&o.stderr),
         "tcprules: fatal: unable to move rules.tmp to dir.cdb: is a directory\n"
     );
+    assert!(!t.join("rules.tmp").exists(), "temporary file removed");
+}
+
+#[test]
+fn a_full_disk_keeps_the_old_database_and_gives_the_space_back() {
+    // In a private mount namespace (root, as in CI): a small tmpfs, nearly
+    // full, and rules that do not fit. The C tcprules says the same line
+    // and keeps the old database, but leaves its partial rules.tmp filling
+    // the disk; ours removes it.
+    let t = TempDir::new("tr-full");
+    let mut rules = String::new();
+    for i in 0..3000 {
+        rules.push_str(&format!(
+            "10.{}.{}.7:allow,X=\"{}\"\n",
+            i % 256,
+            i / 256,
+            "y".repeat(20)
+        ));
+    }
+    fs::write(t.join("big.txt"), rules).unwrap();
+    fs::create_dir(t.join("mnt")).unwrap();
+    let script = r#"set -e
+mount -t tmpfs -o size=64k tmpfs "$T/mnt"
+cd "$T/mnt"
+echo '1.2.3.4:allow' | "$1" rules.cdb rules.tmp
+cp rules.cdb old.cdb
+dd if=/dev/zero of=filler bs=1k count=100 2>/dev/null || true
+for bin in "$1" "$2"; do
+    if "$bin" rules.cdb rules.tmp < "$T/big.txt" 2> "$T/err"; then exit 1; else echo "exit $?"; fi
+    cat "$T/err"
+    cmp -s rules.cdb old.cdb && echo "old database kept"
+    if [ -e rules.tmp ]; then echo "rules.tmp left"; rm rules.tmp; fi
+done
+"#;
+    let c = reference_bin("tcprules");
+    let o = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            TCPRULES,
+        ])
+        .arg(&c)
+        .env("T", t.path())
+        .output()
+        .unwrap();
+    let line = "tcprules: fatal: unable to write to rules.tmp: out of disk space\n";
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("exit 111\n{line}old database kept\nexit 111\n{line}old database kept\nrules.tmp left\n"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success());
 }
 
 #[test]
