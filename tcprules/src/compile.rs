@@ -33,7 +33,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let file = common::file::open_trunc(tmp, 0o644)
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create ", tmp], errno_of(&e)));
     let write_failed =
-        |e: std::io::Error| -> ! { fail(tmp, &[&"unable to write to ", tmp], errno_of(&e)) };
+        |e: std::io::Error| -> ! { fail(tmp, cdb, &[&"unable to write to ", tmp], errno_of(&e)) };
     let sync = file.try_clone().unwrap_or_else(|e| write_failed(e));
     let mut w = Writer::new(file).unwrap_or_else(|e| write_failed(e));
     let mut parsed = Parsed::default();
@@ -64,7 +64,7 @@ pub fn main(args: &[OsString]) -> i32 {
                 // The original prints the line as a C string: up to its
                 // first NUL byte.
                 let shown = l.split(|&b| b == 0).next().unwrap_or_default();
-                let _ = std::fs::remove_file(tmp);
+                remove_scratch(tmp, cdb);
                 diag::die(
                     diag::EXIT_USAGE,
                     &[&"unable to parse this line: ", &B(shown)],
@@ -73,7 +73,7 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     });
     if let Err(e) = read {
-        fail(tmp, &[&"unable to read input"], errno_of(&e));
+        fail(tmp, cdb, &[&"unable to read input"], errno_of(&e));
     }
     if !v6_lengths.is_empty() {
         if let Err(e) = w.add(rules::V6_LENGTHS_KEY, &rules::lengths_value(&v6_lengths)) {
@@ -85,15 +85,34 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     drop(sync);
     if let Err(e) = std::fs::rename(tmp, cdb) {
-        fail(tmp, &[&"unable to move ", tmp, &" to ", cdb], errno_of(&e));
+        fail(
+            tmp,
+            cdb,
+            &[&"unable to move ", tmp, &" to ", cdb],
+            errno_of(&e),
+        );
     }
     0
 }
 
 /// A system error once `tmp` exists: `tmp` goes, then the fatal line.
-fn fail(tmp: &OsString, parts: &[&dyn Part], e: Errno) -> ! {
-    let _ = std::fs::remove_file(tmp);
+fn fail(tmp: &OsString, cdb: &OsString, parts: &[&dyn Part], e: Errno) -> ! {
+    remove_scratch(tmp, cdb);
     diag::fatal_sys(parts, e)
+}
+
+/// Removes `tmp`, unless it is `cdb` itself (`tcprules rules.cdb
+/// rules.cdb` works when every line is good): tcpserver takes a missing
+/// rules file for no rules at all, and would let everybody in.
+fn remove_scratch(tmp: &OsString, cdb: &OsString) {
+    use std::os::unix::fs::MetadataExt;
+    let same = match (std::fs::metadata(tmp), std::fs::metadata(cdb)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    };
+    if !same {
+        let _ = std::fs::remove_file(tmp);
+    }
 }
 
 /// Calls `f` with every line of `input` (its `\n` included; the last one

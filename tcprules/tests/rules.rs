@@ -138,6 +138,21 @@ fn usage_and_bad_lines_keep_the_old_database() {
         "tcprules: fatal: unable to move rules.tmp to dir.cdb: is a directory\n"
     );
     assert!(!t.join("rules.tmp").exists(), "temporary file removed");
+    // The database as its own temporary file (it works when every line is
+    // good): a bad line leaves the file there, never none, which
+    // `tcpserver -X` would take for no rules at all.
+    let same = |input: &[u8]| {
+        run_within(
+            10.0,
+            TCPRULES,
+            &["same.cdb", "same.cdb"],
+            t.path(),
+            Some(input),
+        )
+    };
+    assert_eq!(same(b"1.2.3.4:deny\n"), Out::new(0, "", ""));
+    assert_eq!(same(b"1.2.3.4:denied\n").code, 100);
+    assert!(t.join("same.cdb").is_file());
 }
 
 #[test]
