@@ -189,7 +189,18 @@ impl Watches {
             Err(_) if events.is_some() => None,
             Err(e) => return Err(SubscribeError::Sys("watch supervise", e)),
         };
-        let first = common::status::read(&sup.join("status")).map_or(0, |s| s.pid);
+        // The pid a restart is measured from: a status that cannot be read
+        // for want of descriptors or memory would give none (0), and any pid
+        // would then look like a restart.
+        let first = match common::file::read_bounded(sup.join("status"), common::status::LEN + 1) {
+            Ok(b) => Status::decode(&b).map_or(0, |s| s.pid),
+            Err(e) => match common::diag::errno_of(&e) {
+                e if short_of_resources(e) => {
+                    return Err(SubscribeError::Sys("read supervise/status", e))
+                }
+                _ => 0,
+            },
+        };
         self.list.push(Watch {
             dir: dir.to_os_string(),
             sup,
@@ -325,6 +336,11 @@ impl Watches {
     }
 }
 
+/// Out of descriptors or memory: what no event will ever cure.
+fn short_of_resources(e: Errno) -> bool {
+    matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM)
+}
+
 /// Ends the wait on a system error: the subscriptions go first (their
 /// FIFOs are removed), then the fatal line, exit 111.
 fn give_up(watches: &mut Vec<Watch>, parts: &[&dyn common::diag::Part], e: Errno) -> ! {
@@ -357,7 +373,7 @@ impl Watch {
                 let status = self.sup.join("status");
                 if let Err(e) = common::file::read_bounded(&status, common::status::LEN + 1) {
                     let e = common::diag::errno_of(&e);
-                    if matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM) {
+                    if short_of_resources(e) {
                         return Err((status, e));
                     }
                 }
