@@ -670,17 +670,7 @@ fn svwait_d_does_not_take_a_down_status_beside_the_old_sidecar_for_finished() {
     let sup = t.join("a/supervise");
     fs::create_dir_all(sup.join("event")).unwrap();
     fs::set_permissions(sup.join("event"), fs::Permissions::from_mode(0o1733)).unwrap();
-    nix::unistd::mkfifo(
-        &sup.join("ok"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
-    // supervise's end of `ok`: a waiter's writer finds a reader.
-    let _ok = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(sup.join("ok"))
-        .unwrap();
+    let _ok = supervise_end_of_ok(&sup);
     let down = Status {
         stamp: Tai64n::now(),
         pid: 0,
@@ -842,24 +832,33 @@ fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
     // A FIFO where `supervise/status` should be is read without blocking
     // (nothing in it), also where the waiter looks at why it could not
     // read it: the wait ends at its deadline, it does not hang in open.
-    use std::os::unix::fs::OpenOptionsExt;
     let t = TempDir::new("rd-fifostatus");
     let sup = t.join("a/supervise");
     fs::create_dir_all(&sup).unwrap();
-    for f in ["ok", "status"] {
-        nix::unistd::mkfifo(
-            &sup.join(f),
-            nix::sys::stat::Mode::from_bits_truncate(0o600),
-        )
-        .unwrap();
-    }
-    let _ok = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(sup.join("ok"))
-        .unwrap();
+    nix::unistd::mkfifo(
+        &sup.join("status"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let _ok = supervise_end_of_ok(&sup);
     assert_eq!(
         run_within(5.0, SVWAIT, &["-u", "-t", "300", "a"], t.path(), None),
         Out::new(99, "", "")
     );
+}
+
+/// Makes `sup/ok` a FIFO and opens supervise's end of it (a reader), for a
+/// supervise directory made by hand: a waiter's writer finds a reader.
+fn supervise_end_of_ok(sup: &Path) -> fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    nix::unistd::mkfifo(
+        &sup.join("ok"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(sup.join("ok"))
+        .unwrap()
 }
