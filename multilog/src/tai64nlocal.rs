@@ -42,10 +42,10 @@ pub fn convert(line: &[u8], out: &mut Vec<u8>, cache: &mut Cache) -> bool {
     let Some(t) = cache.localtime(unix) else {
         return false;
     };
-    let year = 1900 + t.year;
-    if year < 0 {
-        return false;
-    }
+    // The original prints the int 1900 + tm_year as an unsigned long: a
+    // year before 0 comes out as 2^64 plus the year (and the int wraps in
+    // the last 1900 years that tm_year holds).
+    let year = i64::from(1900i32.wrapping_add(t.year as i32)) as u64;
     out.extend_from_slice(
         format!(
             "{}-{:02}-{:02} {:02}:{:02}:{:02}.{:09}",
@@ -171,6 +171,16 @@ mod tests {
         assert_eq!(
             conv("x@4000000037c219bf2ef02e94 mid", &mut c),
             "x@4000000037c219bf2ef02e94 mid"
+        );
+        // A year before 0, printed unsigned as the original does.
+        assert_eq!(
+            conv("@3f85838cf8047ef711210c80 x", &mut c),
+            "18446744072617027899-03-31 06:00:13.287378560 x"
+        );
+        // ... and the int 1900 + tm_year wrapped, as in the original.
+        assert_eq!(
+            conv("@40f0c2a77594199a00000005 x", &mut c),
+            "18446744071562069319-12-31 18:36:00.000000005 x"
         );
         // Where the original crashes: copied unchanged.
         for l in [
