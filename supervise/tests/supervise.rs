@@ -209,6 +209,24 @@ fn exit_after_down_with_ox() {
     assert_eq!(&b[12..18], &[0, 0, 0, 0, 0, 0]);
 }
 
+/// All the bytes of one svc are read before the child's death is handled:
+/// a signal that ends `./run` and an `x` later in the same command exit
+/// supervise without a restart, however many bytes lie between (the C
+/// supervise usually restarts first when they are two or more:
+/// docs/divergences.md).
+#[test]
+fn signal_and_exit_in_one_command_exit_without_a_restart() {
+    for cmd in ["-tx", "-tcx", "-hcpx"] {
+        let t = TempDir::new("sv-tcx");
+        script(t.join("a/run"), "echo start >> starts\nexec sleep 1000\n");
+        let mut s = Supervised::start(t.path(), "a");
+        assert!(wait_until(5.0, || count_lines(&t.join("a/starts")) == 1));
+        assert_eq!(s.svc(cmd), Out::new(0, "", ""));
+        assert_eq!(s.wait_exit(5.0), Some(0), "{cmd}");
+        assert_eq!(count_lines(&t.join("a/starts")), 1, "{cmd}");
+    }
+}
+
 #[test]
 fn want_down_and_want_up() {
     let t = TempDir::new("sv-want");
