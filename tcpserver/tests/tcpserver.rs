@@ -57,6 +57,31 @@ fn environment_ipv4_and_stale_values_removed() {
     assert_eq!(got, want);
 }
 
+/// A resolver where nothing listens refuses, and the lookups (the local
+/// and the remote name: no -H, no -l) fail at once; the C tcpserver waits
+/// 11 seconds for each (docs/divergences.md, DNS).
+#[test]
+fn a_refusing_resolver_fails_the_lookups_at_once() {
+    let t = TempDir::new("ts-refused");
+    let s = server(
+        &["-R", "127.0.0.1", "0", "sh", "-c", SHOW_ENV],
+        &[("DNSCACHEIP", "127.0.77.252")],
+        &t,
+    );
+    let started = std::time::Instant::now();
+    let (out, cport) = talk_from(v4(s.port), None, b"");
+    let took = started.elapsed();
+    let want = map(&[
+        ("PROTO", "TCP".into()),
+        ("TCPLOCALIP", "127.0.0.1".into()),
+        ("TCPLOCALPORT", s.port.to_string()),
+        ("TCPREMOTEIP", "127.0.0.1".into()),
+        ("TCPREMOTEPORT", cport.to_string()),
+    ]);
+    assert_eq!(env_map(&out), want);
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+}
+
 #[test]
 fn environment_dual_stack() {
     let t = TempDir::new("ts-dual");
