@@ -566,3 +566,173 @@ fn cr_filters_random_bytes() {
         }
     }
 }
+
+/// What a log line or the program's environment says, with the numbers
+/// that differ from run to run named: the server's port, the client's
+/// port, and the pid after `pid`, `ok`, `end` and `deny`.
+fn connection_text(text: &[u8], port: u16, cport: u16) -> String {
+    let text = String::from_utf8_lossy(text)
+        .replace(&format!("={cport}\n"), "=CPORT\n")
+        .replace(&format!("::{cport}\n"), "::CPORT\n")
+        .replace(&format!("={port}\n"), "=PORT\n")
+        .replace(&format!(":{port} "), ":PORT ");
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let mut words: Vec<&str> = line.split(' ').collect();
+        for i in 1..words.len() {
+            if ["pid", "ok", "end", "deny"].contains(&words[i - 1])
+                && words[i].bytes().all(|b| b.is_ascii_digit())
+            {
+                words[i] = "P";
+            }
+        }
+        out.push_str(&words.join(" "));
+    }
+    out
+}
+
+/// tcpserver with random options and rules: the environment the program
+/// sees, what the client reads (banner included) and every log line. The
+/// names come from `-l` and rules, never from DNS (`-H`, and `-R`: no
+/// ident).
+#[test]
+fn tcpserver_random_options_and_rules() {
+    use std::io::Read;
+    let t = TempDir::new("diff-tcpserver");
+    let mut r = Rand::new(0x7c95);
+    let rules = [
+        "127.0.0.1:allow,A=\"1\"\n:deny\n",
+        "127.:allow,B=\"2\",TCPLOCALHOST=\"zz\"\n",
+        "127.0.0.1:deny\n",
+        ":allow,TCPREMOTEINFO=\"i\",TCPREMOTEHOST=\"h\"\n",
+        "=localhost:allow,H=\"x\"\n:allow\n",
+        "",
+    ];
+    let show = "env | grep -E '^(PROTO|TCP|[ABH]=)' | sort; echo done";
+    for case in 0..cases(30) {
+        let mut args: Vec<String> = vec![];
+        for o in [
+            "-h", "-p", "-P", "-r", "-o", "-O", "-d", "-D", "-q", "-Q", "-v", "-U", "-X",
+        ] {
+            if r.below(10) < 3 {
+                args.push(o.into());
+            }
+        }
+        args.extend(["-H", "-R", "-l"].map(String::from));
+        args.push(pick(&mut r, &["0", "name", "", ":x"]).into());
+        if r.below(3) == 0 {
+            args.extend(["-B".into(), pick(&mut r, &["hello\n", "", "b"]).into()]);
+        }
+        if r.below(2) == 0 {
+            let text = pick(&mut r, &rules);
+            compile_rules(
+                bin_dir().join("tcprules").to_str().unwrap(),
+                t.path(),
+                "r.cdb",
+                text,
+            );
+            args.extend(["-x".into(), "r.cdb".into()]);
+        }
+        if r.below(5) == 0 {
+            args.extend(["-c".into(), pick(&mut r, &["1", "40"]).into()]);
+        }
+        args.extend(["127.0.0.1", "0", "sh", "-c", show].map(String::from));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let verbose = args.iter().rev().find(|a| ["-q", "-Q", "-v"].contains(a)) == Some(&"-v");
+        let mut seen = vec![];
+        for bin in [reference_bin("tcpserver"), bin_dir().join("tcpserver")] {
+            let s = Listening::start(bin.to_str().unwrap(), &args, &[], t.path());
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            let cport = c.local_addr().unwrap().port();
+            c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut got = vec![];
+            c.read_to_end(&mut got).unwrap();
+            // The last line of a connection's log is its end.
+            assert!(
+                !verbose || wait_until(5.0, || s.log().contains(": end ")),
+                "case {case}: {}",
+                s.log()
+            );
+            let log = s.log().replace(bin.to_str().unwrap(), "tcpserver");
+            seen.push((
+                connection_text(&got, s.port, cport),
+                connection_text(log.as_bytes(), s.port, cport),
+            ));
+        }
+        assert_eq!(seen[1], seen[0], "case {case}: {args:?}");
+    }
+}
+
+/// tcpclient with random options, hosts and ports against a server of the
+/// test's: what the program reads and its environment, or the usage or
+/// fatal line. Ours prints the IPv6 build's usage line (it lists -4, -6
+/// and -I: docs/divergences.md); it is compared as the IPv4 one.
+#[test]
+fn tcpclient_random_options() {
+    let t = TempDir::new("diff-tcpclient");
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in server.incoming() {
+            use std::io::Write;
+            let _ = c.unwrap().write_all(b"hello\n");
+        }
+    });
+    let port_text = port.to_string();
+    let mut r = Rand::new(0x7c1);
+    for case in 0..cases(60) {
+        let mut args: Vec<&str> = vec!["-R", "-H"];
+        for o in ["-h", "-H", "-r", "-R", "-d", "-D", "-q", "-Q", "-v"] {
+            if r.below(10) < 3 {
+                args.push(o);
+            }
+        }
+        // Names and ident from the network never: -H and -R have the
+        // last word.
+        args.extend(["-H", "-R", "-l", pick(&mut r, &["0", "name", ""])]);
+        if r.below(3) == 0 {
+            args.extend(["-i", pick(&mut r, &["127.0.0.1", "127.0.0.2", "0"])]);
+        }
+        if r.below(5) == 0 {
+            args.extend(["-p", pick(&mut r, &["0", "0", "1", "65536", "x"])]);
+        }
+        if r.below(5) == 0 {
+            args.extend(["-T", pick(&mut r, &["1", "2+3", "x"])]);
+        }
+        args.push(pick(
+            &mut r,
+            &["127.0.0.1", "127.0.0.1", "127.0.0.1", "0", ""],
+        ));
+        let p = &port_text;
+        args.push(pick(&mut r, &[p, p, p, p, p, "0", "x", "99999"]));
+        args.extend(["sh", "-c", "cat <&6; env | grep ^TCP | sort"]);
+        let [c, o] = both(
+            "tcpclient",
+            &args,
+            b"",
+            t.path(),
+            &[("DNSCACHEIP", "127.0.77.9")],
+        )
+        .map(|(code, out, err)| {
+            let text = |b: &[u8]| {
+                let s = String::from_utf8_lossy(b)
+                    .replace("[ -46hHrRdDqQv ]", "[ -hHrRdDqQv ]")
+                    .replace(" [ -I interface ]", "")
+                    .replace(&format!("={port}\n"), "=PORT\n");
+                s.lines()
+                    .map(|l| {
+                        if l.starts_with("TCPLOCALPORT=") {
+                            "TCPLOCALPORT=N"
+                        } else {
+                            l
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            (code, text(&out), text(&err))
+        });
+        assert_eq!(o, c, "case {case}: {args:?}");
+    }
+}
