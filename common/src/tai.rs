@@ -14,6 +14,17 @@ pub const UNIX_EPOCH_LABEL: u64 = (1 << 62) + 10;
 /// Length of the text form `@` + 24 hex digits.
 pub const LABEL_LEN: usize = 25;
 
+/// Now in whole Unix seconds, as `time(2)` gives it (the original svstat's
+/// clock): the kernel's coarse clock, whose second can lag the precise
+/// clock's by a tick, so that "N seconds" reads as the original's would at
+/// the same moment.
+pub fn time_secs() -> i64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(t) => t.tv_sec(),
+        Err(_) => Tai64n::now().unix_secs(),
+    }
+}
+
 /// A TAI64N moment: `secs` is the full TAI64 label (offset included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Tai64n {

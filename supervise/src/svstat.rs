@@ -31,7 +31,7 @@ pub fn main(args: &[OsString]) -> i32 {
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to open current directory"], errno_of(&e)));
     let mut out = Vec::with_capacity(1024);
     let mut failed = false;
-    let now = Tai64n::now().unix_secs();
+    let now = common::tai::time_secs();
     for dir in dirs {
         match &mode {
             Mode::Plain => {
