@@ -1,10 +1,12 @@
 //! The small getopt of the originals (spec/common.md §3).
 //!
 //! Not GNU getopt: options are recognised only before the first operand;
-//! `--` ends them and is consumed; a lone `-` ends them and is kept as the
-//! first operand; flags bundle (`-dx`); a value is attached (`-c10`, also
-//! after other flags: `-Rc10`) or the next argument (`-c 10`). Complaints
-//! name the basename of `argv[0]`, not the fixed program name.
+//! `--` ends them and is consumed, and so is any argument that begins with
+//! `--` (`--help`: the original looks no further than those two bytes); a
+//! lone `-` ends them and is kept as the first operand; flags bundle
+//! (`-dx`); a value is attached (`-c10`, also after other flags: `-Rc10`)
+//! or the next argument (`-c 10`). Complaints name the basename of
+//! `argv[0]`, not the fixed program name.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -91,7 +93,7 @@ impl<'a> Iterator for Getopt<'a> {
                 self.done = true;
                 return None;
             }
-            if a == b"--" {
+            if a.starts_with(b"--") {
                 self.ind += 1;
                 self.done = true;
                 return None;
@@ -240,6 +242,12 @@ mod tests {
     #[test]
     fn double_dash_and_lone_dash() {
         let (o, ops, _) = parse(&["x", "-d", "--", "-x"], "dx");
+        assert_eq!(o, vec![('d', None)]);
+        assert_eq!(ops, vec!["-x"]);
+        // As in the original, an argument that begins with `--` is taken
+        // for `--`, whatever follows.
+        let (o, ops, e) = parse(&["x", "-d", "--xd", "-x"], "dx");
+        assert!(!e);
         assert_eq!(o, vec![('d', None)]);
         assert_eq!(ops, vec!["-x"]);
         let (o, ops, _) = parse(&["x", "-d", "-", "-x"], "dx");

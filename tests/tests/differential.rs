@@ -743,3 +743,60 @@ fn tcpclient_random_options() {
         assert_eq!(o, c, "case {case}: {args:?}");
     }
 }
+
+/// svc with random arguments (bundles, `--` and words after it, `-`,
+/// unknown letters, directories that are not there): the bytes that reach
+/// supervise's control FIFO, svc's warnings and its exit code. The letters
+/// ours adds (`-q -1 -2 -w -T`) are left out. This is the option parser
+/// that setlock, softlimit and the ucspi programs share.
+#[test]
+fn svc_random_arguments() {
+    let t = TempDir::new("diff-svc");
+    let sv = t.join("s/supervise");
+    fs::create_dir_all(&sv).unwrap();
+    let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
+    let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::unistd::mkfifo(&sv.join("control"), mode).unwrap();
+    nix::unistd::mkfifo(&sv.join("ok"), mode).unwrap();
+    // supervise's ends of both FIFOs.
+    let control = std::fs::File::from(nix::fcntl::open(&sv.join("control"), flags, mode).unwrap());
+    let _ok = nix::fcntl::open(&sv.join("ok"), flags, mode).unwrap();
+    let drain = || {
+        use std::io::Read;
+        let mut got = vec![0u8; 1024];
+        match (&control).read(&mut got) {
+            Ok(n) => got[..n].to_vec(),
+            Err(_) => vec![],
+        }
+    };
+    let mut r = Rand::new(0x5c);
+    for case in 0..cases(300) {
+        let mut args: Vec<String> = vec![];
+        for _ in 0..r.below(5) {
+            args.push(match r.below(5) {
+                0 => pick(&mut r, &["s", "--", "nothere", "-"]).into(),
+                _ => {
+                    let n = r.below(7);
+                    format!(
+                        "-{}",
+                        String::from_utf8(r.from(b"udopchaitkxz-", n)).unwrap()
+                    )
+                }
+            });
+        }
+        if r.below(5) != 0 {
+            args.push("s".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let [c, o] = [reference_bin("svc"), bin_dir().join("svc")].map(|bin| {
+            let (code, out, err) = run_input(bin.to_str().unwrap(), &args, b"", t.path(), &[], &[]);
+            (
+                code,
+                out,
+                replace(&err, bin.to_str().unwrap().as_bytes(), b"svc"),
+                drain(),
+            )
+        });
+        assert_eq!(o, c, "case {case}: {args:?}");
+    }
+}
