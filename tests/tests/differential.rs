@@ -2,8 +2,10 @@
 //! side: the exit code, every byte of output and every file written must be
 //! the same. Inputs where docs/divergences.md says we differ on purpose are
 //! left out of the generators (a colon in a rules address, a dangling
-//! symlink in an envdir directory), or checked against what that page says
-//! (a label the C tai64nlocal crashes on is copied unchanged).
+//! symlink in an envdir directory, the letters svc gains, names looked up
+//! in DNS), or checked against what that page says (a label the C
+//! tai64nlocal crashes on is copied unchanged; the usage line of the IPv6
+//! build).
 //!
 //! The default run takes a few seconds; `PARSER_CASES=N` runs N cases of
 //! each instead.
