@@ -706,7 +706,17 @@ fn svwait_d_does_not_take_a_down_status_beside_the_old_sidecar_for_finished() {
         .unwrap();
     let fifos = || fs::read_dir(sup.join("event")).unwrap().count();
     assert!(wait_until(5.0, || fifos() == 1));
-    sidecar(0, false);
+    // The new sidecar goes in by a hard link, which the waiter's inotify
+    // watch (renames and writes in supervise/) does not see: only the
+    // event byte wakes it, and it is still there to read it.
+    let next = XStatus {
+        pid: 0,
+        finishing: false,
+        ..XStatus::default()
+    };
+    fs::write(t.join("xstatus.next"), next.encode()).unwrap();
+    fs::remove_file(sup.join("xstatus")).unwrap();
+    fs::hard_link(t.join("xstatus.next"), sup.join("xstatus")).unwrap();
     for e in fs::read_dir(sup.join("event")).unwrap().flatten() {
         let mut f = fs::OpenOptions::new()
             .write(true)
