@@ -670,7 +670,7 @@ fn svwait_d_does_not_take_a_down_status_beside_the_old_sidecar_for_finished() {
     let sup = t.join("a/supervise");
     fs::create_dir_all(sup.join("event")).unwrap();
     fs::set_permissions(sup.join("event"), fs::Permissions::from_mode(0o1733)).unwrap();
-    let _ok = supervise_end_of_ok(&sup);
+    let _ok = fifo_with_reader(&sup.join("ok"));
     let down = Status {
         stamp: Tai64n::now(),
         pid: 0,
@@ -850,25 +850,9 @@ fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )
     .unwrap();
-    let _ok = supervise_end_of_ok(&sup);
+    let _ok = fifo_with_reader(&sup.join("ok"));
     assert_eq!(
         run_within(5.0, SVWAIT, &["-u", "-t", "300", "a"], t.path(), None),
         Out::new(99, "", "")
     );
-}
-
-/// Makes `sup/ok` a FIFO and opens supervise's end of it (a reader), for a
-/// supervise directory made by hand: a waiter's writer finds a reader.
-fn supervise_end_of_ok(sup: &Path) -> fs::File {
-    use std::os::unix::fs::OpenOptionsExt;
-    nix::unistd::mkfifo(
-        &sup.join("ok"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(sup.join("ok"))
-        .unwrap()
 }

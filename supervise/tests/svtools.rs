@@ -4,9 +4,8 @@
 
 mod util;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use util::*;
@@ -15,14 +14,6 @@ const SVC_OPTIONS: &str = "svc options: u up, d down, o once, x exit, p pause, c
 
 fn mkfifo(p: &Path) {
     nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-}
-
-fn reader(p: &Path) -> File {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(p)
-        .unwrap()
 }
 
 /// A service directory that looks supervised: supervise/ok and control
@@ -35,14 +26,12 @@ struct Fake {
 fn fake(root: &Path, name: &str, status: Option<&[u8]>) -> Fake {
     let sup = root.join(name).join("supervise");
     fs::create_dir_all(&sup).unwrap();
-    mkfifo(&sup.join("ok"));
-    mkfifo(&sup.join("control"));
     if let Some(b) = status {
         fs::write(sup.join("status"), b).unwrap();
     }
     Fake {
-        _ok: reader(&sup.join("ok")),
-        control: reader(&sup.join("control")),
+        _ok: fifo_with_reader(&sup.join("ok")),
+        control: fifo_with_reader(&sup.join("control")),
     }
 }
 
@@ -317,13 +306,8 @@ fn svstat_on_a_status_that_is_a_fifo_does_not_hang() {
     let t = TempDir::new("statusfifo");
     let sup = t.join("f/supervise");
     fs::create_dir_all(&sup).unwrap();
-    mkfifo(&sup.join("ok"));
     mkfifo(&sup.join("status"));
-    let _reader = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(sup.join("ok"))
-        .unwrap();
+    let _reader = fifo_with_reader(&sup.join("ok"));
     assert_eq!(
         run_within(10.0, SVSTAT, &["f"], t.path(), None),
         Out::new(0, "f: unable to read supervise/status: bad format\n", "")

@@ -384,18 +384,8 @@ fn svstat_random_status_files() {
     let t = TempDir::new("diff-svstat");
     let sv = t.join("svc/supervise");
     fs::create_dir_all(&sv).unwrap();
-    nix::unistd::mkfifo(
-        &sv.join("ok"),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )
-    .unwrap();
     // supervise's end of the ok FIFO: svstat sees a supervise running.
-    let _ok = nix::fcntl::open(
-        &sv.join("ok"),
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK,
-        nix::sys::stat::Mode::empty(),
-    )
-    .unwrap();
+    let _ok = fifo_with_reader(&sv.join("ok"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -756,13 +746,9 @@ fn svc_random_arguments() {
     let t = TempDir::new("diff-svc");
     let sv = t.join("s/supervise");
     fs::create_dir_all(&sv).unwrap();
-    let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
-    let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK;
-    nix::unistd::mkfifo(&sv.join("control"), mode).unwrap();
-    nix::unistd::mkfifo(&sv.join("ok"), mode).unwrap();
     // supervise's ends of both FIFOs.
-    let control = std::fs::File::from(nix::fcntl::open(&sv.join("control"), flags, mode).unwrap());
-    let _ok = nix::fcntl::open(&sv.join("ok"), flags, mode).unwrap();
+    let control = fifo_with_reader(&sv.join("control"));
+    let _ok = fifo_with_reader(&sv.join("ok"));
     let drain = || {
         use std::io::Read;
         let mut got = vec![0u8; 1024];

@@ -156,6 +156,19 @@ pub fn workspace_bin(known: &str, name: &str) -> PathBuf {
     path
 }
 
+/// Makes `path` a FIFO (mode 0600) and opens its reading end without
+/// blocking, as supervise holds its `ok` and `control`: a writer that
+/// opens it non-blocking finds a reader while the returned file lives.
+pub fn fifo_with_reader(path: &Path) -> fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
 /// Pids of the processes whose argv is exactly `argv` and whose working
 /// directory is `cwd`.
 pub fn pids_of(argv: &[&str], cwd: &Path) -> Vec<u32> {
