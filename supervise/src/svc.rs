@@ -78,6 +78,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let mut gone = 0;
     let mut watched = vec![false; dirs.len()];
     if target.is_some() {
+        wait::reserve_descriptors(dirs.len());
         for (i, dir) in dirs.iter().enumerate() {
             match watches.subscribe(dir) {
                 Ok(()) => watched[i] = true,

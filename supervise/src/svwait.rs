@@ -54,6 +54,7 @@ pub fn main(args: &[OsString]) -> i32 {
             Ok(_) => {}
         }
     }
+    wait::reserve_descriptors(dirs.len());
     for dir in dirs {
         match watches.subscribe(dir) {
             Ok(()) => {}

@@ -336,6 +336,32 @@ impl Watches {
     }
 }
 
+/// Descriptors one watch holds: its writer on `supervise/ok` and both
+/// ends of its event FIFO.
+const FDS_PER_WATCH: u64 = 3;
+/// Descriptors besides the watches: stdio, the inotify instance, a status
+/// file being read, a control FIFO being written, and some to spare.
+const FDS_BESIDE: u64 = 16;
+
+/// Raises the soft limit on descriptors, within the hard one, to what
+/// watching `dirs` directories takes. At the usual soft limit of 1024,
+/// `svc -w` and `svwait` would otherwise fail (`process cannot open more
+/// files`) at about 340 services, on a machine whose hard limit allows
+/// thousands. Neither starts a program, so nothing inherits the raised
+/// limit. It is never lowered; where it cannot be raised, subscribing
+/// fails as it did without this.
+pub fn reserve_descriptors(dirs: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let need = (dirs as u64)
+        .saturating_mul(FDS_PER_WATCH)
+        .saturating_add(FDS_BESIDE);
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < need {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, need.min(hard), hard);
+        }
+    }
+}
+
 /// Out of descriptors or memory: what no event will ever cure.
 fn short_of_resources(e: Errno) -> bool {
     matches!(e, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM)

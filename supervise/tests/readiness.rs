@@ -838,6 +838,62 @@ fn a_waiter_short_of_descriptors_says_so_and_never_waits_in_vain() {
 }
 
 #[test]
+fn a_waiter_raises_its_soft_descriptor_limit_for_many_services() {
+    // A watch holds three descriptors. At a soft limit of 1024 (the usual
+    // default, under a hard limit of thousands) svc -w and svwait used to
+    // fail at about 340 services: `unable to subscribe to supervise/event
+    // for ...: process cannot open more files`. They raise the soft limit
+    // within the hard one as the number of directories needs. Here 30
+    // directories under a soft limit of 40: each looks like a supervise
+    // with its service up (its FIFOs held open by this test).
+    use common::status::Status;
+    use common::tai::Tai64n;
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempDir::new("rd-manyfds");
+    let mut held = Vec::new();
+    let dirs: Vec<String> = (0..30).map(|i| format!("s{i}")).collect();
+    for d in &dirs {
+        let sup = t.join(d).join("supervise");
+        fs::create_dir_all(sup.join("event")).unwrap();
+        fs::set_permissions(sup.join("event"), fs::Permissions::from_mode(0o1733)).unwrap();
+        held.push(fifo_with_reader(&sup.join("ok")));
+        held.push(fifo_with_reader(&sup.join("control")));
+        let up = Status {
+            stamp: Tai64n::now(),
+            pid: std::process::id(),
+            paused: false,
+            want: b'u',
+        };
+        fs::write(sup.join("status"), up.encode()).unwrap();
+    }
+    let list = dirs.join(" ");
+    for cmd in [
+        format!("{SVWAIT} -u -t 3000 {list}"),
+        format!("{SVC} -wu -T 3000 -u {list}"),
+    ] {
+        // Soft 40, hard what it was (at least 1024 on any test machine).
+        let sh = format!("ulimit -Sn 40 && exec {cmd}");
+        assert_eq!(
+            run_within(10.0, "sh", &["-c", &sh], t.path(), None),
+            Out::new(0, "", ""),
+            "{cmd}"
+        );
+        for d in &dirs {
+            let left = fs::read_dir(t.join(d).join("supervise/event"))
+                .unwrap()
+                .count();
+            assert_eq!(left, 0, "{cmd}: {d}");
+        }
+    }
+    // svc told every one of them.
+    for (i, d) in dirs.iter().enumerate() {
+        let mut b = [0u8; 8];
+        let n = std::io::Read::read(&mut &held[2 * i + 1], &mut b).unwrap();
+        assert_eq!(&b[..n], b"u", "{d}");
+    }
+}
+
+#[test]
 fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
     // A FIFO where `supervise/status` should be is read without blocking
     // (nothing in it), also where the waiter looks at why it could not
