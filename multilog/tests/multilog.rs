@@ -772,6 +772,33 @@ fn tai64n_format() {
 }
 
 #[test]
+fn tai64nlocal_streams_lines_and_labels_of_any_length() {
+    // A line is converted as it comes: neither a long line nor a long
+    // label is held whole (a label's first 4096 digits at most). Ours used
+    // to gather each line before converting it, so a 24 MB line took 24 MB
+    // (and quadratic time): under a 24 MB address space it died with
+    // `out of memory`. The C original streams too.
+    let t = TempDir::new("tailocal-long");
+    let mut input = b"@".to_vec();
+    input.extend(std::iter::repeat_n(b'7', 12_000_000));
+    input.extend_from_slice(b"4000000037c219bf2ef02e94 label\n");
+    input.extend(std::iter::repeat_n(b'y', 12_000_000));
+    input.extend_from_slice(b"\n@4000000037c219bf2ef02e94 next\n");
+    let sh = format!("ulimit -v 24000 && exec {TAI64NLOCAL}");
+    let (code, out, err) = run_input("sh", &["-c", &sh], &input, t.path(), &[("TZ", "UTC")], &[]);
+    assert_eq!((code, String::from_utf8_lossy(&err).as_ref()), (0, ""));
+    // The long label counts by its last 24 digits, as in the original.
+    let first = b"1999-08-24 04:04:05.787492500 label\n";
+    assert_eq!(&out[..first.len()], first);
+    let last = b"\n1999-08-24 04:04:05.787492500 next\n";
+    assert_eq!(&out[out.len() - last.len()..], last);
+    assert_eq!(out.len(), first.len() + 12_000_000 + last.len());
+    assert!(out[first.len()..out.len() - last.len()]
+        .iter()
+        .all(|&b| b == b'y'));
+}
+
+#[test]
 fn tai64nlocal_golden_and_malformed() {
     let t = TempDir::new("tailocal");
     let input = "@4000000037c219bf2ef02e94 mark\n@400000000000000a00000000 epoch\n@3fffffffffffffff00000000 before\n\

@@ -26,22 +26,44 @@ fn patterns_match_or_not_and_always_end() {
 }
 
 #[test]
-fn tai64nlocal_converts_or_copies_any_line() {
+fn tai64nlocal_converts_or_copies_any_input_in_any_pieces() {
+    use multilog::tai64nlocal::Stream;
     let mut r = Rand::new(0x5eed_0102);
-    let mut cache = multilog::tai64nlocal::Cache::default();
-    let mut out = Vec::new();
-    for _ in 0..cases(50_000) {
-        let n = r.below(40);
-        let mut line = vec![b'@'];
-        line.extend(if r.below(2) == 0 {
-            r.from(b"0123456789abcdef", n)
-        } else {
-            r.bytes(n)
-        });
-        out.clear();
-        if multilog::tai64nlocal::convert(&line, &mut out, &mut cache) {
-            // A converted label becomes a local date and time.
-            assert!(out.len() >= 29, "{line:?} -> {out:?}");
+    for _ in 0..cases(20_000) {
+        let mut input = Vec::new();
+        for _ in 0..r.below(4) {
+            let n = r.below(40);
+            if r.below(4) != 0 {
+                input.push(b'@');
+            }
+            input.extend(if r.below(2) == 0 {
+                r.from(b"0123456789abcdef \n", n)
+            } else {
+                r.bytes(n)
+            });
+            input.push(b'\n');
+        }
+        input.truncate(input.len() - r.below(2).min(input.len()));
+        let (mut whole, mut pieces) = (Vec::new(), Vec::new());
+        let mut s = Stream::default();
+        s.feed(&input, &mut whole);
+        s.finish();
+        // The same input in random pieces gives the same output.
+        let mut s = Stream::default();
+        let mut rest = input.as_slice();
+        while !rest.is_empty() {
+            let k = 1 + r.below(rest.len());
+            s.feed(&rest[..k], &mut pieces);
+            rest = &rest[k..];
+        }
+        s.finish();
+        assert_eq!(whole, pieces, "{input:?}");
+        // Every line ends as it ended, and one that does not begin with
+        // `@` is copied unchanged.
+        let count = |v: &[u8]| v.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(count(&whole), count(&input), "{input:?} -> {whole:?}");
+        if !input.contains(&b'@') {
+            assert_eq!(whole, input);
         }
     }
 }

@@ -87,6 +87,18 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<(Vec<u8>, u32)>> {
 /// ends of the range (years before 0 and past what tm_year holds), some
 /// cut short, in upper case, or plain noise.
 fn label_line(r: &mut Rand) -> Vec<u8> {
+    if r.below(40) == 0 {
+        // A label longer than ours holds (4096 digits) that converts: only
+        // its last 24 digits count. And a rest longer than a read.
+        let extra = 4097 + r.below(20_000);
+        let mut l = b"@".to_vec();
+        l.extend(r.from(b"0123456789abcdef", extra));
+        let (secs, nanos) = ((1u64 << 62) + r.below(1 << 30) as u64, r.below(1 << 29));
+        l.extend(format!("{secs:016x}{nanos:08x}").bytes());
+        let rest = r.below(300_000);
+        l.extend(r.from(b" xyz", rest));
+        return l;
+    }
     if r.below(3) == 0 {
         let n = r.below(30);
         return r.from(b"@0123456789abcdef x", n);
@@ -112,6 +124,13 @@ fn label_line(r: &mut Rand) -> Vec<u8> {
     }
     if r.below(10) == 0 {
         label = label.to_uppercase();
+    }
+    if r.below(8) == 0 {
+        // More digits in front, within what ours holds to copy a label
+        // that cannot be converted.
+        let n = r.below(4000);
+        let more = String::from_utf8(r.from(b"0123456789abcdef", n)).unwrap();
+        label.insert_str(1, &more);
     }
     label.push_str(pick(r, &[" x", "", "x", "  y", ":z"]));
     label.into_bytes()
