@@ -29,6 +29,11 @@ const USAGE: &str =
 pub const DEFAULT_TIMEOUT: u64 = 60;
 /// The message shows at most this much of the text.
 const TEXT_MAX: usize = 200;
+/// Bytes of a client's line held: the verb is all that is answered, and a
+/// line whose first space comes later is no verb the dialogue knows, so
+/// the rest of a longer line is read and dropped (the original holds the
+/// whole line: a client could make it take any amount of memory).
+const LINE_HELD: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Decision {
@@ -189,7 +194,9 @@ fn dialogue(ip: &[u8], message: &[u8], timeout: u64) -> i32 {
         };
         for &b in &buf[..n] {
             if b != b'\n' {
-                line.push(if b == 0 { b'\n' } else { b });
+                if line.len() < LINE_HELD {
+                    line.push(if b == 0 { b'\n' } else { b });
+                }
                 continue;
             }
             if line.last() == Some(&b'\r') {

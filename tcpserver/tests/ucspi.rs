@@ -292,6 +292,31 @@ fn rblsmtpd_environment_and_usage() {
 }
 
 #[test]
+fn rblsmtpd_holds_no_long_line_whole() {
+    // Only a line's verb is answered: ours holds its first 1024 bytes and
+    // drops the rest as it reads it. It used to hold the whole line, so a
+    // client sending 20 MB without a newline made it take 32 MB (under a
+    // 24 MB address space: `out of memory`, and the dialogue was gone).
+    let mut input = b"HELO x\r\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 20_000_000));
+    input.extend_from_slice(b"\r\nQUIT ");
+    input.extend(std::iter::repeat_n(b'y', 20_000_000));
+    input.extend_from_slice(b"\r\n");
+    let sh = format!("ulimit -v 24000 && exec {RBLSMTPD} -t 60 true");
+    let (code, out, err) = pipe(
+        "sh",
+        &["-c", &sh],
+        &input,
+        &[("RBLSMTPD", "-go away"), ("TCPREMOTEIP", "1.2.3.4")],
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n553 go away\r\n221 rblsmtpd.local\r\n"
+    );
+}
+
+#[test]
 fn rblsmtpd_dialogue_ends_after_the_timeout() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};

@@ -511,6 +511,11 @@ fn rblsmtpd_random_dialogues() {
     let mut r = Rand::new(0x5a7);
     let long = "x".repeat(3000);
     let reason = "y".repeat(600);
+    // Lines longer than the 1024 bytes ours holds of one.
+    let quit_long = format!("QUIT {long}");
+    let helo_long = format!("helo {long}");
+    let verb_1023 = format!("{} y", "q".repeat(1023));
+    let verb_1024 = format!("{} y", "q".repeat(1024));
     let commands = [
         "HELO x",
         "EHLO y",
@@ -524,6 +529,10 @@ fn rblsmtpd_random_dialogues() {
         "helo",
         "",
         &long,
+        &quit_long,
+        &helo_long,
+        &verb_1023,
+        &verb_1024,
         "QUITX",
         "Quit ",
         "data",
