@@ -14,6 +14,7 @@ use crate::find_newline;
 const BLOCK: usize = 128 * 1024;
 
 pub fn main() -> i32 {
+    common::diag::set_program("tai64n");
     common::sys::sigpipe_default();
     let mut input = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();

@@ -183,6 +183,7 @@ impl Stream {
 }
 
 pub fn main() -> i32 {
+    common::diag::set_program("tai64nlocal");
     common::sys::sigpipe_default();
     let mut input = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();

@@ -33,6 +33,7 @@ pub fn feed(area: &mut [u8], input: &[u8]) {
 }
 
 pub fn main(args: &[OsString]) -> i32 {
+    common::diag::set_program("readproctitle");
     let Some(last) = args.get(1..).and_then(|a| a.last()) else {
         return 100;
     };

@@ -69,10 +69,12 @@ fn filter(mut f: impl FnMut(&[u8], &mut Vec<u8>), finish: impl FnOnce(&mut Vec<u
 }
 
 pub fn addcr_main() -> i32 {
+    common::diag::set_program("addcr");
     filter(addcr, |_| {})
 }
 
 pub fn delcr_main() -> i32 {
+    common::diag::set_program("delcr");
     let pending = std::cell::Cell::new(false);
     filter(
         |i, o| {
