@@ -242,6 +242,53 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// As [`Runtime::wait`], for a caller with more descriptors than
+    /// [`MAX_WATCH`] in a poll set of its own: waits until one of `fds` is
+    /// ready (their `revents` say which), a caught signal arrives
+    /// (`Ok(true)`), or `deadline` passes. EINTR is `Ok`; another failure
+    /// is returned, for the caller to end on (no back-off here).
+    pub fn wait_fds(
+        &mut self,
+        fds: &mut [PollFd<'_>],
+        deadline: Option<Instant>,
+    ) -> Result<bool, Errno> {
+        if self.collect() {
+            return Ok(true);
+        }
+        match nix::poll::ppoll(fds, timespec_until(deadline), Some(self.wait_mask)) {
+            Ok(_) | Err(Errno::EINTR) => Ok(self.collect()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether `sig` is ignored now (from /proc/self/status). Asked before a
+/// table catches it, it tells what the program was started with: one
+/// started with SIGINT ignored (a background job of a script) keeps it so.
+pub fn ignored(sig: Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|m| m & (1u64 << ((sig as u32).saturating_sub(1) % 64)) != 0)
+}
+
+/// Ends the program as `sig` would have, had it not been caught: default
+/// disposition, unblocked, raised (the parent sees the signal, a shell 128
+/// plus its number). For a program that caught it only to clean up first.
+pub fn die_of(sig: Signal) -> ! {
+    sys::default_signal(sig);
+    let mut set = SigSet::empty();
+    set.add(sig);
+    let _ = signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    let _ = signal::raise(sig);
+    std::process::exit(128 + sig as i32)
+}
+
 /// The time left until `deadline`, for ppoll (`None`: no deadline).
 fn timespec_until(deadline: Option<Instant>) -> Option<TimeSpec> {
     deadline.map(|t| TimeSpec::from_duration(t.saturating_duration_since(Instant::now())))
@@ -620,6 +667,15 @@ pub fn wstat(ws: &WaitStatus) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_reads_the_disposition_now() {
+        assert!(!ignored(Signal::SIGUSR2));
+        sys::ignore_signal(Signal::SIGUSR2);
+        assert!(ignored(Signal::SIGUSR2));
+        sys::default_signal(Signal::SIGUSR2);
+        assert!(!ignored(Signal::SIGUSR2));
+    }
 
     #[test]
     fn a_source_is_copied_only_when_an_earlier_step_overwrites_it() {

@@ -18,11 +18,13 @@ use std::time::Instant;
 
 use common::control::{self, Open};
 use common::fifodir::Subscription;
+use common::rt::{Disposition, Runtime};
 use common::status::Status;
 use common::xstatus::{self, Sidecar};
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use nix::sys::signal::Signal;
 
 /// Exit code: the state was not reached in time.
 pub const EXIT_TIMEOUT: i32 = 99;
@@ -153,7 +155,14 @@ pub struct Watch {
 pub struct Watches {
     list: Vec<Watch>,
     renames: Option<Inotify>,
+    /// INT, TERM and HUP caught from the first subscription on, so that a
+    /// waiter ended by one (Ctrl-C, `timeout`) removes its FIFOs first.
+    rt: Option<Runtime>,
 }
+
+/// The signals a waiter ends on after removing its FIFOs (those not
+/// ignored when it started).
+const ENDING: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 impl Watches {
     pub fn new() -> Watches {
@@ -163,6 +172,15 @@ impl Watches {
     /// Subscribes to `dir` (relative to the current directory, which the
     /// caller must not leave while it waits).
     pub fn subscribe(&mut self, dir: &OsStr) -> Result<(), SubscribeError> {
+        if self.rt.is_none() {
+            let table: Vec<_> = ENDING
+                .iter()
+                .filter(|&&sig| !common::rt::ignored(sig))
+                .map(|&sig| (sig, Disposition::Catch))
+                .collect();
+            self.rt =
+                Some(Runtime::new(&table).map_err(|e| SubscribeError::Sys("catch signals", e))?);
+        }
         let base = Path::new(dir);
         let ok = match control::open_fifo_writer(&base.join(control::OK)) {
             Open::Running(f) => f,
@@ -246,6 +264,9 @@ impl Watches {
             return 0;
         }
         let (watches, renames) = (&mut self.list, &self.renames);
+        let Some(rt) = self.rt.as_mut() else {
+            return 0;
+        };
         if let Some((status, e)) = watches.iter_mut().find_map(|w| w.check(target).err()) {
             give_up(watches, &[&"unable to read ", &status], e);
         }
@@ -261,19 +282,9 @@ impl Watches {
             if !all && reached > 0 {
                 return 0;
             }
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return EXIT_TIMEOUT;
             }
-            let timeout = match deadline {
-                None => PollTimeout::NONE,
-                Some(d) => {
-                    // Rounded up, so that the wait never ends just short of it.
-                    let ms = d.saturating_duration_since(now).as_micros().div_ceil(1000);
-                    PollTimeout::try_from(ms.min(i32::MAX as u128) as i32)
-                        .unwrap_or(PollTimeout::MAX)
-                }
-            };
             let open: Vec<usize> = (0..watches.len())
                 .filter(|&i| watches[i].is_open())
                 .collect();
@@ -293,8 +304,17 @@ impl Watches {
                 if let Some(i) = renames {
                     fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
                 }
-                match nix::poll::poll(&mut fds, timeout) {
-                    Ok(_) | Err(Errno::EINTR) => {}
+                match rt.wait_fds(&mut fds, deadline) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        drop(fds);
+                        if let Some(&sig) = ENDING.iter().find(|&&sig| rt.take(sig)) {
+                            // The FIFOs go first.
+                            watches.clear();
+                            common::rt::die_of(sig);
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         drop(fds);
                         give_up(watches, &[&"unable to poll"], e);

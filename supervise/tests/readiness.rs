@@ -894,6 +894,51 @@ fn a_waiter_raises_its_soft_descriptor_limit_for_many_services() {
 }
 
 #[test]
+fn a_waiter_ended_by_int_term_or_hup_removes_its_fifo_first() {
+    // Ctrl-C, `timeout` or a hang-up used to end svwait and svc -w at
+    // once, leaving their FIFOs in supervise/event/ until the service's
+    // next event. They are removed first now, and the waiter still dies of
+    // the signal (a shell sees 128 plus its number). One started with the
+    // signal ignored (a background job of a script) keeps it ignored.
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::os::unix::process::ExitStatusExt;
+    let t = TempDir::new("rd-ended");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    fs::write(t.join("a/down"), "").unwrap();
+    let _s = Supervised::start(t.path(), "a");
+    let event = t.join("a/supervise/event");
+    let fifos = || fs::read_dir(&event).unwrap().count();
+    let ended_by = |c: &mut std::process::Child| {
+        let mut st = None;
+        wait_until(5.0, || {
+            st = c.try_wait().unwrap();
+            st.is_some()
+        });
+        st.map(|s| (s.signal(), s.code()))
+    };
+    for (sig, bin, args) in [
+        (Signal::SIGINT, SVWAIT, &["-u", "a"][..]),
+        (Signal::SIGTERM, SVC, &["-wu", "-T", "60000", "a"][..]),
+        (Signal::SIGHUP, SVWAIT, &["-U", "-t", "60000", "a"][..]),
+    ] {
+        let mut c = spawn(bin, args, t.path());
+        assert!(wait_until(5.0, || fifos() == 1), "{sig} {args:?}");
+        kill(Pid::from_raw(c.id() as i32), sig).unwrap();
+        assert_eq!(ended_by(&mut c), Some((Some(sig as i32), None)), "{args:?}");
+        assert_eq!(fifos(), 0, "{sig} {args:?}");
+    }
+    let sh = format!("trap '' INT; exec {SVWAIT} -u a");
+    let mut c = spawn("sh", &["-c", &sh], t.path());
+    assert!(wait_until(5.0, || fifos() == 1));
+    kill(Pid::from_raw(c.id() as i32), Signal::SIGINT).unwrap();
+    assert!(!wait_until(0.5, || c.try_wait().unwrap().is_some()));
+    kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(ended_by(&mut c), Some((Some(Signal::SIGTERM as i32), None)));
+    assert_eq!(fifos(), 0);
+}
+
+#[test]
 fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
     // A FIFO where `supervise/status` should be is read without blocking
     // (nothing in it), also where the waiter looks at why it could not
