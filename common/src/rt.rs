@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::time::TimeSpec;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -153,6 +154,7 @@ impl Runtime {
         Spawner {
             reset: self.reset_set(),
             own_group: false,
+            nofile: None,
         }
     }
 
@@ -261,6 +263,39 @@ impl Runtime {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Raises the soft limit on descriptors to `to`, or as near as the hard
+/// limit allows (where that is unlimited, the kernel's `nr_open`); never
+/// lowers it. For a program that needs more descriptors than the usual
+/// soft limit of 1024 gives and starts no program that would inherit them
+/// (or gives its children the old limit back, [`Spawner::descriptor_limit`]).
+/// False if the limit could not be raised.
+pub fn raise_descriptor_limit(to: u64) -> bool {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return false;
+    };
+    let ceiling = if hard == nix::sys::resource::RLIM_INFINITY {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(1 << 20)
+    } else {
+        hard
+    };
+    let want = to.min(ceiling);
+    want > soft && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok()
+}
+
+/// The descriptor limit now, (soft, hard).
+pub fn descriptor_limit() -> Option<(u64, u64)> {
+    getrlimit(Resource::RLIMIT_NOFILE).ok()
+}
+
+/// Sets the descriptor limit back to `(soft, hard)`, as
+/// [`descriptor_limit`] gave it.
+pub fn set_descriptor_limit((soft, hard): (u64, u64)) {
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, soft, hard);
 }
 
 /// Whether `sig` is ignored now (from /proc/self/status). Asked before a
@@ -402,9 +437,20 @@ pub struct Spawner {
     reset: SigSet,
     /// Each child leads a new process group ([`Spawner::own_groups`]).
     own_group: bool,
+    /// The descriptor limit (soft, hard) a child of
+    /// [`Spawner::fork_exec`] gets back ([`Spawner::descriptor_limit`]).
+    nofile: Option<(u64, u64)>,
 }
 
 impl Spawner {
+    /// Every child started by [`Spawner::fork_exec`] gets this descriptor
+    /// limit back before its exec: for a parent that raised its own
+    /// ([`raise_descriptor_limit`]) and must not pass that on.
+    pub fn descriptor_limit(mut self, limit: (u64, u64)) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Every child of this spawner starts a process group of its own
     /// (setpgid(0, 0) before its exec), so that a signal to the parent's
     /// group (a terminal's interrupt) does not reach it.
@@ -554,6 +600,9 @@ impl Spawner {
                     sys::default_signal(sig);
                 }
                 let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+                if let Some(limit) = self.nofile {
+                    set_descriptor_limit(limit);
+                }
                 let mut moved = [-1; MAX_WATCH];
                 for (i, &FdAction(from, _)) in fds.iter().enumerate().take(MAX_WATCH) {
                     moved[i] = if overwritten_before(fds, i) {

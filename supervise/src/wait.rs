@@ -371,15 +371,10 @@ const FDS_BESIDE: u64 = 16;
 /// limit. It is never lowered; where it cannot be raised, subscribing
 /// fails as it did without this.
 pub fn reserve_descriptors(dirs: usize) {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let need = (dirs as u64)
         .saturating_mul(FDS_PER_WATCH)
         .saturating_add(FDS_BESIDE);
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < need {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, need.min(hard), hard);
-        }
-    }
+    common::rt::raise_descriptor_limit(need);
 }
 
 /// Out of descriptors or memory: what no event will ever cure.

@@ -81,6 +81,9 @@ type Owner = ((u64, u64), bool);
 struct Scanner {
     services: HashMap<(u64, u64), Service>,
     spawner: Spawner,
+    /// The descriptor limit svscan started with: svscan raises its own
+    /// when log pipes need more, every child gets this one back.
+    limit: Option<(u64, u64)>,
     reaper: Reaper<Owner>,
     /// `supervise NAME`, prepared once (the PATH search and the
     /// environment): only NAME changes from one start to the next.
@@ -116,9 +119,15 @@ pub fn main(args: &[OsString]) -> i32 {
     } else {
         rt.spawner()
     };
+    let limit = common::rt::descriptor_limit();
+    let spawner = match limit {
+        Some(l) => spawner.descriptor_limit(l),
+        None => spawner,
+    };
     let mut sc = Scanner {
         services: HashMap::new(),
         spawner,
+        limit,
         reaper: Reaper::new(),
         supervise: Prepared::new(&[OsString::from("supervise"), OsString::from(".")], None),
     };
@@ -313,6 +322,11 @@ impl Scanner {
         if std::fs::metadata(".svscan/finish").is_err() {
             return;
         }
+        // Started by posix_spawn, which cannot set a limit for the child:
+        // svscan, which is ending, gives its own back first.
+        if let Some(l) = self.limit {
+            common::rt::set_descriptor_limit(l);
+        }
         let prepared = Prepared::new(&[OsString::from("./.svscan/finish")], None);
         let pid = match self.spawner.spawn(&prepared, &[], None) {
             Ok(pid) => pid,
@@ -472,7 +486,25 @@ fn new_service(name: &OsStr, known: usize) -> Option<Service> {
         }
     }
     let pipe = if log {
-        match nix::unistd::pipe2(OFlag::O_CLOEXEC) {
+        let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC);
+        // Out of descriptors: two per log pipe, for as long as the service
+        // is there, so the usual soft limit of 1024 would stop a tree at
+        // about 500 logged services. The limit is raised (within the hard
+        // one) and the pipe made again; supervise gets the old limit back.
+        let made = match pipe() {
+            Err(Errno::EMFILE) => match common::rt::descriptor_limit() {
+                Some((soft, _))
+                    if common::rt::raise_descriptor_limit(
+                        soft.saturating_mul(2).max(soft.saturating_add(64)),
+                    ) =>
+                {
+                    pipe()
+                }
+                _ => Err(Errno::EMFILE),
+            },
+            r => r,
+        };
+        match made {
             Ok(p) => Some(p),
             Err(e) => {
                 diag::warn_sys(&[&"unable to create pipe for ", &name], e);

@@ -40,10 +40,16 @@ struct Scan {
 
 impl Scan {
     fn start(root: &Path) -> Scan {
+        let mut svscan = Command::new(SVSCAN);
+        svscan.arg(root);
+        Scan::start_as(root, svscan)
+    }
+
+    /// With `command`, which must end in an exec of `svscan root`.
+    fn start_as(root: &Path, mut command: Command) -> Scan {
         let stderr = root.with_extension("stderr");
         Scan {
-            child: Command::new(SVSCAN)
-                .arg(root)
+            child: command
                 .env("PATH", path_env())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -420,4 +426,46 @@ fn a_removed_directory_keeps_its_supervise() {
     kill("-ALRM", scan.child.id());
     assert!(!wait_until(1.0, || svok(t.path(), "moved")));
     assert!(!root.join("gone").exists());
+}
+
+#[test]
+fn a_tree_with_more_log_pipes_than_the_soft_limit_allows_comes_up() {
+    // A log pipe holds two of svscan's descriptors for as long as its
+    // service is there: at the usual soft limit of 1024 a tree stopped at
+    // about 500 logged services (`unable to create pipe for NAME: process
+    // cannot open more files`, every scan). svscan raises its soft limit,
+    // within the hard one, when a pipe cannot be made for want of one;
+    // every supervise, and so every service, gets the limit svscan was
+    // started with. Here 30 logged services under a soft limit of 40.
+    let t = TempDir::new("svscan-nofile");
+    let root = t.join("service");
+    let names: Vec<String> = (0..30).map(|i| format!("s{i}")).collect();
+    for n in &names {
+        script(
+            root.join(n).join("run"),
+            "ulimit -Sn > nofile.new && mv nofile.new nofile\nexec sleep 1000\n",
+        );
+        script(root.join(n).join("log/run"), "exec cat > /dev/null\n");
+    }
+    let sh = format!("ulimit -Sn 40 && exec {SVSCAN} {}", root.display());
+    let mut command = Command::new("sh");
+    command.args(["-c", &sh]);
+    let scan = Scan::start_as(&root, command);
+    for n in &names {
+        for d in [n.clone(), format!("{n}/log")] {
+            assert!(wait_until(20.0, || svok(&root, &d)), "{d} did not come up");
+        }
+        let nofile = root.join(n).join("nofile");
+        assert!(wait_until(10.0, || nofile.exists()), "{n}");
+        assert_eq!(fs::read_to_string(&nofile).unwrap(), "40\n", "{n}");
+    }
+    let limits = fs::read_to_string(format!("/proc/{}/limits", scan.child.id())).unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(soft > 40, "{limits}");
+    assert_eq!(fs::read_to_string(&scan.stderr).unwrap(), "");
 }
