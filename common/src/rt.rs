@@ -518,7 +518,7 @@ impl Spawner {
             } else {
                 from
             };
-            actions.add_dup2(from, to)?;
+            sys::spawn_add_dup2(&mut actions, from, to)?;
         }
         Ok(SpawnPlan {
             attr,

@@ -240,6 +240,35 @@ pub fn spawn_add_chdir(
     }
 }
 
+/// Adds "dup2 `from` onto `to`" to a posix_spawn descriptor plan
+/// (`posix_spawn_file_actions_adddup2`). nix wraps it, but reads its
+/// result as a system call's (-1 and errno), while the function returns
+/// the error number itself: an EBADF (`to` at or above the soft limit on
+/// descriptors, a `notification-fd` of 2000 under 1024) or an ENOMEM was
+/// taken for success, and the program started without the descriptor.
+pub fn spawn_add_dup2(
+    actions: &mut nix::spawn::PosixSpawnFileActions,
+    from: std::os::fd::RawFd,
+    to: std::os::fd::RawFd,
+) -> Result<(), Errno> {
+    let fa: *mut nix::spawn::PosixSpawnFileActions = actions;
+    // SAFETY: as in `spawn_add_chdir`: the cast pointer is to an
+    // initialised posix_spawn_file_actions_t, exclusively borrowed for the
+    // call; the descriptors are plain integers the C library records.
+    let r = unsafe {
+        nix::libc::posix_spawn_file_actions_adddup2(
+            fa.cast::<nix::libc::posix_spawn_file_actions_t>(),
+            from,
+            to,
+        )
+    };
+    if r != 0 {
+        Err(Errno::from_raw(r))
+    } else {
+        Ok(())
+    }
+}
+
 /// The last argument of our own command line, in the memory the kernel
 /// shows as /proc/PID/cmdline: readproctitle's display area.
 pub struct ArgvArea {

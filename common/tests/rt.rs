@@ -102,6 +102,20 @@ fn a_program_that_cannot_run_is_reported_as_pathexec_would() {
 }
 
 #[test]
+fn a_plan_that_cannot_be_carried_out_is_an_error_not_a_start() {
+    // A descriptor at or above the soft limit cannot be given: the spawn
+    // fails with EBADF. nix's wrapper of adddup2 took that error (returned
+    // as a number, not as -1) for success, and the program started
+    // without the descriptor.
+    let rt = Runtime::new(&[(Signal::SIGCHLD, Disposition::Catch)]).unwrap();
+    let t = Prepared::new(&[OsString::from("/bin/true")], None);
+    assert_eq!(
+        rt.spawner().spawn(&t, &[FdAction(1, i32::MAX)], None),
+        Err(nix::errno::Errno::EBADF)
+    );
+}
+
+#[test]
 fn a_wait_ends_on_a_signal_a_descriptor_or_its_deadline() {
     let mut rt = Runtime::new(&[(Signal::SIGUSR2, Disposition::Catch)]).unwrap();
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();

@@ -447,9 +447,15 @@ impl Supervise {
         }
     }
 
-    /// `notification-fd`: 3 or above (0, 1 and 2 are the service's own).
+    /// `notification-fd`: 3 or above (0, 1 and 2 are the service's own),
+    /// and below the soft limit on descriptors, which `./run` inherits
+    /// (no descriptor can be given at or above it: such a value is
+    /// ignored with a warning, and the service starts without readiness).
     fn notification_fd(&self) -> Option<i32> {
-        self.config_number("notification-fd", 3, NOTIFY_FD_MAX)
+        let max = common::rt::descriptor_limit().map_or(NOTIFY_FD_MAX, |(soft, _)| {
+            soft.saturating_sub(1).min(NOTIFY_FD_MAX)
+        });
+        self.config_number("notification-fd", 3, max)
             .map(|n| n as i32)
     }
 

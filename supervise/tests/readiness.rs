@@ -939,6 +939,46 @@ fn a_waiter_ended_by_int_term_or_hup_removes_its_fifo_first() {
 }
 
 #[test]
+fn a_notification_fd_past_the_descriptor_limit_is_ignored_with_a_warning() {
+    // ./run inherits supervise's soft limit on descriptors, and none can be
+    // given at or above it. Such a notification-fd is ignored with the
+    // warning for an invalid value, and the service starts without
+    // readiness. It used to start without the descriptor and without a
+    // word: the spawn's adddup2 failed (EBADF), and nix read the error
+    // number it returns as success.
+    let t = TempDir::new("rd-nfdlimit");
+    script(
+        t.join("a/run"),
+        "n=$(cat notification-fd)\n[ -e /proc/$$/fd/$n ] && echo ready > /proc/$$/fd/$n\n\
+         exec sleep 1000\n",
+    );
+    let limited = t.join("limited");
+    script(
+        &limited,
+        &format!("ulimit -Sn 64 && exec {SUPERVISE} \"$@\"\n"),
+    );
+    let err = t.join("a.stderr");
+    let ready = || run(SVSTAT, &["-o", "ready", "a"], t.path()).stdout;
+    for fd in [63, 64] {
+        fs::write(t.join("a/notification-fd"), format!("{fd}\n")).unwrap();
+        let mut c = spawn_supervise_logged(&limited, "a", t.path(), &err);
+        assert!(wait_until(5.0, || svstat(t.path(), "a").starts_with("up ")));
+        if fd == 63 {
+            assert!(wait_until(5.0, || ready() == "true\n"));
+            assert_eq!(fs::read_to_string(&err).unwrap(), "");
+        } else {
+            assert!(!wait_until(1.0, || ready() == "true\n"));
+            assert_eq!(
+                fs::read_to_string(&err).unwrap(),
+                "supervise: warning: ignoring a/notification-fd: invalid value\n"
+            );
+        }
+        run(SVC, &["-dx", "a"], t.path());
+        assert!(exit_within(&mut c, 5.0).is_some());
+    }
+}
+
+#[test]
 fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
     // A FIFO where `supervise/status` should be is read without blocking
     // (nothing in it), also where the waiter looks at why it could not
