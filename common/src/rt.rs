@@ -242,9 +242,7 @@ impl Runtime {
         wake.signal = self.collect();
         wake
     }
-}
 
-impl Runtime {
     /// As [`Runtime::wait`], for a caller with more descriptors than
     /// [`MAX_WATCH`] in a poll set of its own: waits until one of `fds` is
     /// ready (their `revents` say which), a caught signal arrives
