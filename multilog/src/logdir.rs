@@ -4,15 +4,17 @@
 //! `@<tai64n>.s` / `.u` files. After start-up every failure warns with a
 //! `..., pausing` line, waits [`PAUSE`] on a deadline (never a sleep: TERM
 //! and ALRM end the wait) and retries the same step: nothing is dropped and
-//! nothing is written twice. Paths are `DIR/NAME` relative to
-//! the starting directory (multilog never changes its own directory).
+//! nothing is written twice. Every file is reached through the
+//! directory's descriptor, opened once at start, as the original works in
+//! it after an fchdir: a directory renamed while multilog runs (`mv main
+//! main.old`, or a parent of an absolute path) goes on rotating where it
+//! now is. Messages name files `DIR/NAME`, DIR as given.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{CStr, OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,10 +23,11 @@ use common::exec::Prepared;
 use common::rt::{FdAction, Reaper, Runtime, Spawner};
 use common::tai::Tai64n;
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag};
 use nix::sys::signal::Signal;
-use nix::sys::stat::Mode;
+use nix::sys::stat::{FchmodatFlags, FileStat, Mode, SFlag};
 use nix::sys::wait::WaitStatus;
+use nix::unistd::UnlinkatFlags;
 
 use crate::script::DirSpec;
 
@@ -86,25 +89,58 @@ fn io<T>(r: std::io::Result<T>) -> Result<T, Errno> {
     r.map_err(|e| errno_of(&e))
 }
 
+/// NAME in the directory `dir`, opened with `flags`, close-on-exec.
+fn open_at(dir: BorrowedFd, name: &str, flags: OFlag, mode: u32) -> Result<File, Errno> {
+    nix::fcntl::openat(
+        dir,
+        name,
+        flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(mode),
+    )
+    .map(File::from)
+}
+
 /// open_append: `O_WRONLY|O_APPEND|O_CREAT|O_NONBLOCK`, mode 0600 before
 /// umask (a FIFO in place of `current` fails with ENXIO, never hangs).
-fn open_append(p: &PathBuf) -> Result<File, Errno> {
-    io(common::file::open_append(p, 0o600))
+fn open_append(dir: BorrowedFd, name: &str) -> Result<File, Errno> {
+    let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+    open_at(dir, name, flags, 0o600)
 }
 
 /// open_trunc: `O_WRONLY|O_NONBLOCK|O_TRUNC|O_CREAT`, mode 0644 before
 /// umask (a FIFO there fails instead of blocking).
-fn open_trunc(p: &PathBuf) -> Result<File, Errno> {
-    io(common::file::open_trunc(p, 0o644))
+fn open_trunc(dir: BorrowedFd, name: &str) -> Result<File, Errno> {
+    let flags = OFlag::O_WRONLY | OFlag::O_TRUNC | OFlag::O_CREAT;
+    open_at(dir, name, flags, 0o644)
+}
+
+/// open_read: `O_RDONLY|O_NONBLOCK`.
+fn open_read(dir: BorrowedFd, name: &str) -> Result<File, Errno> {
+    open_at(dir, name, OFlag::O_RDONLY, 0)
+}
+
+/// NAME's status in `dir` (following a symlink, as stat does).
+fn stat_at(dir: BorrowedFd, name: &(impl nix::NixPath + ?Sized)) -> Result<FileStat, Errno> {
+    nix::sys::stat::fstatat(dir, name, AtFlags::empty())
+}
+
+fn unlink_at(dir: BorrowedFd, name: &(impl nix::NixPath + ?Sized)) -> Result<(), Errno> {
+    nix::unistd::unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
+}
+
+fn rename_at(dir: BorrowedFd, from: &str, to: &str) -> Result<(), Errno> {
+    nix::fcntl::renameat(dir, from, dir, to)
 }
 
 fn set_mode(f: &File, mode: u32) -> Result<(), Errno> {
-    io(f.set_permissions(std::fs::Permissions::from_mode(mode)))
+    nix::sys::stat::fchmod(f, Mode::from_bits_truncate(mode))
 }
 
 /// One log directory in use.
 pub struct LogDir {
     spec: DirSpec,
+    /// The directory, wherever it is now.
+    dir: OwnedFd,
     /// Held for life: another multilog on the same directory is refused.
     _lock: Flock<File>,
     current: File,
@@ -137,24 +173,24 @@ impl LogDir {
     pub fn open(spec: DirSpec, rt: &mut Runtime) -> LogDir {
         let d = spec.path.clone();
         let _ = nix::unistd::mkdir(d.as_os_str(), Mode::from_bits_truncate(0o700));
-        if let Err(e) = nix::fcntl::open(
+        let dir = nix::fcntl::open(
             d.as_os_str(),
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
-        ) {
-            diag::fatal_sys(&[&"unable to open directory ", &d], e);
-        }
-        let lock = open_append(&join(&d, "lock"))
+        )
+        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to open directory ", &d], e));
+        let fd = dir.as_fd();
+        let lock = open_append(fd, "lock")
             .and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e))
             .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to lock directory ", &d], e));
         let cur = join(&d, "current");
-        let clean = match std::fs::metadata(&cur) {
-            Ok(m) => m.mode() & 0o100 != 0,
-            Err(e) if errno_of(&e) == Errno::ENOENT => false,
-            Err(e) => diag::fatal_sys(&[&"unable to stat ", &cur], errno_of(&e)),
+        let clean = match stat_at(fd, "current") {
+            Ok(m) => m.st_mode & 0o100 != 0,
+            Err(Errno::ENOENT) => false,
+            Err(e) => diag::fatal_sys(&[&"unable to stat ", &cur], e),
         };
         if clean {
-            let current = open_append(&cur)
+            let current = open_append(fd, "current")
                 .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to append to ", &cur], e));
             if let Err(e) = set_mode(&current, MODE_ACTIVE) {
                 diag::fatal_sys(&[&"unable to set mode of ", &cur], e);
@@ -164,6 +200,7 @@ impl LogDir {
             let first_at = meta.filter(|_| bytes > 0).map(|m| started_at(&m));
             return LogDir {
                 spec,
+                dir,
                 _lock: lock,
                 current,
                 bytes,
@@ -174,39 +211,45 @@ impl LogDir {
             };
         }
         // Crash recovery: current has no execute bit (or is missing).
-        let _ = std::fs::remove_file(join(&d, "state"));
-        let _ = std::fs::remove_file(join(&d, "newstate"));
+        let _ = unlink_at(fd, "state");
+        let _ = unlink_at(fd, "newstate");
         let processed = join(&d, "processed");
-        let processor_done = match std::fs::metadata(&processed) {
-            Ok(m) => m.mode() & 0o100 != 0,
-            Err(e) if errno_of(&e) == Errno::ENOENT => false,
-            Err(e) => diag::fatal_sys(&[&"unable to stat ", &processed], errno_of(&e)),
+        let processor_done = match stat_at(fd, "processed") {
+            Ok(m) => m.st_mode & 0o100 != 0,
+            Err(Errno::ENOENT) => false,
+            Err(e) => diag::fatal_sys(&[&"unable to stat ", &processed], e),
         };
         if processor_done {
-            let _ = std::fs::remove_file(join(&d, "previous"));
-            finish(rt, &d, spec.num, spec.cap, "processed", b's');
+            let _ = unlink_at(fd, "previous");
+            finish(rt, fd, &d, spec.num, spec.cap, "processed", b's');
         } else {
-            let _ = std::fs::remove_file(&processed);
-            finish(rt, &d, spec.num, spec.cap, "previous", b'u');
+            let _ = unlink_at(fd, "processed");
+            finish(rt, fd, &d, spec.num, spec.cap, "previous", b'u');
         }
         // Divergence: an empty current is removed, not kept as an empty .u.
         // Only a file: anything else there (a FIFO, say) becomes a .u as
         // the original makes it, and a new current takes its place.
-        if std::fs::symlink_metadata(&cur).is_ok_and(|m| m.is_file() && m.len() == 0) {
-            let _ = std::fs::remove_file(&cur);
+        let is_empty_file = |m: FileStat| {
+            SFlag::from_bits_truncate(m.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG
+                && m.st_size == 0
+        };
+        if nix::sys::stat::fstatat(fd, "current", AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(is_empty_file)
+        {
+            let _ = unlink_at(fd, "current");
         }
-        finish(rt, &d, spec.num, spec.cap, "current", b'u');
-        let state = join(&d, "state");
-        if let Err(e) = open_trunc(&state) {
-            diag::fatal_sys(&[&"unable to write to ", &state], e);
+        finish(rt, fd, &d, spec.num, spec.cap, "current", b'u');
+        if let Err(e) = open_trunc(fd, "state") {
+            diag::fatal_sys(&[&"unable to write to ", &join(&d, "state")], e);
         }
-        let current = open_append(&cur)
+        let current = open_append(fd, "current")
             .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to write to ", &cur], e));
         if let Err(e) = set_mode(&current, MODE_ACTIVE) {
             diag::fatal_sys(&[&"unable to set mode of ", &cur], e);
         }
         LogDir {
             spec,
+            dir,
             _lock: lock,
             current,
             bytes: 0,
@@ -372,15 +415,18 @@ impl LogDir {
         retry(rt, &[&"unable to write ", &cur, &" to disk"], || {
             io(self.current.sync_all())
         });
+        let fd = self.dir.as_fd();
         retry(
             rt,
             &[
                 &"unable to rename current to previous in directory ",
                 &self.spec.path,
             ],
-            || io(std::fs::rename(&cur, &prev)),
+            || rename_at(fd, "current", "previous"),
         );
-        let current = retry(rt, &[&"unable to create ", &cur], || open_append(&cur));
+        let current = retry(rt, &[&"unable to create ", &cur], || {
+            open_append(fd, "current")
+        });
         retry(rt, &[&"unable to set mode of ", &cur], || {
             set_mode(&current, MODE_ACTIVE)
         });
@@ -388,14 +434,17 @@ impl LogDir {
         self.bytes = 0;
         self.first_at = None;
         retry(rt, &[&"unable to set mode of ", &prev], || {
-            io(std::fs::set_permissions(
-                &prev,
-                std::fs::Permissions::from_mode(MODE_FINISHED),
-            ))
+            nix::sys::stat::fchmodat(
+                fd,
+                "previous",
+                Mode::from_bits_truncate(MODE_FINISHED),
+                FchmodatFlags::FollowSymlink,
+            )
         });
         match self.spec.processor.clone() {
             None => finish(
                 rt,
+                self.dir.as_fd(),
                 &self.spec.path,
                 self.spec.num,
                 self.spec.cap,
@@ -414,17 +463,15 @@ impl LogDir {
     /// directory is marked to be left that way at exit.
     fn process(&mut self, processor: &OsStr, rt: &mut Runtime) {
         let d = self.spec.path.clone();
-        let cstr = |b: &[u8]| CString::new(b.to_vec()).unwrap_or_default();
         let argv = [
             OsString::from("sh"),
             OsString::from("-c"),
             processor.to_os_string(),
         ];
         let sh = Prepared::with_path(OsStr::new("/bin/sh"), &argv, None);
-        let dir = cstr(d.as_bytes());
         let spawner = rt.spawner();
         loop {
-            let ok = match self.run_processor(rt, &spawner, &sh, &dir) {
+            let ok = match self.run_processor(rt, &spawner, &sh) {
                 Ok(ws) => match ws {
                     WaitStatus::Exited(_, code) => code == 0,
                     _ => {
@@ -461,9 +508,10 @@ impl LogDir {
             }
             pause(rt, &[&"processor failed in ", &d], None);
         }
+        let fd = self.dir.as_fd();
         let processed = self.at("processed");
         let f = retry(rt, &[&"unable to create ", &processed], || {
-            open_append(&processed)
+            open_append(fd, "processed")
         });
         retry(rt, &[&"unable to write ", &processed, &" to disk"], || {
             io(f.sync_all())
@@ -474,27 +522,25 @@ impl LogDir {
         drop(f);
         let newstate = self.at("newstate");
         let f = retry(rt, &[&"unable to create ", &newstate], || {
-            open_append(&newstate)
+            open_append(fd, "newstate")
         });
         retry(rt, &[&"unable to write ", &newstate, &" to disk"], || {
             io(f.sync_all())
         });
         drop(f);
         let prev = self.at("previous");
-        retry(
-            rt,
-            &[&"unable to remove ", &prev],
-            || match std::fs::remove_file(&prev) {
-                Err(e) if errno_of(&e) == Errno::ENOENT => Ok(()),
-                r => io(r),
-            },
-        );
+        retry(rt, &[&"unable to remove ", &prev], || {
+            match unlink_at(fd, "previous") {
+                Err(Errno::ENOENT) => Ok(()),
+                r => r,
+            }
+        });
         retry(
             rt,
             &[&"unable to rename newstate to state in directory ", &d],
-            || io(std::fs::rename(&newstate, self.at("state"))),
+            || rename_at(fd, "newstate", "state"),
         );
-        finish(rt, &d, self.spec.num, self.spec.cap, "processed", b's');
+        finish(rt, fd, &d, self.spec.num, self.spec.cap, "processed", b's');
     }
 
     /// Starts the processor with previous on fd 0, processed on 1, state on
@@ -505,15 +551,13 @@ impl LogDir {
         rt: &mut Runtime,
         spawner: &Spawner,
         sh: &Prepared,
-        dir: &CString,
     ) -> Result<WaitStatus, Errno> {
-        let rd = |name: &str| io(common::file::open_read(self.at(name)));
-        let tr = |name: &str| open_trunc(&self.at(name));
+        let fd = self.dir.as_fd();
         let (prev, processed, state, newstate) = (
-            rd("previous")?,
-            tr("processed")?,
-            rd("state")?,
-            tr("newstate")?,
+            open_read(fd, "previous")?,
+            open_trunc(fd, "processed")?,
+            open_read(fd, "state")?,
+            open_trunc(fd, "newstate")?,
         );
         let plan = [
             FdAction(prev.as_raw_fd(), 0),
@@ -521,7 +565,7 @@ impl LogDir {
             FdAction(state.as_raw_fd(), 4),
             FdAction(newstate.as_raw_fd(), 5),
         ];
-        let pid = spawner.spawn(sh, &plan, Some(dir))?;
+        let pid = spawn_in(&self.dir, || spawner.spawn(sh, &plan, None))?;
         drop((prev, processed, state, newstate));
         let mut reaper = Reaper::new();
         reaper.adopt(pid, ());
@@ -565,80 +609,116 @@ fn join(dir: &OsStr, name: impl AsRef<[u8]>) -> PathBuf {
     PathBuf::from(OsString::from_vec(v))
 }
 
+/// Runs `start` with the log directory as the working directory (the
+/// processor runs in it, as the original's after its fchdir), then
+/// changes back: multilog itself works from where it was started.
+fn spawn_in<T>(dir: &OwnedFd, start: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
+    let back = nix::fcntl::open(
+        ".",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    nix::unistd::fchdir(dir)?;
+    let r = start();
+    if let Err(e) = nix::unistd::fchdir(&back) {
+        diag::fatal_sys(&[&"unable to switch to starting directory"], e);
+    }
+    r
+}
+
 /// Turns `DIR/FILE` into `DIR/@<now>.CODE`, then removes the oldest old
 /// files until fewer than `num` remain and (with `cap`, the `S` extension)
-/// they take at most `cap` bytes together.
-pub fn finish(rt: &mut Runtime, dir: &OsStr, num: u64, cap: u64, file: &str, code: u8) {
-    let path = join(dir, file);
+/// they take at most `cap` bytes together. `dir` is the directory; `path`
+/// names it in messages.
+pub fn finish(
+    rt: &mut Runtime,
+    dir: BorrowedFd,
+    path: &OsStr,
+    num: u64,
+    cap: u64,
+    file: &str,
+    code: u8,
+) {
+    let name = join(path, file);
     let meta = loop {
-        match std::fs::metadata(&path) {
+        match stat_at(dir, file) {
             Ok(m) => break m,
-            Err(e) if errno_of(&e) == Errno::ENOENT => return,
-            Err(e) => pause(rt, &[&"unable to stat ", &path], Some(errno_of(&e))),
+            Err(Errno::ENOENT) => return,
+            Err(e) => pause(rt, &[&"unable to stat ", &name], Some(e)),
         }
     };
     // A link count above 1: a crash came after the link; it exists already.
-    if meta.nlink() == 1 {
+    if meta.st_nlink == 1 {
         loop {
-            let mut name = Tai64n::now().label().to_vec();
-            name.push(b'.');
-            name.push(code);
-            let target = join(dir, &name);
-            match std::fs::hard_link(&path, &target) {
+            let mut label = Tai64n::now().label().to_vec();
+            label.push(b'.');
+            label.push(code);
+            let target = PathBuf::from(OsString::from_vec(label));
+            match nix::unistd::linkat(dir, file, dir, &target, AtFlags::empty()) {
                 Ok(()) => break,
-                Err(e) => pause(rt, &[&"unable to link to ", &target], Some(errno_of(&e))),
+                Err(e) => pause(
+                    rt,
+                    &[
+                        &"unable to link to ",
+                        &join(path, target.as_os_str().as_bytes()),
+                    ],
+                    Some(e),
+                ),
             }
         }
     }
-    retry(rt, &[&"unable to remove ", &path], || {
-        io(std::fs::remove_file(&path))
-    });
+    retry(rt, &[&"unable to remove ", &name], || unlink_at(dir, file));
     loop {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(d) => d,
+        let (old, total) = match old_files(dir, cap > 0) {
+            Ok(v) => v,
             Err(e) => {
-                pause(rt, &[&"unable to read ", &dir], Some(errno_of(&e)));
+                pause(rt, &[&"unable to read ", &path], Some(e));
                 continue;
             }
         };
-        let mut old: Vec<Vec<u8>> = Vec::new();
-        let mut total = 0u64;
-        let mut failed = None;
-        for e in entries {
-            match e {
-                Ok(e) => {
-                    let n = e.file_name().into_vec();
-                    if n.first() == Some(&b'@') && n.len() >= 25 {
-                        if cap > 0 {
-                            // A file gone meanwhile counts nothing.
-                            total += e.metadata().map_or(0, |m| m.len());
-                        }
-                        old.push(n);
-                    }
-                }
-                Err(e) => failed = Some(errno_of(&e)),
-            }
-        }
-        if let Some(e) = failed {
-            pause(rt, &[&"unable to read ", &dir], Some(e));
-            continue;
-        }
         if (old.len() as u64) < num && (cap == 0 || total <= cap) {
             return;
         }
         // The oldest by its first 25 bytes (the timestamp); the first entry
         // seen with that prefix, as the original.
-        let oldest = old.iter().min_by(|a, b| a[..25].cmp(&b[..25])).cloned();
+        let oldest = old
+            .iter()
+            .min_by(|a, b| a.to_bytes()[..25].cmp(&b.to_bytes()[..25]));
         if let Some(n) = oldest {
-            let p = join(dir, &n);
-            if let Err(e) = std::fs::remove_file(&p) {
-                if errno_of(&e) != Errno::ENOENT {
+            if let Err(e) = unlink_at(dir, n.as_c_str()) {
+                if e != Errno::ENOENT {
                     // Cannot remove it: do not spin; try again after a pause.
-                    pause(rt, &[&"unable to remove ", &p], Some(errno_of(&e)));
+                    let p = join(path, n.to_bytes());
+                    pause(rt, &[&"unable to remove ", &p], Some(e));
                 }
             }
         }
     }
+}
+
+/// The old files (`@` and at least 25 bytes) in `dir`, in the order the
+/// directory lists them, and with `sizes` their total size.
+fn old_files(dir: BorrowedFd, sizes: bool) -> Result<(Vec<std::ffi::CString>, u64), Errno> {
+    let mut listing = nix::dir::Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut old = Vec::new();
+    let mut total = 0u64;
+    for e in listing.iter() {
+        let e = e?;
+        let n: &CStr = e.file_name();
+        if n.to_bytes().first() == Some(&b'@') && n.to_bytes().len() >= 25 {
+            if sizes {
+                // A file gone meanwhile counts nothing.
+                total += stat_at(dir, n).map_or(0, |m| m.st_size as u64);
+            }
+            old.push(n.to_owned());
+        }
+    }
+    Ok((old, total))
 }
 
 /// When a file was started, on the monotonic clock: its creation time

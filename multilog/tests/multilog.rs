@@ -1110,3 +1110,46 @@ fn a_fifo_as_a_processors_state_or_output_does_not_hang() {
     }
     assert_eq!(got.as_bytes(), &input[..]);
 }
+
+#[test]
+fn a_directory_renamed_while_multilog_runs_goes_on_where_it_now_is() {
+    // The original works in its directory through a descriptor (fchdir),
+    // so `mv main main.old` (or renaming a parent of an absolute path)
+    // under a running multilog changes nothing for it: rotations, the
+    // processor and old files go on in the moved directory.
+    let t = TempDir::new("ml-mv");
+    let mut m = Piped::start(
+        &["s4096", "!cat; /bin/pwd -P >> ../cwds", "./d"],
+        t.path(),
+        &[],
+    );
+    m.send(b"before\n");
+    assert!(wait_until(5.0, || {
+        fs::read(t.join("d/current")).unwrap_or_default() == b"before\n"
+    }));
+    fs::rename(t.join("d"), t.join("moved")).unwrap();
+    let mut input = b"before\n".to_vec();
+    for i in 0..400 {
+        input.extend_from_slice(format!("after {i:04} {}\n", "x".repeat(30)).as_bytes());
+    }
+    m.send(&input[7..]);
+    m.w = None;
+    // Within a deadline: a multilog that looked for the files by the old
+    // path paused for ever (`unable to rename current to previous`).
+    assert_eq!(exit_within(&mut m.child, 10.0), Some(0));
+    assert!(!t.join("d").exists());
+    let moved = t.join("moved");
+    let old = old_files(&moved);
+    assert!(old.len() >= 3, "{old:?}");
+    assert!(old.iter().all(|o| o.0.ends_with(".s") && o.1 == 0o744));
+    let mut all: Vec<u8> = old.iter().flat_map(|o| o.2.clone()).collect();
+    all.extend(fs::read(moved.join("current")).unwrap());
+    assert_eq!(all, input);
+    let real = moved.canonicalize().unwrap();
+    let cwds = fs::read_to_string(t.join("cwds")).unwrap();
+    assert_eq!(cwds.lines().count(), old.len(), "{cwds}");
+    assert!(cwds.lines().all(|l| Path::new(l) == real), "{cwds}");
+    for name in ["previous", "processed", "newstate"] {
+        assert!(!moved.join(name).exists(), "{name}");
+    }
+}
