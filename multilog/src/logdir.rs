@@ -9,6 +9,15 @@
 //! it after an fchdir: a directory renamed while multilog runs (`mv main
 //! main.old`, or a parent of an absolute path) goes on rotating where it
 //! now is. Messages name files `DIR/NAME`, DIR as given.
+//!
+//! Beyond the original: a `current` removed while multilog runs (`rm
+//! current`, or `rm -rf` of the whole directory) is noticed before the
+//! next write, and a `current` moved away at the next rotation. The
+//! original wrote on into the removed file, then paused for ever at the
+//! rotation (`unable to rename current to previous`), no longer reading
+//! its input, so that the service writing to it blocked. Here a new
+//! `current` is started, and a removed directory is made again at its
+//! path as a fresh start of multilog would, with a warning.
 
 use std::ffi::{CStr, OsStr, OsString};
 use std::fs::File;
@@ -71,15 +80,19 @@ pub fn pause(rt: &mut Runtime, parts: &[&dyn diag::Part], e: Option<Errno>) {
     }
 }
 
-/// Repeats `f` until it succeeds, pausing after each failure.
+/// Repeats `f`, a step in the directory `dir`, until it succeeds,
+/// pausing after each failure; `None` once the directory has been
+/// removed, where no step can succeed.
 fn retry<T>(
     rt: &mut Runtime,
+    dir: BorrowedFd,
     parts: &[&dyn diag::Part],
     mut f: impl FnMut() -> Result<T, Errno>,
-) -> T {
+) -> Option<T> {
     loop {
         match f() {
-            Ok(v) => return v,
+            Ok(v) => return Some(v),
+            Err(_) if unlinked(dir) => return None,
             Err(e) => pause(rt, parts, Some(e)),
         }
     }
@@ -136,6 +149,13 @@ fn set_mode(f: &File, mode: u32) -> Result<(), Errno> {
     nix::sys::stat::fchmod(f, Mode::from_bits_truncate(mode))
 }
 
+/// Why a directory could not be started: `WHAT PATH: ERRSTR`.
+struct Failure(&'static str, PathBuf, Errno);
+
+fn failure(what: &'static str, path: PathBuf) -> impl FnOnce(Errno) -> Failure {
+    move |e| Failure(what, path, e)
+}
+
 /// One log directory in use.
 pub struct LogDir {
     spec: DirSpec,
@@ -171,6 +191,12 @@ impl LogDir {
     /// Opens (and if needed recovers) a directory at start-up; errors are
     /// fatal (exit 111).
     pub fn open(spec: DirSpec, rt: &mut Runtime) -> LogDir {
+        LogDir::start(spec, rt)
+            .unwrap_or_else(|Failure(what, path, e)| diag::fatal_sys(&[&what, &path], e))
+    }
+
+    /// The start of a directory: made if missing, locked, recovered.
+    fn start(spec: DirSpec, rt: &mut Runtime) -> Result<LogDir, Failure> {
         let d = spec.path.clone();
         let _ = nix::unistd::mkdir(d.as_os_str(), Mode::from_bits_truncate(0o700));
         let dir = nix::fcntl::open(
@@ -178,27 +204,25 @@ impl LogDir {
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to open directory ", &d], e));
+        .map_err(|e| Failure("unable to open directory ", d.clone().into(), e))?;
         let fd = dir.as_fd();
         let lock = open_append(fd, "lock")
             .and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e))
-            .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to lock directory ", &d], e));
-        let cur = join(&d, "current");
+            .map_err(|e| Failure("unable to lock directory ", d.clone().into(), e))?;
         let clean = match stat_at(fd, "current") {
             Ok(m) => m.st_mode & 0o100 != 0,
             Err(Errno::ENOENT) => false,
-            Err(e) => diag::fatal_sys(&[&"unable to stat ", &cur], e),
+            Err(e) => return Err(failure("unable to stat ", join(&d, "current"))(e)),
         };
         if clean {
             let current = open_append(fd, "current")
-                .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to append to ", &cur], e));
-            if let Err(e) = set_mode(&current, MODE_ACTIVE) {
-                diag::fatal_sys(&[&"unable to set mode of ", &cur], e);
-            }
+                .map_err(failure("unable to append to ", join(&d, "current")))?;
+            set_mode(&current, MODE_ACTIVE)
+                .map_err(failure("unable to set mode of ", join(&d, "current")))?;
             let meta = current.metadata().ok();
             let bytes = meta.as_ref().map_or(0, |m| m.len());
             let first_at = meta.filter(|_| bytes > 0).map(|m| started_at(&m));
-            return LogDir {
+            return Ok(LogDir {
                 spec,
                 dir,
                 _lock: lock,
@@ -208,16 +232,15 @@ impl LogDir {
                 pending: Vec::new(),
                 abandoned: false,
                 first_at,
-            };
+            });
         }
         // Crash recovery: current has no execute bit (or is missing).
         let _ = unlink_at(fd, "state");
         let _ = unlink_at(fd, "newstate");
-        let processed = join(&d, "processed");
         let processor_done = match stat_at(fd, "processed") {
             Ok(m) => m.st_mode & 0o100 != 0,
             Err(Errno::ENOENT) => false,
-            Err(e) => diag::fatal_sys(&[&"unable to stat ", &processed], e),
+            Err(e) => return Err(failure("unable to stat ", join(&d, "processed"))(e)),
         };
         if processor_done {
             let _ = unlink_at(fd, "previous");
@@ -239,15 +262,12 @@ impl LogDir {
             let _ = unlink_at(fd, "current");
         }
         finish(rt, fd, &d, spec.num, spec.cap, "current", b'u');
-        if let Err(e) = open_trunc(fd, "state") {
-            diag::fatal_sys(&[&"unable to write to ", &join(&d, "state")], e);
-        }
+        open_trunc(fd, "state").map_err(failure("unable to write to ", join(&d, "state")))?;
         let current = open_append(fd, "current")
-            .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to write to ", &cur], e));
-        if let Err(e) = set_mode(&current, MODE_ACTIVE) {
-            diag::fatal_sys(&[&"unable to set mode of ", &cur], e);
-        }
-        LogDir {
+            .map_err(failure("unable to write to ", join(&d, "current")))?;
+        set_mode(&current, MODE_ACTIVE)
+            .map_err(failure("unable to set mode of ", join(&d, "current")))?;
+        Ok(LogDir {
             spec,
             dir,
             _lock: lock,
@@ -257,7 +277,94 @@ impl LogDir {
             pending: Vec::new(),
             abandoned: false,
             first_at: None,
+        })
+    }
+
+    /// Before a write: if `current` was removed (its link count is 0),
+    /// starts a new one, and makes the directory again first if it was
+    /// removed too (as a fresh start of multilog would, pausing while
+    /// that fails). What was decided for `current` and not yet written goes
+    /// to the new one. Returns whether it was removed.
+    fn check(&mut self, rt: &mut Runtime) -> bool {
+        if !self.current_unlinked() {
+            return false;
         }
+        if unlinked(self.dir.as_fd()) {
+            self.start_again(rt);
+        } else {
+            self.new_current(rt);
+        }
+        true
+    }
+
+    /// The directory was removed: it is started again at its path, as a
+    /// fresh start of multilog would (pausing while that fails), and what
+    /// was not yet written goes to its new current.
+    fn start_again(&mut self, rt: &mut Runtime) {
+        diag::warn(&[&self.spec.path, &" was removed, making it again"]);
+        let fresh = loop {
+            match LogDir::start(self.spec.clone(), rt) {
+                Ok(d) => break d,
+                Err(Failure(what, path, e)) => pause(rt, &[&what, &path], Some(e)),
+            }
+        };
+        let pending = std::mem::take(&mut self.pending);
+        let block = std::mem::take(&mut self.block);
+        *self = fresh;
+        self.block = block;
+        self.taken_again(pending);
+    }
+
+    /// Whether `current` was removed (and this directory still in use).
+    fn current_unlinked(&self) -> bool {
+        !self.abandoned && unlinked(self.current.as_fd())
+    }
+
+    /// Whether `current` is still the file at `DIR/current` (not moved
+    /// away or removed); when that cannot be told, it is taken to be.
+    fn current_in_place(&self) -> bool {
+        let ours = nix::sys::stat::fstat(self.current.as_fd());
+        let there =
+            nix::sys::stat::fstatat(self.dir.as_fd(), "current", AtFlags::AT_SYMLINK_NOFOLLOW);
+        match (ours, there) {
+            (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+            (Ok(_), Err(Errno::ENOENT)) => false,
+            _ => true,
+        }
+    }
+
+    /// `current` was moved or removed: a new one takes its place, with
+    /// what was not yet written to the old.
+    fn new_current(&mut self, rt: &mut Runtime) {
+        let cur = self.at("current");
+        diag::warn(&[&cur, &" was moved or removed, starting a new one"]);
+        let Some(current) = self.open_current(rt) else {
+            return self.start_again(rt);
+        };
+        self.current = current;
+        let pending = std::mem::take(&mut self.pending);
+        self.taken_again(pending);
+    }
+
+    /// A new `current`, mode 644 while written; `None` if the directory
+    /// was removed.
+    fn open_current(&self, rt: &mut Runtime) -> Option<File> {
+        let cur = self.at("current");
+        let fd = self.dir.as_fd();
+        let current = retry(rt, fd, &[&"unable to create ", &cur], || {
+            open_append(fd, "current")
+        })?;
+        retry(rt, fd, &[&"unable to set mode of ", &cur], || {
+            set_mode(&current, MODE_ACTIVE)
+        })?;
+        Some(current)
+    }
+
+    /// A new, empty `current` is to hold `pending`.
+    fn taken_again(&mut self, pending: Vec<u8>) {
+        self.bytes = 0;
+        self.first_at = None;
+        self.take(&pending);
     }
 
     /// When `R` makes `current` due for rotation, if it does: the
@@ -378,18 +485,22 @@ impl LogDir {
         let pending = std::mem::take(&mut self.pending);
         let mut off = 0;
         while off < pending.len() {
-            match self.current.write(&pending[off..]) {
-                Ok(n) if n > 0 => off += n,
-                Ok(_) => pause(
-                    rt,
-                    &[&"unable to write to ", &self.at("current")],
-                    Some(Errno::EIO),
-                ),
-                Err(e) => pause(
-                    rt,
-                    &[&"unable to write to ", &self.at("current")],
-                    Some(errno_of(&e)),
-                ),
+            let e = match self.current.write(&pending[off..]) {
+                Ok(n) if n > 0 => {
+                    off += n;
+                    continue;
+                }
+                Ok(_) => Errno::EIO,
+                Err(e) => errno_of(&e),
+            };
+            pause(rt, &[&"unable to write to ", &self.at("current")], Some(e));
+            if self.current_unlinked() {
+                // Removed meanwhile (to make room on a full disk, say):
+                // the rest goes to a new current, and closing the old one
+                // gives its space back.
+                self.pending = pending[off..].to_vec();
+                let _ = self.check(rt);
+                return self.write_pending(rt);
             }
         }
         self.pending = pending;
@@ -398,6 +509,7 @@ impl LogDir {
 
     /// Writes everything held: before every read and at exit.
     pub fn flush(&mut self, rt: &mut Runtime) {
+        let _ = self.check(rt);
         self.flush_block(rt);
         self.write_pending(rt);
     }
@@ -405,35 +517,41 @@ impl LogDir {
     /// current becomes previous, then an old file (through the processor
     /// if there is one); a new empty current takes its place.
     pub fn rotate(&mut self, rt: &mut Runtime) {
+        if self.check(rt) {
+            // Removed: the new current holds only what was not written.
+            return;
+        }
         self.write_pending(rt);
         if self.abandoned {
             // `previous` is kept for the next start's recovery.
             return;
         }
+        if !self.current_in_place() {
+            // Moved away: what it holds is where it went.
+            self.new_current(rt);
+            return;
+        }
         let cur = self.at("current");
         let prev = self.at("previous");
-        retry(rt, &[&"unable to write ", &cur, &" to disk"], || {
-            io(self.current.sync_all())
-        });
         let fd = self.dir.as_fd();
-        retry(
-            rt,
-            &[
-                &"unable to rename current to previous in directory ",
-                &self.spec.path,
-            ],
-            || rename_at(fd, "current", "previous"),
-        );
-        let current = retry(rt, &[&"unable to create ", &cur], || {
-            open_append(fd, "current")
+        let renamed = retry(rt, fd, &[&"unable to write ", &cur, &" to disk"], || {
+            io(self.current.sync_all())
+        })
+        .and_then(|()| {
+            let what = "unable to rename current to previous in directory ";
+            retry(rt, fd, &[&what, &self.spec.path], || {
+                rename_at(fd, "current", "previous")
+            })
         });
-        retry(rt, &[&"unable to set mode of ", &cur], || {
-            set_mode(&current, MODE_ACTIVE)
-        });
+        let Some(current) = renamed.and_then(|()| self.open_current(rt)) else {
+            // Removed meanwhile: started again; this rotation is over.
+            return self.start_again(rt);
+        };
         self.current = current;
         self.bytes = 0;
         self.first_at = None;
-        retry(rt, &[&"unable to set mode of ", &prev], || {
+        let fd = self.dir.as_fd();
+        let finished = retry(rt, fd, &[&"unable to set mode of ", &prev], || {
             nix::sys::stat::fchmodat(
                 fd,
                 "previous",
@@ -441,6 +559,9 @@ impl LogDir {
                 FchmodatFlags::FollowSymlink,
             )
         });
+        if finished.is_none() {
+            return self.start_again(rt);
+        }
         match self.spec.processor.clone() {
             None => finish(
                 rt,
@@ -497,6 +618,9 @@ impl LogDir {
             if ok {
                 break;
             }
+            if unlinked(self.dir.as_fd()) {
+                return self.start_again(rt);
+            }
             if rt.pending(Signal::SIGTERM) {
                 diag::warn(&[
                     &"processor failed in ",
@@ -508,39 +632,52 @@ impl LogDir {
             }
             pause(rt, &[&"processor failed in ", &d], None);
         }
+        if self.publish(rt).is_none() {
+            self.start_again(rt);
+        }
+    }
+
+    /// After the processor: processed becomes an old file and newstate
+    /// the state; `None` if the directory was removed meanwhile.
+    fn publish(&self, rt: &mut Runtime) -> Option<()> {
+        let d = &self.spec.path;
         let fd = self.dir.as_fd();
         let processed = self.at("processed");
-        let f = retry(rt, &[&"unable to create ", &processed], || {
+        let f = retry(rt, fd, &[&"unable to create ", &processed], || {
             open_append(fd, "processed")
-        });
-        retry(rt, &[&"unable to write ", &processed, &" to disk"], || {
-            io(f.sync_all())
-        });
-        retry(rt, &[&"unable to set mode of ", &processed], || {
+        })?;
+        retry(
+            rt,
+            fd,
+            &[&"unable to write ", &processed, &" to disk"],
+            || io(f.sync_all()),
+        )?;
+        retry(rt, fd, &[&"unable to set mode of ", &processed], || {
             set_mode(&f, MODE_FINISHED)
-        });
+        })?;
         drop(f);
         let newstate = self.at("newstate");
-        let f = retry(rt, &[&"unable to create ", &newstate], || {
+        let f = retry(rt, fd, &[&"unable to create ", &newstate], || {
             open_append(fd, "newstate")
-        });
-        retry(rt, &[&"unable to write ", &newstate, &" to disk"], || {
-            io(f.sync_all())
-        });
+        })?;
+        retry(
+            rt,
+            fd,
+            &[&"unable to write ", &newstate, &" to disk"],
+            || io(f.sync_all()),
+        )?;
         drop(f);
         let prev = self.at("previous");
-        retry(rt, &[&"unable to remove ", &prev], || {
+        retry(rt, fd, &[&"unable to remove ", &prev], || {
             match unlink_at(fd, "previous") {
                 Err(Errno::ENOENT) => Ok(()),
                 r => r,
             }
-        });
-        retry(
-            rt,
-            &[&"unable to rename newstate to state in directory ", &d],
-            || rename_at(fd, "newstate", "state"),
-        );
-        finish(rt, fd, &d, self.spec.num, self.spec.cap, "processed", b's');
+        })?;
+        let what = "unable to rename newstate to state in directory ";
+        retry(rt, fd, &[&what, d], || rename_at(fd, "newstate", "state"))?;
+        finish(rt, fd, d, self.spec.num, self.spec.cap, "processed", b's');
+        Some(())
     }
 
     /// Starts the processor with previous on fd 0, processed on 1, state on
@@ -584,18 +721,16 @@ impl LogDir {
     /// the crash recovery of the next start).
     pub fn close(&mut self, rt: &mut Runtime) {
         self.flush(rt);
-        if self.abandoned {
-            let cur = self.at("current");
-            retry(rt, &[&"unable to write ", &cur, &" to disk"], || {
-                io(self.current.sync_all())
-            });
-            return;
-        }
+        // A directory removed since the flush took what it held with it.
+        let fd = self.dir.as_fd();
         let cur = self.at("current");
-        retry(rt, &[&"unable to write ", &cur, &" to disk"], || {
+        let synced = retry(rt, fd, &[&"unable to write ", &cur, &" to disk"], || {
             io(self.current.sync_all())
         });
-        retry(rt, &[&"unable to set mode of ", &cur], || {
+        if synced.is_none() || self.abandoned {
+            return;
+        }
+        retry(rt, fd, &[&"unable to set mode of ", &cur], || {
             set_mode(&self.current, MODE_FINISHED)
         });
     }
@@ -607,6 +742,11 @@ fn join(dir: &OsStr, name: impl AsRef<[u8]>) -> PathBuf {
     v.push(b'/');
     v.extend_from_slice(name.as_ref());
     PathBuf::from(OsString::from_vec(v))
+}
+
+/// Whether the file or directory open at `fd` has no name left.
+fn unlinked(fd: BorrowedFd) -> bool {
+    nix::sys::stat::fstat(fd).is_ok_and(|s| s.st_nlink == 0)
 }
 
 /// Runs `start` with the log directory as the working directory (the
@@ -629,7 +769,7 @@ fn spawn_in<T>(dir: &OwnedFd, start: impl FnOnce() -> Result<T, Errno>) -> Resul
 /// Turns `DIR/FILE` into `DIR/@<now>.CODE`, then removes the oldest old
 /// files until fewer than `num` remain and (with `cap`, the `S` extension)
 /// they take at most `cap` bytes together. `dir` is the directory; `path`
-/// names it in messages.
+/// names it in messages. A directory removed meanwhile ends it.
 pub fn finish(
     rt: &mut Runtime,
     dir: BorrowedFd,
@@ -644,6 +784,7 @@ pub fn finish(
         match stat_at(dir, file) {
             Ok(m) => break m,
             Err(Errno::ENOENT) => return,
+            Err(_) if unlinked(dir) => return,
             Err(e) => pause(rt, &[&"unable to stat ", &name], Some(e)),
         }
     };
@@ -656,6 +797,7 @@ pub fn finish(
             let target = PathBuf::from(OsString::from_vec(label));
             match nix::unistd::linkat(dir, file, dir, &target, AtFlags::empty()) {
                 Ok(()) => break,
+                Err(_) if unlinked(dir) => return,
                 Err(e) => pause(
                     rt,
                     &[
@@ -667,10 +809,17 @@ pub fn finish(
             }
         }
     }
-    retry(rt, &[&"unable to remove ", &name], || unlink_at(dir, file));
+    if retry(rt, dir, &[&"unable to remove ", &name], || {
+        unlink_at(dir, file)
+    })
+    .is_none()
+    {
+        return;
+    }
     loop {
         let (old, total) = match old_files(dir, cap > 0) {
             Ok(v) => v,
+            Err(_) if unlinked(dir) => return,
             Err(e) => {
                 pause(rt, &[&"unable to read ", &path], Some(e));
                 continue;
@@ -686,6 +835,9 @@ pub fn finish(
             .min_by(|a, b| a.to_bytes()[..25].cmp(&b.to_bytes()[..25]));
         if let Some(n) = oldest {
             if let Err(e) = unlink_at(dir, n.as_c_str()) {
+                if unlinked(dir) {
+                    return;
+                }
                 if e != Errno::ENOENT {
                     // Cannot remove it: do not spin; try again after a pause.
                     let p = join(path, n.to_bytes());

@@ -1153,3 +1153,208 @@ fn a_directory_renamed_while_multilog_runs_goes_on_where_it_now_is() {
         assert!(!moved.join(name).exists(), "{name}");
     }
 }
+
+/// multilog on `./d` in `t`, its error output going to `t/err`.
+fn logging_to_d(t: &TempDir, args: &[&str]) -> Piped {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let child = Command::new(MULTILOG)
+        .args(args)
+        .arg("./d")
+        .current_dir(t.path())
+        .stdin(Stdio::from(r))
+        .stderr(fs::File::create(t.join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    Piped {
+        child,
+        w: Some(fs::File::from(w)),
+    }
+}
+
+#[test]
+fn a_current_or_a_directory_removed_while_multilog_runs_is_started_again() {
+    // The original writes on into a removed current, then pauses for ever
+    // at its rotation, no longer reading: the service behind it blocks.
+    let t = TempDir::new("ml-rm");
+    let d = t.join("d");
+    let cur = d.join("current");
+    let has = |want: &[u8]| wait_until(5.0, || fs::read(&cur).unwrap_or_default() == want);
+    let mut m = logging_to_d(&t, &[]);
+    m.send(b"one\n");
+    assert!(has(b"one\n"));
+    fs::remove_file(&cur).unwrap();
+    m.send(b"two\n");
+    assert!(has(b"two\n"));
+    assert_eq!(mode(&cur), 0o644);
+    // The whole directory, as `rm -rf` does it: files first.
+    for e in fs::read_dir(&d).unwrap() {
+        fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    fs::remove_dir(&d).unwrap();
+    m.send(b"three\n");
+    assert!(has(b"three\n"));
+    assert_eq!(mode(&d), 0o700);
+    assert!(d.join("lock").exists() && d.join("state").exists());
+    // A second multilog is refused on the new directory: the lock is held.
+    let (code, _, err) = feed(MULTILOG, &["./d"], b"", t.path(), &[]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            111,
+            "multilog: fatal: unable to lock directory ./d: temporary failure\n"
+        )
+    );
+    // Rotation goes on as usual there.
+    kill("-ALRM", m.child.id());
+    assert!(wait_until(5.0, || old_files(&d).len() == 1));
+    assert_eq!(old_files(&d)[0].2, b"three\n");
+    m.send(b"four\n");
+    assert_eq!(m.close(), 0);
+    assert_eq!(fs::read(&cur).unwrap(), b"four\n");
+    assert_eq!(mode(&cur), 0o744);
+    assert_eq!(
+        fs::read_to_string(t.join("err")).unwrap(),
+        "multilog: warning: ./d/current was moved or removed, starting a new one\n\
+         multilog: warning: ./d was removed, making it again\n"
+    );
+}
+
+#[test]
+fn a_current_moved_away_keeps_its_lines_and_a_new_one_starts_at_the_rotation() {
+    // The original pauses for ever at the rotation (nothing to rename).
+    let t = TempDir::new("ml-mv-cur");
+    let d = t.join("d");
+    let mut m = logging_to_d(&t, &[]);
+    m.send(b"one\n");
+    assert!(wait_until(5.0, || fs::read(d.join("current"))
+        .unwrap_or_default()
+        == b"one\n"));
+    fs::rename(d.join("current"), t.join("kept")).unwrap();
+    m.send(b"two\n");
+    // Still written where the file went, until the rotation.
+    assert!(wait_until(5.0, || fs::read(t.join("kept"))
+        .unwrap_or_default()
+        == b"one\ntwo\n"));
+    kill("-ALRM", m.child.id());
+    assert!(wait_until(5.0, || d.join("current").exists()));
+    m.send(b"three\n");
+    m.w = None;
+    assert_eq!(exit_within(&mut m.child, 10.0), Some(0));
+    assert_eq!(fs::read(d.join("current")).unwrap(), b"three\n");
+    assert_eq!(fs::read(t.join("kept")).unwrap(), b"one\ntwo\n");
+    assert!(old_files(&d).is_empty());
+    assert_eq!(
+        fs::read_to_string(t.join("err")).unwrap(),
+        "multilog: warning: ./d/current was moved or removed, starting a new one\n"
+    );
+}
+
+#[test]
+fn removing_current_on_a_full_disk_gives_its_space_back() {
+    // The disk fills with current itself; the administrator removes it.
+    // The original holds the removed file open, so no space comes back and
+    // it pauses for ever; ours starts a new current after its pause, and
+    // the lines it had not written yet go there.
+    let t = TempDir::new("ml-full-rm");
+    let script = r#"set -e
+mount -t tmpfs -o size=256k tmpfs "$T/mnt"
+mkfifo "$T/fifo"
+multilog s16000000 "$T/mnt/log" < "$T/fifo" 2> "$T/err" &
+ml=$!
+trap 'kill -9 $ml 2>/dev/null || true' EXIT
+exec 3> "$T/fifo"
+i=0
+while [ $i -lt 8000 ]; do i=$((i+1)); echo "line $i of the test, padded to some length"; done >&3 &
+writer=$!
+n=0
+until grep -q 'out of disk space' "$T/err"; do sleep 0.1; n=$((n+1)); [ $n -lt 200 ]; done
+rm "$T/mnt/log/current"
+wait $writer
+exec 3>&-
+n=0
+while kill -0 $ml 2>/dev/null; do sleep 0.1; n=$((n+1)); [ $n -lt 200 ]; done
+cp "$T/mnt/log/current" "$T/current"
+"#;
+    fs::create_dir(t.join("mnt")).unwrap();
+    let dir = Path::new(MULTILOG).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("T", t.path())
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        exit_within(&mut c, 30.0),
+        Some(0),
+        "{:?}",
+        fs::read_to_string(t.join("err"))
+    );
+    let log = format!("{}/mnt/log", t.path().display());
+    let err = fs::read_to_string(t.join("err")).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines.len() >= 2, "{err}");
+    let (last, pauses) = lines.split_last().unwrap();
+    for l in pauses {
+        assert_eq!(
+            *l,
+            format!(
+                "multilog: warning: unable to write to {log}/current, pausing: out of disk space"
+            )
+        );
+    }
+    assert_eq!(
+        *last,
+        format!("multilog: warning: {log}/current was moved or removed, starting a new one")
+    );
+    // The new current holds the lines from where the removed one ended
+    // to the last, each once, in order.
+    let got = fs::read_to_string(t.join("current")).unwrap();
+    let numbers: Vec<u32> = got
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(numbers.len() > 1000, "{}", numbers.len());
+    assert_eq!(*numbers.last().unwrap(), 8000);
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1));
+    assert!(numbers[0] > 1);
+}
+
+#[test]
+fn a_directory_removed_while_its_processor_runs_is_started_again() {
+    // Every later step of the rotation would fail in the removed
+    // directory: the original (and ours before) paused there for ever.
+    let t = TempDir::new("ml-rm-proc");
+    let d = t.join("d");
+    let base = t.path().display().to_string();
+    let processor =
+        format!("!touch {base}/running; until [ -e {base}/go ]; do sleep 0.02; done; cat");
+    let mut m = logging_to_d(&t, &[&processor]);
+    m.send(b"one\n");
+    assert!(wait_until(5.0, || fs::read(d.join("current"))
+        .unwrap_or_default()
+        == b"one\n"));
+    kill("-ALRM", m.child.id());
+    assert!(wait_until(5.0, || t.join("running").exists()));
+    fs::remove_dir_all(&d).unwrap();
+    fs::write(t.join("go"), b"").unwrap();
+    m.send(b"two\n");
+    assert!(wait_until(5.0, || fs::read(d.join("current"))
+        .unwrap_or_default()
+        == b"two\n"));
+    m.w = None;
+    assert_eq!(exit_within(&mut m.child, 10.0), Some(0));
+    assert_eq!(mode(&d.join("current")), 0o744);
+    let err = fs::read_to_string(t.join("err")).unwrap();
+    assert!(
+        err.contains("multilog: warning: ./d was removed, making it again\n"),
+        "{err}"
+    );
+    assert!(!err.contains("pausing"), "{err}");
+}
