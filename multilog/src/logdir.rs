@@ -172,8 +172,9 @@ pub struct LogDir {
     /// Bytes given to `current` by the size rule and not yet written
     /// (written before every read and every rotation).
     pending: Vec<u8>,
-    /// A failing processor was given up on after TERM: leave the directory
-    /// for crash recovery at exit.
+    /// Given up on after TERM: a failing processor (the directory is left
+    /// for the crash recovery of the next start), or a removed directory
+    /// that could not be made again (nothing more goes there).
     abandoned: bool,
     /// When the first byte of `current` was written (`R`), on the
     /// monotonic clock: a step of the wall clock (NTP, a manual change)
@@ -299,13 +300,22 @@ impl LogDir {
 
     /// The directory was removed: it is started again at its path, as a
     /// fresh start of multilog would (pausing while that fails), and what
-    /// was not yet written goes to its new current.
+    /// was not yet written goes to its new current. Once TERM has come, a
+    /// failure gives up: nothing more is written there, and multilog can
+    /// exit.
     fn start_again(&mut self, rt: &mut Runtime) {
         diag::warn(&[&self.spec.path, &" was removed, making it again"]);
         let fresh = loop {
             match LogDir::start(self.spec.clone(), rt) {
                 Ok(d) => break d,
-                Err(Failure(what, path, e)) => pause(rt, &[&what, &path], Some(e)),
+                Err(Failure(what, path, e)) => {
+                    if rt.pending(Signal::SIGTERM) {
+                        diag::warn_sys(&[&what, &path, &", leaving it"], e);
+                        self.abandoned = true;
+                        return;
+                    }
+                    pause(rt, &[&what, &path], Some(e));
+                }
             }
         };
         let pending = std::mem::take(&mut self.pending);
@@ -360,10 +370,12 @@ impl LogDir {
         Some(current)
     }
 
-    /// A new, empty `current` is to hold `pending`.
+    /// A new `current` (empty, or found there) is to hold `pending`
+    /// too.
     fn taken_again(&mut self, pending: Vec<u8>) {
-        self.bytes = 0;
-        self.first_at = None;
+        let meta = self.current.metadata().ok();
+        self.bytes = meta.as_ref().map_or(0, |m| m.len());
+        self.first_at = meta.filter(|_| self.bytes > 0).map(|m| started_at(&m));
         self.take(&pending);
     }
 

@@ -1358,3 +1358,36 @@ fn a_directory_removed_while_its_processor_runs_is_started_again() {
     );
     assert!(!err.contains("pausing"), "{err}");
 }
+
+#[test]
+fn term_gives_up_on_a_removed_directory_that_cannot_be_made_again() {
+    // Its parent went too: multilog pauses and retries, and TERM ends that.
+    let t = TempDir::new("ml-rm-parent");
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    fs::create_dir(t.join("p")).unwrap();
+    let mut child = Command::new(MULTILOG)
+        .arg("./p/d")
+        .current_dir(t.path())
+        .stdin(Stdio::from(r))
+        .stderr(fs::File::create(t.join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut w = fs::File::from(w);
+    w.write_all(b"one\n").unwrap();
+    assert!(wait_until(5.0, || fs::read(t.join("p/d/current"))
+        .unwrap_or_default()
+        == b"one\n"));
+    fs::remove_dir_all(t.join("p")).unwrap();
+    w.write_all(b"two\n").unwrap();
+    let err = || fs::read_to_string(t.join("err")).unwrap_or_default();
+    assert!(wait_until(5.0, || err().contains("pausing")));
+    kill("-TERM", child.id());
+    assert_eq!(exit_within(&mut child, 3.0), Some(0));
+    assert_eq!(
+        err(),
+        "multilog: warning: ./p/d was removed, making it again\n\
+         multilog: warning: unable to open directory ./p/d, pausing: file does not exist\n\
+         multilog: warning: unable to open directory ./p/d, leaving it: file does not exist\n"
+    );
+    assert!(!t.join("p").exists());
+}
