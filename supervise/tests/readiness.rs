@@ -301,6 +301,10 @@ fn svc_wd_waits_for_a_slow_exit() {
         "trap 'kill $!; sleep 1; exit 0' TERM\nsleep 1000 &\nwait\n",
     );
     let s = Supervised::start(t.path(), "a");
+    // Up in the status first: on a loaded machine ./run can reach its sleep
+    // before supervise writes that, and `-wd` would take the down it still
+    // reads for reached at once.
+    assert!(wait_until(5.0, || s.pid() != 0));
     assert!(wait_until(5.0, || !pids_of(
         &["sleep", "1000"],
         &t.join("a")
