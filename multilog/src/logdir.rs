@@ -519,8 +519,12 @@ impl LogDir {
         self.pending.clear();
     }
 
-    /// Writes everything held: before every read and at exit.
+    /// Writes everything held: before every read and at exit. Only when
+    /// there is something to write is `current` looked at (one fstat).
     pub fn flush(&mut self, rt: &mut Runtime) {
+        if self.block.is_empty() && self.pending.is_empty() {
+            return;
+        }
         let _ = self.check(rt);
         self.flush_block(rt);
         self.write_pending(rt);

@@ -1154,12 +1154,12 @@ fn a_directory_renamed_while_multilog_runs_goes_on_where_it_now_is() {
     }
 }
 
-/// multilog on `./d` in `t`, its error output going to `t/err`.
-fn logging_to_d(t: &TempDir, args: &[&str]) -> Piped {
+/// multilog on `dir` in `t`, its error output going to `t/err`.
+fn logging_to(t: &TempDir, args: &[&str], dir: &str) -> Piped {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let child = Command::new(MULTILOG)
         .args(args)
-        .arg("./d")
+        .arg(dir)
         .current_dir(t.path())
         .stdin(Stdio::from(r))
         .stderr(fs::File::create(t.join("err")).unwrap())
@@ -1179,7 +1179,7 @@ fn a_current_or_a_directory_removed_while_multilog_runs_is_started_again() {
     let d = t.join("d");
     let cur = d.join("current");
     let has = |want: &[u8]| wait_until(5.0, || fs::read(&cur).unwrap_or_default() == want);
-    let mut m = logging_to_d(&t, &[]);
+    let mut m = logging_to(&t, &[], "./d");
     m.send(b"one\n");
     assert!(has(b"one\n"));
     fs::remove_file(&cur).unwrap();
@@ -1224,7 +1224,7 @@ fn a_current_moved_away_keeps_its_lines_and_a_new_one_starts_at_the_rotation() {
     // The original pauses for ever at the rotation (nothing to rename).
     let t = TempDir::new("ml-mv-cur");
     let d = t.join("d");
-    let mut m = logging_to_d(&t, &[]);
+    let mut m = logging_to(&t, &[], "./d");
     m.send(b"one\n");
     assert!(wait_until(5.0, || fs::read(d.join("current"))
         .unwrap_or_default()
@@ -1335,7 +1335,7 @@ fn a_directory_removed_while_its_processor_runs_is_started_again() {
     let base = t.path().display().to_string();
     let processor =
         format!("!touch {base}/running; until [ -e {base}/go ]; do sleep 0.02; done; cat");
-    let mut m = logging_to_d(&t, &[&processor]);
+    let mut m = logging_to(&t, &[&processor], "./d");
     m.send(b"one\n");
     assert!(wait_until(5.0, || fs::read(d.join("current"))
         .unwrap_or_default()
@@ -1363,26 +1363,18 @@ fn a_directory_removed_while_its_processor_runs_is_started_again() {
 fn term_gives_up_on_a_removed_directory_that_cannot_be_made_again() {
     // Its parent went too: multilog pauses and retries, and TERM ends that.
     let t = TempDir::new("ml-rm-parent");
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     fs::create_dir(t.join("p")).unwrap();
-    let mut child = Command::new(MULTILOG)
-        .arg("./p/d")
-        .current_dir(t.path())
-        .stdin(Stdio::from(r))
-        .stderr(fs::File::create(t.join("err")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut w = fs::File::from(w);
-    w.write_all(b"one\n").unwrap();
+    let mut m = logging_to(&t, &[], "./p/d");
+    m.send(b"one\n");
     assert!(wait_until(5.0, || fs::read(t.join("p/d/current"))
         .unwrap_or_default()
         == b"one\n"));
     fs::remove_dir_all(t.join("p")).unwrap();
-    w.write_all(b"two\n").unwrap();
+    m.send(b"two\n");
     let err = || fs::read_to_string(t.join("err")).unwrap_or_default();
     assert!(wait_until(5.0, || err().contains("pausing")));
-    kill("-TERM", child.id());
-    assert_eq!(exit_within(&mut child, 3.0), Some(0));
+    kill("-TERM", m.child.id());
+    assert_eq!(exit_within(&mut m.child, 3.0), Some(0));
     assert_eq!(
         err(),
         "multilog: warning: ./p/d was removed, making it again\n\
