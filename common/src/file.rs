@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -73,4 +74,46 @@ pub fn open_write(path: impl AsRef<Path>) -> io::Result<File> {
         .write(true)
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)
+}
+
+/// Descriptor 0, read directly: no buffer of its own (a program that polls
+/// descriptor 0 would not see what a buffer held), and every error returned.
+/// Rust's `std::io::stdin()` takes EBADF for end of input, so a descriptor 0
+/// opened for writing, say, read as empty: tcprules then compiled an empty
+/// rules.cdb in place of the old one, where the original fails.
+pub struct Stdin(io::Stdin);
+
+/// Descriptor 1, written directly: no buffer of its own (a partial line is
+/// written at once, as the originals flush before each read), and every
+/// error returned, EBADF too, which `std::io::stdout()` takes for success.
+pub struct Stdout(io::Stdout);
+
+pub fn stdin() -> Stdin {
+    Stdin(io::stdin())
+}
+
+pub fn stdout() -> Stdout {
+    Stdout(io::stdout())
+}
+
+impl io::Read for Stdin {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(nix::unistd::read(&self.0, buf)?)
+    }
+}
+
+impl AsFd for Stdin {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(nix::unistd::write(&self.0, buf)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

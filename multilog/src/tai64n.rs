@@ -16,8 +16,8 @@ const BLOCK: usize = 128 * 1024;
 pub fn main() -> i32 {
     common::diag::set_program("tai64n");
     common::sys::sigpipe_default();
-    let mut input = std::io::stdin().lock();
-    let mut out = std::io::stdout().lock();
+    let mut input = common::file::stdin();
+    let mut out = common::file::stdout();
     let mut buf = vec![0u8; BLOCK];
     let mut obuf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
     // Whether the next byte starts a line.

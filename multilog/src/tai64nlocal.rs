@@ -179,8 +179,8 @@ impl Stream {
 pub fn main() -> i32 {
     common::diag::set_program("tai64nlocal");
     common::sys::sigpipe_default();
-    let mut input = std::io::stdin().lock();
-    let mut out = std::io::stdout().lock();
+    let mut input = common::file::stdin();
+    let mut out = common::file::stdout();
     let mut buf = vec![0u8; BLOCK];
     let mut obuf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
     let mut stream = Stream::default();

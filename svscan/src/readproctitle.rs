@@ -49,7 +49,7 @@ pub fn main(args: &[OsString]) -> i32 {
     if len < MIN_AREA {
         return 100;
     }
-    let mut stdin = std::io::stdin().lock();
+    let mut stdin = common::file::stdin();
     let mut buf = [0u8; 4096];
     loop {
         match stdin.read(&mut buf) {

@@ -40,7 +40,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let mut any_cidr = false;
     let mut v6_lengths = Vec::new();
     let mut line_no = 0u64;
-    let input = std::io::BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
+    let input = std::io::BufReader::with_capacity(64 * 1024, common::file::stdin());
     let read = for_each_line(input, |line| {
         line_no += 1;
         match rules::parse_line_into(line, &mut parsed) {

@@ -704,3 +704,40 @@ fn a_fifo_as_the_temporary_file_fails_at_once_as_the_original() {
     assert_eq!(theirs, want, "the C tcprules");
     assert_eq!(fs::read(t.join("r.cdb")).unwrap(), b"old");
 }
+
+#[test]
+fn input_that_cannot_be_read_keeps_the_old_database() {
+    let t = TempDir::new("tr-unread");
+    assert_eq!(compile(t.path(), b"1.2.3.4:allow\n"), Out::new(0, "", ""));
+    let good = fs::read(t.join("rules.cdb")).unwrap();
+    // Descriptor 0 open for writing only (read gives EBADF, which must not
+    // pass for end of input) and a directory (EISDIR).
+    let wo = fs::File::create(t.join("wo")).unwrap();
+    for (input, reason) in [
+        (Stdio::from(wo), "file descriptor not open"),
+        (
+            Stdio::from(fs::File::open(t.path()).unwrap()),
+            "is a directory",
+        ),
+    ] {
+        let o = Command::new(TCPRULES)
+            .args(["rules.cdb", "rules.tmp"])
+            .current_dir(t.path())
+            .stdin(input)
+            .output()
+            .unwrap();
+        assert_eq!(
+            (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
+            (
+                Some(111),
+                format!("tcprules: fatal: unable to read input: {reason}\n").as_str()
+            )
+        );
+        assert_eq!(
+            fs::read(t.join("rules.cdb")).unwrap(),
+            good,
+            "old database kept"
+        );
+        assert!(!t.join("rules.tmp").exists(), "temporary file removed");
+    }
+}

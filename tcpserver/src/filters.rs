@@ -39,8 +39,8 @@ pub fn delcr(input: &[u8], out: &mut Vec<u8>, pending_cr: &mut bool) {
 fn filter(mut f: impl FnMut(&[u8], &mut Vec<u8>), finish: impl FnOnce(&mut Vec<u8>)) -> i32 {
     // A reader that goes away ends the filter by SIGPIPE, as the original.
     common::sys::sigpipe_default();
-    let mut input = std::io::stdin().lock();
-    let mut output = std::io::stdout().lock();
+    let mut input = common::file::stdin();
+    let mut output = common::file::stdout();
     let mut buf = vec![0u8; BLOCK];
     let mut out = Vec::with_capacity(BLOCK * 2);
     loop {

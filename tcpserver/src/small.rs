@@ -34,7 +34,7 @@ pub fn mconnect_io(_args: &[OsString]) -> i32 {
         Err(e) => diag::fatal_sys(&[&"unable to fork"], e),
         Ok(Forked::Child) => {
             let mut out = fd7;
-            let mut input = std::io::stdin().lock();
+            let mut input = common::file::stdin();
             let mut buf = [0u8; 4096];
             let mut o = Vec::with_capacity(8192);
             while let Ok(n) = input.read(&mut buf) {
@@ -52,7 +52,7 @@ pub fn mconnect_io(_args: &[OsString]) -> i32 {
             sys::exit_now(0)
         }
         Ok(Forked::Parent(child)) => {
-            let mut out = std::io::stdout().lock();
+            let mut out = common::file::stdout();
             let mut buf = [0u8; 4096];
             if let Some(mut f) = fd6 {
                 while let Ok(n) = f.read(&mut buf) {

@@ -71,3 +71,79 @@ fn output_to_a_pipe_without_a_reader_ends_them_as_the_originals() {
         assert_eq!(ours, "signal 13", "{name}");
     }
 }
+
+/// What `prog` writes at once for `input` left without a newline, its
+/// input kept open: read within a deadline, the TAI64N label cut off.
+fn partial_line(prog: &Path, input: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let mut c = Command::new(prog)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    let mut out = c.stdout.take().unwrap();
+    let mut pfd = [nix::poll::PollFd::new(
+        out.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut pfd, 10_000u16).unwrap();
+    let mut got = vec![0u8; 1024];
+    let n = if ready > 0 {
+        out.read(&mut got).unwrap()
+    } else {
+        0
+    };
+    got.truncate(n);
+    let _ = c.kill();
+    let _ = c.wait();
+    drop(stdin);
+    match got.strip_prefix(b"@") {
+        Some(rest) if rest.len() >= 24 => rest[24..].to_vec(),
+        _ => got,
+    }
+}
+
+/// How `prog` ends when descriptor 1 is open for reading only, so that
+/// every write fails (EBADF).
+fn write_failing(prog: &Path, input: &[u8], dir: &Path) -> Option<i32> {
+    let file = dir.join("read-only");
+    fs::write(&file, b"").unwrap();
+    let mut c = Command::new(prog)
+        .stdin(Stdio::piped())
+        .stdout(fs::File::open(&file).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    c.wait().unwrap().code()
+}
+
+#[test]
+fn the_filters_write_a_partial_line_at_once_and_fail_on_a_write_error_as_the_originals() {
+    // A prompt without a newline reaches the reader while the filter waits
+    // for more; and a descriptor 1 that cannot be written ends the filter
+    // with 111. Ours held the partial line in a line buffer until a
+    // newline, and took EBADF for a write that worked (exit 0, the output
+    // gone).
+    let t = TempDir::new("e2e-partial");
+    for (name, input, shown) in [
+        ("tai64n", &b"login: "[..], &b" login: "[..]),
+        ("tai64nlocal", b"no label yet", b"no label yet"),
+        ("addcr", b"a\nb", b"a\r\nb"),
+        ("delcr", b"a\r\nb", b"a\nb"),
+    ] {
+        let ours = partial_line(&bin_dir().join(name), input);
+        let theirs = partial_line(&reference_bin(name), input);
+        assert_eq!(ours, theirs, "{name}");
+        assert_eq!(ours, shown, "{name}");
+        let ours = write_failing(&bin_dir().join(name), b"line\n", t.path());
+        let theirs = write_failing(&reference_bin(name), b"line\n", t.path());
+        assert_eq!((ours, theirs), (Some(111), Some(111)), "{name}");
+    }
+}
