@@ -157,11 +157,11 @@ fn dialogue(ip: &[u8], message: &[u8], timeout: u64) -> i32 {
     log.extend_from_slice(message);
     log.push(b'\n');
     diag::write_line(&log);
-    let mut out = std::io::stdout().lock();
-    let reply = |out: &mut std::io::StdoutLock, text: &[u8]| {
+    let mut out = common::file::stdout();
+    let reply = |out: &mut common::file::Stdout, text: &[u8]| {
         let mut v = text.to_vec();
         v.extend_from_slice(b"\r\n");
-        out.write_all(&v).and_then(|()| out.flush()).is_ok()
+        out.write_all(&v).is_ok()
     };
     if timeout == 0 {
         reply(&mut out, message);
@@ -171,8 +171,9 @@ fn dialogue(ip: &[u8], message: &[u8], timeout: u64) -> i32 {
     if !reply(&mut out, b"220 rblsmtpd.local") {
         return 0;
     }
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
+    // Unbuffered: what a buffer held beyond one read (pipelined commands)
+    // would wait for the poll below until the deadline.
+    let mut input = common::file::stdin();
     let mut line: Vec<u8> = Vec::new();
     let mut buf = [0u8; 1024];
     let Ok(mut rt) = Runtime::new(&[(Signal::SIGPIPE, Disposition::Ignore)]) else {
@@ -183,7 +184,7 @@ fn dialogue(ip: &[u8], message: &[u8], timeout: u64) -> i32 {
             return 0;
         }
         if !rt
-            .wait(&[(stdin.as_fd(), PollFlags::POLLIN)], Some(deadline))
+            .wait(&[(input.as_fd(), PollFlags::POLLIN)], Some(deadline))
             .ready(0)
         {
             continue;

@@ -317,6 +317,52 @@ fn rblsmtpd_holds_no_long_line_whole() {
 }
 
 #[test]
+fn rblsmtpd_answers_pipelined_commands_at_once() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    // More than one read's worth of commands in one write, the client then
+    // waiting with its end open: every command is answered at once. Read
+    // through a buffer, what one read left there waited for the -t timeout.
+    let mut input = Vec::new();
+    for i in 0..40 {
+        input.extend_from_slice(format!("NOOP {i:04} {}\r\n", "x".repeat(40)).as_bytes());
+    }
+    input.extend_from_slice(b"QUIT\r\n");
+    assert!(input.len() > 2048);
+    let mut c = Command::new(RBLSMTPD)
+        .args(["-t", "60", "true"])
+        .env("RBLSMTPD", "-go away")
+        .env("TCPREMOTEIP", "1.2.3.4")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    stdin.write_all(&input).unwrap();
+    let mut stdout = c.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        let _ = tx.send(out);
+    });
+    let out = rx.recv_timeout(Duration::from_secs(20));
+    let _ = c.kill();
+    let _ = c.wait();
+    drop(stdin);
+    let r = "250 rblsmtpd.local\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&out.expect("every reply before the timeout")),
+        format!(
+            "220 rblsmtpd.local\r\n{}221 rblsmtpd.local\r\n",
+            r.repeat(40)
+        )
+    );
+}
+
+#[test]
 fn rblsmtpd_dialogue_ends_after_the_timeout() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
