@@ -97,14 +97,24 @@ pub fn main(args: &[OsString]) -> i32 {
             diag::fatal_sys(&[&"unable to chdir to ", dir], errno_of(&e));
         }
     }
-    let mut rt = Runtime::new(&[
-        (Signal::SIGCHLD, Disposition::Catch),
-        (Signal::SIGALRM, Disposition::Catch),
-        (Signal::SIGHUP, Disposition::Catch),
-        (Signal::SIGTERM, Disposition::Catch),
-        (Signal::SIGINT, Disposition::Catch),
-    ])
-    .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
+    // The original catches none of these. One that svscan was started
+    // with ignored (SIGINT and SIGQUIT for a background job of a script,
+    // SIGHUP under nohup) stays ignored, by svscan and, as under the
+    // original, by every supervise and service: caught here, each child
+    // would get it back at its default.
+    let table: Vec<_> = [
+        Signal::SIGALRM,
+        Signal::SIGHUP,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+    ]
+    .into_iter()
+    .filter(|&sig| !common::rt::ignored(sig))
+    .chain([Signal::SIGCHLD])
+    .map(|sig| (sig, Disposition::Catch))
+    .collect();
+    let mut rt =
+        Runtime::new(&table).unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
 
     // As process 1 (a container), or as the foreground job of a terminal,
     // each supervise leads a process group of its own: a terminal's

@@ -469,3 +469,58 @@ fn a_tree_with_more_log_pipes_than_the_soft_limit_allows_comes_up() {
     assert!(soft > 40, "{limits}");
     assert_eq!(fs::read_to_string(&scan.stderr).unwrap(), "");
 }
+
+/// The signals a process ignores, from its /proc status (the SigIgn mask).
+fn ignored_by(file: &Path) -> Option<String> {
+    let text = fs::read_to_string(file).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| m.trim().to_string())
+}
+
+#[test]
+fn signals_ignored_at_start_stay_ignored_by_svscan_and_its_services_as_the_original() {
+    // A background job of a script starts with SIGINT and SIGQUIT ignored,
+    // one under nohup with SIGHUP. Under the C svscan every service
+    // inherits them ignored. Ours, which catches INT and HUP for its
+    // shutdown and rescan, gave its children INT and HUP at their default,
+    // and stopped the whole tree on an INT its starter meant it to ignore.
+    let t = TempDir::new("svscan-ignored");
+    let mut masks = Vec::new();
+    for (name, dir) in [
+        ("c", reference_bin("svscan").parent().unwrap().to_path_buf()),
+        ("ours", Path::new(SVSCAN).parent().unwrap().to_path_buf()),
+    ] {
+        let root = t.join(name);
+        script(
+            root.join("s/run"),
+            "grep SigIgn /proc/$$/status > ../s.ignored\nexec sleep 1000\n",
+        );
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(format!(
+            "trap '' INT QUIT HUP; PATH={}:$PATH; exec svscan {}",
+            dir.display(),
+            root.display()
+        ));
+        let scan = Scan::start_as(&root, sh);
+        let file = root.join("s.ignored");
+        assert!(wait_until(10.0, || ignored_by(&file).is_some()), "{name}");
+        masks.push(ignored_by(&file).unwrap());
+        if name == "ours" {
+            // INT and HUP are ignored: svscan goes on scanning (ALRM, which
+            // the original does not catch), its service up.
+            kill("-INT", scan.child.id());
+            kill("-HUP", scan.child.id());
+            script(root.join("new/run"), "exec sleep 1000\n");
+            kill("-ALRM", scan.child.id());
+            assert!(wait_until(10.0, || svok(&root, "new")));
+            assert!(svok(&root, "s"));
+        }
+        drop(scan);
+    }
+    // The classic signals, 1 to 31 (the C run also shows 32, one the C
+    // library keeps for itself); HUP, INT and QUIT among them.
+    let classic = |m: &str| u64::from_str_radix(m, 16).unwrap() & 0x7fff_ffff;
+    assert_eq!(classic(&masks[0]), classic(&masks[1]), "{masks:?}");
+    assert_eq!(classic(&masks[1]) & 0x7, 0x7, "{masks:?}");
+}
