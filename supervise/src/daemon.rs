@@ -76,8 +76,14 @@ struct Supervise {
     /// The read end of the running `./run`'s notification pipe, until a
     /// line or end of file comes.
     notify: Option<File>,
-    /// The sidecar as last written.
+    /// The sidecar as last written (or last tried, if `unwritten` says so).
     xstatus: Option<[u8; xstatus::LEN]>,
+    /// Records whose last write failed (a full disk): written again on
+    /// `records_backoff`'s deadline, so that once there is room again they
+    /// say the state, not the one before the failure, without waiting for
+    /// the next change.
+    unwritten: Unwritten,
+    records_backoff: Backoff,
     /// Whether `supervise/event/` exists to publish to.
     events: bool,
     /// A control FIFO that keeps failing (replaced by a regular file, say)
@@ -154,7 +160,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let state = State::new(normally_down, now);
     // The status exists before `ok` does: whoever sees supervise alive
     // finds a status file.
-    announce(&dir, &state);
+    let status_written = announce(&dir, &state);
 
     let _ = nix::unistd::mkfifo(control::OK, fifo_mode);
     let ok = OpenOptions::new()
@@ -175,6 +181,11 @@ pub fn main(args: &[OsString]) -> i32 {
         control,
         notify: None,
         xstatus: None,
+        unwritten: Unwritten {
+            status: !status_written,
+            xstatus: false,
+        },
+        records_backoff: Backoff::new(),
         events,
         control_backoff: Backoff::new(),
         _control_writer: control_writer,
@@ -232,11 +243,28 @@ fn open_fifo(write: bool) -> Result<File, Errno> {
         .map_err(|e| errno_of(&e))
 }
 
-/// Writes the status record; failures warn and are otherwise ignored.
-fn announce(dir: &OsStr, state: &State) {
+/// Which records are waiting to be written again.
+#[derive(Debug, Clone, Copy, Default)]
+struct Unwritten {
+    status: bool,
+    xstatus: bool,
+}
+
+impl Unwritten {
+    fn any(self) -> bool {
+        self.status || self.xstatus
+    }
+}
+
+/// Writes the status record; a failure warns. Whether it was written.
+fn announce(dir: &OsStr, state: &State) -> bool {
     let bytes = state.status().encode();
-    if let Err(e) = status::write_atomic(Path::new(control::SUPERVISE_DIR), &bytes) {
-        warn_unwritten(dir, "status", e);
+    match status::write_atomic(Path::new(control::SUPERVISE_DIR), &bytes) {
+        Ok(()) => true,
+        Err(e) => {
+            warn_unwritten(dir, "status", e);
+            false
+        }
     }
 }
 
@@ -288,7 +316,11 @@ impl Supervise {
         for a in actions {
             let ev = match a {
                 Action::Announce => {
-                    announce(&self.dir, &self.state);
+                    let written = announce(&self.dir, &self.state);
+                    self.unwritten.status = !written;
+                    if !written {
+                        self.records_backoff.failed(Instant::now());
+                    }
                     continue;
                 }
                 Action::Signal(pid, sig) => {
@@ -494,13 +526,35 @@ impl Supervise {
         if self.xstatus == Some(bytes) {
             return;
         }
+        self.xstatus = Some(bytes);
         match xstatus::write_atomic(Path::new(control::SUPERVISE_DIR), &bytes) {
-            Ok(()) => self.xstatus = Some(bytes),
+            Ok(()) => self.unwritten.xstatus = false,
             Err(e) => {
-                // Warned once per change; the next change tries again.
-                self.xstatus = Some(bytes);
+                // Warned once per change; written again on the deadline.
+                self.unwritten.xstatus = true;
+                self.records_backoff.failed(Instant::now());
                 warn_unwritten(&self.dir, "xstatus", e);
             }
+        }
+    }
+
+    /// Writes again, without a warning, the records whose last write
+    /// failed; the backoff's deadline moves on while one still fails.
+    fn rewrite_records(&mut self) {
+        let dir = Path::new(control::SUPERVISE_DIR);
+        if self.unwritten.status {
+            let bytes = self.state.status().encode();
+            self.unwritten.status = status::write_atomic(dir, &bytes).is_err();
+        }
+        if self.unwritten.xstatus {
+            let bytes = self.state.xstatus().encode();
+            self.xstatus = Some(bytes);
+            self.unwritten.xstatus = xstatus::write_atomic(dir, &bytes).is_err();
+        }
+        if self.unwritten.any() {
+            self.records_backoff.failed(Instant::now());
+        } else {
+            self.records_backoff.succeeded();
         }
     }
 
@@ -546,6 +600,9 @@ impl Supervise {
             if !control_ok {
                 deadline = min_deadline(deadline, self.control_backoff.deadline());
             }
+            if self.unwritten.any() {
+                deadline = min_deadline(deadline, self.records_backoff.deadline());
+            }
             let wake = {
                 // The control FIFO first (unless backing off), then the
                 // readiness pipe: no allocation per wait.
@@ -590,6 +647,9 @@ impl Supervise {
             }
             if wake.0 && self.read_commands() {
                 break;
+            }
+            if self.unwritten.any() && !self.records_backoff.waiting(Instant::now()) {
+                self.rewrite_records();
             }
         }
         self.finish()

@@ -529,3 +529,65 @@ fn a_regular_file_as_the_control_fifo_warns_once_and_does_not_spin() {
         kill("-9", pid);
     }
 }
+
+#[test]
+fn a_status_unwritten_on_a_full_disk_is_written_once_there_is_room() {
+    // The service goes down while the disk is full: the status write fails
+    // (the original's warning) and svstat still says up. The original
+    // leaves it so until the next change; ours writes the status and the
+    // sidecar again on a deadline, so once there is room they say down.
+    let t = TempDir::new("sv-full");
+    let script = r#"set -e
+mount -t tmpfs -o size=64k tmpfs "$T/mnt"
+cd "$T/mnt"
+mkdir s
+printf '#!/bin/sh\nexec sleep 1000\n' > s/run
+chmod 755 s/run
+supervise s 2> "$T/err" &
+sv=$!
+trap 'svc -dx s 2>/dev/null || true; kill -9 $sv 2>/dev/null || true' EXIT
+n=0; until svstat s | grep -q ': up '; do sleep 0.1; n=$((n+1)); [ $n -lt 100 ]; done
+dd if=/dev/zero of=fill bs=1k count=200 2>/dev/null || true
+svc -d s
+n=0; until grep -q 'status.new: out of disk space' "$T/err"; do sleep 0.1; n=$((n+1)); [ $n -lt 100 ]; done
+svstat s | sed 's/(pid [0-9]*) [0-9]* seconds/(pid P) N seconds/' > "$T/during"
+rm fill
+n=0; until svstat s | grep -q ': down '; do sleep 0.1; n=$((n+1)); [ $n -lt 100 ]; done
+svstat -o up,signum s > "$T/after"
+ls s/supervise > "$T/files"
+"#;
+    fs::create_dir(t.join("mnt")).unwrap();
+    let dir = std::path::Path::new(SUPERVISE).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("T", t.path())
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        exit_within(&mut c, 30.0),
+        Some(0),
+        "{:?}",
+        fs::read_to_string(t.join("err"))
+    );
+    let read = |f: &str| fs::read_to_string(t.join(f)).unwrap();
+    assert_eq!(read("during"), "s: up (pid P) N seconds\n");
+    assert_eq!(read("after"), "false 15\n");
+    assert_eq!(read("files"), "control\nevent\nlock\nok\nstatus\nxstatus\n");
+    let err = read("err");
+    assert!(
+        err.lines().all(|l| [
+            "supervise: warning: unable to write s/supervise/status.new: out of disk space",
+            "supervise: warning: unable to write s/supervise/xstatus.new: out of disk space",
+        ]
+        .contains(&l)),
+        "{err}"
+    );
+}
