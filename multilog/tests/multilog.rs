@@ -1275,27 +1275,7 @@ n=0
 while kill -0 $ml 2>/dev/null; do sleep 0.1; n=$((n+1)); [ $n -lt 200 ]; done
 cp "$T/mnt/log/current" "$T/current"
 "#;
-    fs::create_dir(t.join("mnt")).unwrap();
-    let dir = Path::new(MULTILOG).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut c = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", script])
-        .env("T", t.path())
-        .env("PATH", path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert_eq!(
-        exit_within(&mut c, 30.0),
-        Some(0),
-        "{:?}",
-        fs::read_to_string(t.join("err"))
-    );
+    run_in_mount_namespace(script, t.path(), MULTILOG);
     let log = format!("{}/mnt/log", t.path().display());
     let err = fs::read_to_string(t.join("err")).unwrap();
     let lines: Vec<&str> = err.lines().collect();

@@ -556,27 +556,7 @@ n=0; until svstat s | grep -q ': down '; do sleep 0.1; n=$((n+1)); [ $n -lt 100 
 svstat -o up,signum s > "$T/after"
 ls s/supervise > "$T/files"
 "#;
-    fs::create_dir(t.join("mnt")).unwrap();
-    let dir = std::path::Path::new(SUPERVISE).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut c = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", script])
-        .env("T", t.path())
-        .env("PATH", path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert_eq!(
-        exit_within(&mut c, 30.0),
-        Some(0),
-        "{:?}",
-        fs::read_to_string(t.join("err"))
-    );
+    run_in_mount_namespace(script, t.path(), SUPERVISE);
     let read = |f: &str| fs::read_to_string(t.join(f)).unwrap();
     assert_eq!(read("during"), "s: up (pid P) N seconds\n");
     assert_eq!(read("after"), "false 15\n");

@@ -636,3 +636,30 @@ pub fn compile_rules(known: &str, dir: &Path, cdb: &str, text: &str) {
     c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     assert!(c.wait().unwrap().success(), "tcprules refused the rules");
 }
+
+/// Runs `sh -c script` in a mount namespace of its own, where it may mount
+/// a small tmpfs on `$T/mnt` (a disk that fills; needs root, as in CI),
+/// with `$T` set to `dir` and the directory of `bin` first in PATH; the
+/// script must succeed within 30 s (the failure shows `$T/err`).
+pub fn run_in_mount_namespace(script: &str, dir: &Path, bin: &str) {
+    let path = format!(
+        "{}:{}",
+        Path::new(bin).parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    fs::create_dir(dir.join("mnt")).unwrap();
+    let mut c = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("T", dir)
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        exit_within(&mut c, 30.0),
+        Some(0),
+        "{:?}",
+        fs::read_to_string(dir.join("err"))
+    );
+}
