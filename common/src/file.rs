@@ -117,3 +117,24 @@ impl io::Write for Stdout {
         Ok(())
     }
 }
+
+/// How many bytes a filter reads at a time: `file` when its output is a
+/// file, `pipe` when it is a pipe or a socket. A pipe's buffer holds 64 KiB
+/// on Linux: a block whose output fills it leaves the reader and the
+/// filter taking turns, where one that fills half of it lets them work at
+/// once (tai64n into a pipe: 2.3 times the throughput with 16 KiB blocks
+/// rather than 128 KiB, whose larger writes suit a file).
+pub fn block_size(file: usize, pipe: usize) -> usize {
+    use nix::sys::stat::{fstat, SFlag};
+    match fstat(io::stdout()) {
+        Ok(st) => {
+            let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+            if kind == SFlag::S_IFIFO || kind == SFlag::S_IFSOCK {
+                pipe
+            } else {
+                file
+            }
+        }
+        Err(_) => file,
+    }
+}

@@ -11,15 +11,18 @@ use common::tai::Tai64n;
 
 use crate::find_newline;
 
+/// The block read at a time: into a file, and into a pipe, where a block's
+/// output must fill at most half its buffer ([`common::file::block_size`]).
 const BLOCK: usize = 128 * 1024;
+const PIPE_BLOCK: usize = 16 * 1024;
 
 pub fn main() -> i32 {
     common::diag::set_program("tai64n");
     common::sys::sigpipe_default();
     let mut input = common::file::stdin();
     let mut out = common::file::stdout();
-    let mut buf = vec![0u8; BLOCK];
-    let mut obuf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
+    let mut buf = vec![0u8; common::file::block_size(BLOCK, PIPE_BLOCK)];
+    let mut obuf: Vec<u8> = Vec::with_capacity(buf.len() * 2);
     // Whether the next byte starts a line.
     let mut at_start = true;
     loop {

@@ -16,7 +16,10 @@ use common::tai::UNIX_EPOCH_LABEL;
 
 use crate::find_newline;
 
+/// The block read at a time: into a file, and into a pipe, where a block's
+/// output must fill at most half its buffer ([`common::file::block_size`]).
 const BLOCK: usize = 128 * 1024;
+const PIPE_BLOCK: usize = 16 * 1024;
 
 /// Digits of a label held to copy it unchanged if it cannot be converted;
 /// a longer label that cannot be converted keeps these first ones only
@@ -181,8 +184,8 @@ pub fn main() -> i32 {
     common::sys::sigpipe_default();
     let mut input = common::file::stdin();
     let mut out = common::file::stdout();
-    let mut buf = vec![0u8; BLOCK];
-    let mut obuf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
+    let mut buf = vec![0u8; common::file::block_size(BLOCK, PIPE_BLOCK)];
+    let mut obuf: Vec<u8> = Vec::with_capacity(buf.len() * 2);
     let mut stream = Stream::default();
     loop {
         let n = match input.read(&mut buf) {

@@ -6,7 +6,10 @@
 
 use std::io::{ErrorKind, Read, Write};
 
+/// The block read at a time: into a file, and into a pipe, where a block's
+/// output must fill at most half its buffer ([`common::file::block_size`]).
 const BLOCK: usize = 64 * 1024;
+const PIPE_BLOCK: usize = 32 * 1024;
 
 /// addcr on one block.
 pub fn addcr(input: &[u8], out: &mut Vec<u8>) {
@@ -41,8 +44,8 @@ fn filter(mut f: impl FnMut(&[u8], &mut Vec<u8>), finish: impl FnOnce(&mut Vec<u
     common::sys::sigpipe_default();
     let mut input = common::file::stdin();
     let mut output = common::file::stdout();
-    let mut buf = vec![0u8; BLOCK];
-    let mut out = Vec::with_capacity(BLOCK * 2);
+    let mut buf = vec![0u8; common::file::block_size(BLOCK, PIPE_BLOCK)];
+    let mut out = Vec::with_capacity(buf.len() * 2);
     loop {
         match input.read(&mut buf) {
             Ok(0) => break,
