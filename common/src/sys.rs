@@ -123,10 +123,23 @@ pub struct LocalTime {
     pub sec: u32,
 }
 
-/// `localtime_r(3)` of Unix seconds, honouring `TZ`; `None` when the C
-/// library cannot represent the time.
+extern "C" {
+    /// tzset(3), which the libc crate does not declare for Linux.
+    fn tzset();
+}
+
+/// `localtime(3)` of Unix seconds, honouring `TZ`; `None` when the C
+/// library cannot represent the time. As localtime(3) does, and
+/// localtime_r(3) alone does not, it looks at the zone again first (tzset:
+/// with `TZ` unset, a stat of /etc/localtime, read again if it changed),
+/// so that a long-running program (multilog `T`, tai64nlocal at the end of
+/// a pipe) follows a change of the machine's time zone, as the C
+/// tai64nlocal does; callers convert once per second at most.
 pub fn localtime(t: i64) -> Option<LocalTime> {
     let t: nix::libc::time_t = t;
+    // SAFETY: tzset takes no arguments; glibc updates its zone state under
+    // its own lock, as localtime_r reads it.
+    unsafe { tzset() };
     // SAFETY: tm is plain old data, fully written by localtime_r on success;
     // both pointers are valid for the duration of the call, and localtime_r
     // is the re-entrant form (no shared static buffer).

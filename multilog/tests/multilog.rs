@@ -1363,3 +1363,82 @@ fn term_gives_up_on_a_removed_directory_that_cannot_be_made_again() {
     );
     assert!(!t.join("p").exists());
 }
+
+/// A TZif file (version 1) for a zone always `offset` seconds east of UTC.
+fn fixed_zone(offset: i32) -> Vec<u8> {
+    let mut z = b"TZif".to_vec();
+    z.extend_from_slice(&[0u8; 16]);
+    // isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt.
+    for n in [0u32, 0, 0, 0, 1, 4] {
+        z.extend_from_slice(&n.to_be_bytes());
+    }
+    z.extend_from_slice(&offset.to_be_bytes());
+    z.extend_from_slice(&[0, 0]);
+    z.extend_from_slice(b"ZZZ\0");
+    z
+}
+
+/// `YYYY-MM-DD HH:MM:SS` at the start of `line` as seconds, counted as if
+/// it were UTC.
+fn stamp_seconds(line: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| line[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from 1970-01-01 to the date (the proleptic Gregorian calendar).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
+
+#[test]
+fn local_time_follows_a_change_of_the_machines_zone() {
+    // The machine's zone changes while multilog T and a tai64nlocal at the
+    // end of a pipe run (an installer setting the zone after boot). The C
+    // tai64nlocal follows it (localtime(3) looks at /etc/localtime again);
+    // ours used localtime_r(3), which never looks again: the old zone until
+    // a restart. /etc is a tmpfs of the test's own mount namespace.
+    let t = TempDir::new("ml-zone");
+    fs::write(t.join("zero.tzif"), fixed_zone(0)).unwrap();
+    fs::write(t.join("nine.tzif"), fixed_zone(9 * 3600)).unwrap();
+    let script = r#"set -e
+unset TZ
+mount -t tmpfs tmpfs /etc
+cp "$T/zero.tzif" /etc/localtime
+mkfifo "$T/in" "$T/labels"
+multilog T "$T/log" < "$T/in" 2> "$T/err" &
+ml=$!
+tai64nlocal < "$T/labels" > "$T/local" &
+tl=$!
+exec 3> "$T/in" 4> "$T/labels"
+echo before >&3
+echo "@400000006800000000000000 before" >&4
+n=0; until grep -q before "$T/log/current" 2>/dev/null && grep -q before "$T/local"; do sleep 0.1; n=$((n+1)); [ $n -lt 100 ]; done
+cp "$T/nine.tzif" /etc/localtime.new
+mv /etc/localtime.new /etc/localtime
+s=$(date +%s)
+until [ "$(date +%s)" -gt "$s" ]; do sleep 0.05; done
+echo after >&3
+echo "@400000006800000100000000 after" >&4
+exec 3>&- 4>&-
+wait $ml
+wait $tl
+"#;
+    run_in_mount_namespace(script, t.path(), MULTILOG);
+    for (file, least, most) in [
+        ("log/current", 9 * 3600, 9 * 3600 + 15),
+        ("local", 9 * 3600 + 1, 9 * 3600 + 1),
+    ] {
+        let text = fs::read_to_string(t.join(file)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{file}: {text}");
+        assert!(
+            lines[0].ends_with(" before") && lines[1].ends_with(" after"),
+            "{file}: {text}"
+        );
+        let moved = stamp_seconds(lines[1]) - stamp_seconds(lines[0]);
+        assert!((least..=most).contains(&moved), "{file}: {text}");
+    }
+}
