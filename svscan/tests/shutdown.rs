@@ -91,6 +91,8 @@ fn stopped_in_order(root: &Path) {
 /// for it and passes on its exit code. With `group`, in a process group of
 /// its own (unshare's, which svscan keeps: a member, not the leader).
 fn as_process_1(root: &Path, group: bool) -> std::process::Child {
+    // The interrupt the tests send must not be one svscan starts ignoring.
+    default_signals();
     let mut c = Command::new("unshare");
     c.args(["--fork", "--pid", "--mount-proc"])
         .arg(SVSCAN)

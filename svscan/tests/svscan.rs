@@ -45,8 +45,10 @@ impl Scan {
         Scan::start_as(root, svscan)
     }
 
-    /// With `command`, which must end in an exec of `svscan root`.
+    /// With `command`, which must end in an exec of `svscan root`; HUP and
+    /// INT at their defaults, for the tests that send them.
     fn start_as(root: &Path, mut command: Command) -> Scan {
+        default_signals();
         let stderr = root.with_extension("stderr");
         Scan {
             child: command

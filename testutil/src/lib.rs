@@ -497,9 +497,11 @@ pub fn require_root(why: &str) {
 /// script(1) (util-linux) in a new process group: what is written to the
 /// command's stdin goes to that terminal (the byte 3 is Ctrl-C), and
 /// script ends with the command's exit code. Standard streams are the
-/// caller's to set.
+/// caller's to set. The interrupt must not be one the command was started
+/// ignoring: [`default_signals`].
 pub fn on_a_terminal(cmd: &str) -> Command {
     use std::os::unix::process::CommandExt;
+    default_signals();
     let mut c = Command::new("script");
     c.args(["-q", "-e", "-c", cmd, "/dev/null"])
         .process_group(0);
@@ -662,4 +664,19 @@ pub fn run_in_mount_namespace(script: &str, dir: &Path, bin: &str) {
         "{:?}",
         fs::read_to_string(dir.join("err"))
     );
+}
+
+/// Puts SIGHUP, SIGINT and SIGQUIT back to their defaults in this process,
+/// and so in every program a test starts (a svscan the test stops with INT
+/// or rescans with HUP, a supervise and the services under it). Run under
+/// `nohup`, the tests inherit SIGHUP ignored; as a background job of a
+/// non-interactive shell (`cargo test &` in a script), SIGINT and SIGQUIT;
+/// and those programs keep a signal they were started ignoring ignored,
+/// as the originals do. A shell started with a signal ignored cannot trap
+/// it either.
+pub fn default_signals() {
+    use nix::sys::signal::{SIGHUP, SIGINT, SIGQUIT};
+    for sig in [SIGHUP, SIGINT, SIGQUIT] {
+        common::sys::default_signal(sig);
+    }
 }

@@ -15,19 +15,6 @@ pub const SVOK: &str = env!("CARGO_BIN_EXE_svok");
 pub const SVSTAT: &str = env!("CARGO_BIN_EXE_svstat");
 pub const FGHACK: &str = env!("CARGO_BIN_EXE_fghack");
 
-/// Puts SIGHUP, SIGINT and SIGQUIT back to their defaults in this process,
-/// and so in every supervise and service it starts. Run under `nohup`, the
-/// tests inherit SIGHUP ignored; as a background job of a non-interactive
-/// shell (`cargo test &` in a script), SIGINT and SIGQUIT. A shell started
-/// with a signal ignored cannot trap it, and the tests that send these
-/// signals to a run script would fail.
-pub fn default_signals() {
-    use nix::sys::signal::{SIGHUP, SIGINT, SIGQUIT};
-    for sig in [SIGHUP, SIGINT, SIGQUIT] {
-        common::sys::default_signal(sig);
-    }
-}
-
 /// Starts `bin args` in `cwd` in the background, its output discarded.
 pub fn spawn(bin: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> Child {
     default_signals();
