@@ -1442,3 +1442,27 @@ wait $tl
         assert!((least..=most).contains(&moved), "{file}: {text}");
     }
 }
+
+#[test]
+fn each_log_directory_costs_three_descriptors_and_nothing_more() {
+    // A directory, its lock and its current: twelve directories and the
+    // three standard descriptors fit under a limit of 40 (one left for the
+    // start-up steps). Ours read its input through a duplicate of
+    // descriptor 0 and failed there (unable to read input); the C multilog
+    // fails at the twelfth directory.
+    let t = TempDir::new("ml-fds");
+    let dirs: Vec<String> = (1..=12).map(|i| format!("./d{i}")).collect();
+    let sh = format!("ulimit -n 40 && exec {MULTILOG} {}", dirs.join(" "));
+    let (code, out, err) = run_input("sh", &["-c", &sh], b"one line\n", t.path(), &[], &[]);
+    assert_eq!(
+        (code, out, String::from_utf8_lossy(&err).into_owned()),
+        (0, vec![], String::new())
+    );
+    for d in &dirs {
+        assert_eq!(
+            fs::read(t.join(d).join("current")).unwrap(),
+            b"one line\n",
+            "{d}"
+        );
+    }
+}
