@@ -12,7 +12,6 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,6 @@ use common::args::Getopt;
 use common::control::{self, Open};
 use common::diag::{self, errno_of};
 use common::sys;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::Signal;
 
 use crate::wait::{self, SubscribeError, Target, Watches};
@@ -115,6 +113,45 @@ pub fn main(args: &[OsString]) -> i32 {
     }
 }
 
+/// How long svc waits for room in a control FIFO that is full: its
+/// supervise has read nothing for a long while (stopped, or stuck), since
+/// a running one reads every byte at once.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Writes `commands` to the control FIFO `f` (opened non-blocking), waiting
+/// for room up to `timeout` in all: the original switched the descriptor
+/// to blocking, and hung for ever on a FIFO its supervise no longer read,
+/// never reaching the directories after it. Every byte is a command of
+/// its own, so commands written before the deadline stand.
+fn write_within(f: &File, commands: &[u8], timeout: Duration) -> Result<(), nix::Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + timeout;
+    let mut left = commands;
+    while !left.is_empty() {
+        match nix::unistd::write(f, left) {
+            Ok(n) => left = &left[n..],
+            Err(nix::Error::EINTR) => {}
+            Err(nix::Error::EAGAIN) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(nix::Error::EAGAIN);
+                }
+                let ms = (deadline - now).as_millis().min(i32::MAX as u128) as i32;
+                let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLOUT)];
+                match poll(
+                    &mut fds,
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+                ) {
+                    Ok(_) | Err(nix::Error::EINTR) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// What became of the commands for one directory.
 #[derive(PartialEq)]
 enum Told {
@@ -142,12 +179,8 @@ fn tell(dir: &OsString, commands: &[u8]) -> Told {
             diag::warn_sys(&[&"unable to control ", dir], e);
             Told::Failed
         }
-        Open::Running(mut f) => {
-            let blocking = fcntl(f.as_fd(), FcntlArg::F_SETFL(OFlag::O_WRONLY));
-            let written = match blocking {
-                Ok(_) => f.write_all(commands).map_err(|e| errno_of(&e)),
-                Err(e) => Err(e),
-            };
+        Open::Running(f) => {
+            let written = write_within(&f, commands, WRITE_TIMEOUT);
             match written {
                 Ok(()) => Told::Yes,
                 Err(e) => {

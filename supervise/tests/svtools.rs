@@ -313,3 +313,38 @@ fn svstat_on_a_status_that_is_a_fifo_does_not_hang() {
         Out::new(0, "f: unable to read supervise/status: bad format\n", "")
     );
 }
+
+#[test]
+fn a_full_control_fifo_is_waited_for_then_given_up_on() {
+    // A supervise that reads nothing (stopped, or stuck) and a control
+    // FIFO full: the original switched to a blocking write and hung for
+    // ever, never telling the directories after it. Ours waits five
+    // seconds for room, warns, and goes on.
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = TempDir::new("fullfifo");
+    let stuck = fake(t.path(), "stuck", Some(&record(5, 0, 0, b'u')));
+    let mut other = fake(t.path(), "other", Some(&record(5, 0, 0, b'u')));
+    let mut w = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(t.join("stuck/supervise/control"))
+        .unwrap();
+    while w.write(&[b'a'; 4096]).is_ok() {}
+    let start = std::time::Instant::now();
+    let out = run_within(20.0, SVC, &["-d", "stuck", "other"], t.path(), None);
+    let took = start.elapsed();
+    assert_eq!(
+        out,
+        Out::new(
+            0,
+            "",
+            "svc: warning: error writing commands to stuck: temporary failure\n"
+        )
+    );
+    assert!(took >= std::time::Duration::from_secs(4), "{took:?}");
+    let mut got = [0u8; 8];
+    let n = other.control.read(&mut got).unwrap();
+    assert_eq!(&got[..n], b"d");
+    drop(stuck);
+}
