@@ -136,12 +136,9 @@ fn write_within(f: &File, commands: &[u8], timeout: Duration) -> Result<(), nix:
                 if now >= deadline {
                     return Err(nix::Error::EAGAIN);
                 }
-                let ms = (deadline - now).as_millis().min(i32::MAX as u128) as i32;
+                let wait = PollTimeout::try_from(deadline - now).unwrap_or(PollTimeout::MAX);
                 let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLOUT)];
-                match poll(
-                    &mut fds,
-                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-                ) {
+                match poll(&mut fds, wait) {
                     Ok(_) | Err(nix::Error::EINTR) => {}
                     Err(e) => return Err(e),
                 }

@@ -4,10 +4,7 @@
 //! `softlimit -a` at limits from the smallest they work under downwards;
 //! each failure must name the program (some printed the line without it).
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use testutil::*;
 
@@ -16,27 +13,20 @@ use testutil::*;
 /// ended it) and stderr.
 fn under(limit: usize, prog: &str, args: &[&str], input: &[u8], cwd: &Path) -> (i32, String) {
     let path = bin_dir().join(prog);
-    let limit = limit.to_string();
-    let mut all = vec!["-a", &limit, path.to_str().unwrap()];
-    all.extend(args);
     let softlimit = bin_dir().join("softlimit");
-    let mut c = Command::new(softlimit)
-        .args(&all)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(fs::File::create(cwd.join("out")).unwrap())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    // The program may end before it has read everything.
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    let o = c.wait_with_output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let limit = limit.to_string();
+    let mut all = vec![
+        "-c",
+        "exec \"$@\" > out",
+        "sh",
+        softlimit.to_str().unwrap(),
+        "-a",
+        &limit,
+        path.to_str().unwrap(),
+    ];
+    all.extend(args);
+    let (code, _, err) = run_input("sh", &all, input, cwd, &[], &[]);
+    (code, String::from_utf8_lossy(&err).into_owned())
 }
 
 #[test]
