@@ -6,8 +6,9 @@
 //! on a pipe and `supervise log` (in S) with stdin on the same pipe; svscan
 //! holds both ends for as long as it knows the service, so either side can be
 //! restarted without losing what is in the pipe. A supervise that exits is
-//! restarted at the next scan; the supervisors of a removed directory are
-//! left alone, as by the original.
+//! restarted at the next scan, under the name its directory has then (a
+//! renamed directory); the supervisors of a removed directory are left
+//! alone, as by the original.
 //!
 //! Scans happen at start, then every [`SCAN_INTERVAL`]; SIGALRM or SIGHUP
 //! trigger one at once. The loop is the common runtime's: it waits on the
@@ -64,7 +65,9 @@ const MAX_LOG_NAME: usize = 255;
 
 /// One known service directory.
 struct Service {
-    /// The name it was first seen under.
+    /// The name it was last seen under in the scan directory (a renamed
+    /// directory's supervise is started again under its new name, as by the
+    /// original).
     name: OsString,
     pid: Option<Pid>,
     pidlog: Option<Pid>,
@@ -202,6 +205,33 @@ fn tell(dir: &OsStr, bytes: &[u8]) -> bool {
     }
 }
 
+/// The directory of the supervise `pid` of the service `key` (its `log`
+/// directory's, with `log`), for telling it to stop: its working directory
+/// through /proc, which stays right when the service was renamed since the
+/// last scan, or moved out of the scan directory (`mv /service/foo
+/// /service/.foo`, then a shutdown before the `svc -dx`), once it is
+/// the service's (a supervise just started may not have entered it yet);
+/// else the name of the last scan.
+fn supervise_dir(pid: Pid, key: (u64, u64), name: &OsStr, log: bool) -> OsString {
+    let cwd = format!("/proc/{pid}/cwd");
+    let id = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let entered = if log {
+        // A log supervise starts in the service directory, then enters
+        // `log`, whose parent is the service's.
+        id(&cwd) != Some(key) && id(&format!("{cwd}/..")) == Some(key)
+    } else {
+        id(&cwd) == Some(key)
+    };
+    if entered {
+        return cwd.into();
+    }
+    let mut dir = name.to_os_string();
+    if log {
+        dir.push("/log");
+    }
+    dir
+}
+
 /// Whether svscan's group is the foreground group of the terminal on its
 /// stdin, stdout or stderr (a terminal's Ctrl-C would reach it).
 fn foreground_of_a_terminal() -> bool {
@@ -251,16 +281,14 @@ impl Scanner {
             self.reap();
             for (key, s) in &mut self.services {
                 let t = told.entry(*key).or_insert((false, false));
-                if s.pid.is_some() && !t.0 {
-                    t.0 = tell(&s.name, b"dx");
+                if let (Some(pid), false) = (s.pid, t.0) {
+                    t.0 = tell(&supervise_dir(pid, *key, &s.name, false), b"dx");
                 }
-                if s.pid.is_none() && s.pidlog.is_some() && !t.1 {
+                if let (None, Some(pid), false) = (s.pid, s.pidlog, t.1) {
                     // The main service is gone: the log reads what is left
                     // in the pipe to end of file, then stops by itself.
                     s.pipe = None;
-                    let mut log = s.name.clone();
-                    log.push("/log");
-                    t.1 = tell(&log, b"x");
+                    t.1 = tell(&supervise_dir(pid, *key, &s.name, true), b"x");
                 }
             }
             let running = self
@@ -278,12 +306,10 @@ impl Scanner {
         // Past the time: KILL what is left, services first.
         let mut left = Vec::new();
         let mut runs = Vec::new();
-        for s in self.services.values() {
-            let mut log = s.name.clone();
-            log.push("/log");
-            for (pid, dir) in [(s.pid, &s.name), (s.pidlog, &log)] {
+        for (key, s) in &self.services {
+            for (pid, log) in [(s.pid, false), (s.pidlog, true)] {
                 if let Some(pid) = pid {
-                    if let Some(run) = run_pid(dir) {
+                    if let Some(run) = run_pid(&supervise_dir(pid, *key, &s.name, log)) {
                         let _ = nix::sys::signal::kill(run, Signal::SIGKILL);
                         runs.push(run);
                     }
@@ -452,6 +478,9 @@ impl Scanner {
         let Some(s) = self.services.get_mut(&key) else {
             return;
         };
+        if s.name.as_os_str() != name {
+            s.name = name.to_os_string();
+        }
         s.active = true;
         if s.pid.is_none() {
             match spawn_supervise(&self.spawner, &mut self.supervise, s, false) {

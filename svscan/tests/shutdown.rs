@@ -68,7 +68,12 @@ fn running(root: &Path, extra: &str) {
 
 /// The numbered lines of talker's log are 1..=n with none missing.
 fn lines_complete(root: &Path) -> usize {
-    let text = fs::read_to_string(root.join("talker/log/main/current")).unwrap();
+    lines_complete_in(&root.join("talker"))
+}
+
+/// The same for the talker service in `dir`.
+fn lines_complete_in(dir: &Path) -> usize {
+    let text = fs::read_to_string(dir.join("log/main/current")).unwrap();
     let mut n = 0;
     for l in text.lines() {
         n += 1;
@@ -85,6 +90,18 @@ fn stopped_in_order(root: &Path) {
     let n = lines_complete(root);
     assert!(n > 50, "{n}");
     assert!(pids_of(&["sleep", "1000"], &root.join("plain")).is_empty());
+}
+
+/// svscan on `root` as an ordinary process, its stderr to `stderr`.
+fn svscan(root: &Path, stderr: Stdio) -> std::process::Child {
+    Command::new(SVSCAN)
+        .arg(root)
+        .env("PATH", path_env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
 
 /// svscan on `root` as process 1 of a new PID namespace; `unshare` waits
@@ -146,14 +163,7 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
          if grep -qv ') [ZX] ' /proc/$p/stat 2>/dev/null; then echo \"$p alive\"; else echo finished; fi \
          > .svscan/finished\n",
     );
-    let mut c = Command::new(SVSCAN)
-        .arg(&root)
-        .env("PATH", path_env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = svscan(&root, Stdio::null());
     running(&root, "stubborn");
     let stubborn = fs::read(root.join("stubborn/supervise/status")).unwrap();
     let stubborn_pid = u32::from_le_bytes(stubborn[12..16].try_into().unwrap());
@@ -200,6 +210,37 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
 }
 
 #[test]
+fn services_renamed_or_moved_out_of_the_scan_directory_are_still_stopped_in_order() {
+    let t = TempDir::new("sd-moved");
+    let root = t.join("service");
+    tree(&root, false);
+    fs::create_dir_all(root.join(".svscan")).unwrap();
+    // A KILL after this long would fail the test.
+    fs::write(root.join(".svscan/timeout-shutdown"), "20000\n").unwrap();
+    let mut c = svscan(&root, Stdio::null());
+    let _left = Leftovers(c.id(), root.clone());
+    running(&root, "plain");
+    // The FAQ's first step to remove a service (a dot name: no longer
+    // scanned), and one moved out of the tree: their supervisors go on,
+    // svscan's children, under names svscan no longer sees.
+    fs::rename(root.join("talker"), root.join(".talker")).unwrap();
+    let away = t.join("away");
+    fs::rename(root.join("plain"), &away).unwrap();
+    kill("-TERM", c.id());
+    assert_eq!(exit_within(&mut c, 10.0), Some(0));
+    assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
+    assert!(lines_complete_in(&root.join(".talker")) > 50);
+    assert!(pids_of(&["sleep", "1000"], &away).is_empty());
+    for d in [root.join(".talker"), root.join(".talker/log"), away] {
+        assert_ne!(
+            run(bin("svok").to_str().unwrap(), &[d.to_str().unwrap()], &root).code,
+            0,
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
 fn finish_may_write_exitcode_and_a_bad_setting_is_ignored_with_a_warning() {
     // (timeout-shutdown, what finish writes to exitcode) -> (exit, stderr)
     let cases = [
@@ -224,14 +265,7 @@ fn finish_may_write_exitcode_and_a_bad_setting_is_ignored_with_a_warning() {
             &format!("printf '{}' > .svscan/exitcode\n", code.escape_default()),
         );
         let err = t.join("stderr");
-        let mut c = Command::new(SVSCAN)
-            .arg(&root)
-            .env("PATH", path_env())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
+        let mut c = svscan(&root, fs::File::create(&err).unwrap().into());
         assert!(wait_until(10.0, || up(&root, "plain")));
         kill("-TERM", c.id());
         assert_eq!(

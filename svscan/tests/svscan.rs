@@ -406,6 +406,36 @@ fn svscanboot_runs_svscan_under_readproctitle() {
 }
 
 #[test]
+fn a_renamed_directory_is_supervised_again_under_its_new_name() {
+    let t = TempDir::new("svscan-renamed");
+    let root = t.join("service");
+    script(root.join("old/run"), "exec sleep 1000\n");
+    script(root.join("old/log/run"), "exec cat > /dev/null\n");
+    let scan = Scan::start(&root);
+    assert!(wait_until(10.0, || svok(&root, "old") && svok(&root, "old/log")));
+    fs::rename(root.join("old"), root.join("new")).unwrap();
+    // Both supervisors exit; the next scan starts them again, in the
+    // directory under the name it has now.
+    let svc = bin("svc");
+    assert_eq!(
+        run(svc.to_str().unwrap(), &["-dx", "new", "new/log"], &root).code,
+        0
+    );
+    assert!(wait_until(5.0, || !svok(&root, "new") && !svok(&root, "new/log")));
+    kill("-ALRM", scan.child.id());
+    assert!(
+        wait_until(10.0, || svok(&root, "new") && svok(&root, "new/log")),
+        "{}",
+        fs::read_to_string(&scan.stderr).unwrap()
+    );
+    let dir = root.join("new");
+    assert!(wait_until(5.0, || pids_of(&["supervise", "new"], &dir)
+        .len()
+        == 1));
+    assert_eq!(fs::read_to_string(&scan.stderr).unwrap(), "");
+}
+
+#[test]
 fn a_removed_directory_keeps_its_supervise() {
     let t = TempDir::new("svscan-removed");
     let root = t.join("service");
