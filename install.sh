@@ -38,7 +38,7 @@ done
 
 top=$(cd "$(dirname "$0")" && pwd)
 if [ -z "$from" ]; then
-    cargo build --release --quiet --manifest-path "$top/Cargo.toml"
+    (cd "$top" && cargo build --release --quiet)
     from="$top/target/release"
 fi
 

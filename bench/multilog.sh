@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/reference.sh"
 L=${1:-1000000}
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p multilog
+(cd "$here/.." && cargo build --release --quiet -p multilog)
 OURS="$here/../target/release"
 REF=$(ref_bin)
 work=$(mktemp -d)

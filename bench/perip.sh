@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 S=${1:-3}
 R=${2:-5}
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p tcpserver -p tcprules
+(cd "$here/.." && cargo build --release --quiet -p tcpserver -p tcprules)
 OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)

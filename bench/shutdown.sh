@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 N=${1:-50}
 R=${2:-5}
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise -p svscan -p multilog
+(cd "$here/.." && cargo build --release --quiet -p supervise -p svscan -p multilog)
 OURS="$here/../target/release"
 work=$(mktemp -d)
 scanpid=

@@ -24,7 +24,7 @@ S=${1:-3}
 R=${2:-5}
 C=${3:-8}
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p sslserver --bins --example tlsload
+(cd "$here/.." && cargo build --release --quiet -p sslserver --bins --example tlsload)
 OURS=${OURS_BIN:-"$here/../target/release"}
 LOAD="$here/../target/release/examples/tlsload"
 work=$(mktemp -d)

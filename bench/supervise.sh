@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 N=${1:-50}
 T=${2:-20}
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise
+(cd "$here/.." && cargo build --release --quiet -p supervise)
 OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)

@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 IDLE=${IDLE:-30}
 [ $# -gt 0 ] || set -- 1000 2500 5000 10000
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise -p svscan
+(cd "$here/.." && cargo build --release --quiet -p supervise -p svscan)
 OURS="$here/../target/release"
 work=$(mktemp -d)
 scanpid=

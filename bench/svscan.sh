@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 N=${1:-200}
 R=${2:-3}
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p supervise -p svscan
+(cd "$here/.." && cargo build --release --quiet -p supervise -p svscan)
 OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)

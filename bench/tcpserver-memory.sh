@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/reference.sh"
 S=${1:-2}
 
-cargo build --release --quiet --manifest-path "$here/../Cargo.toml" -p tcpserver -p tcprules -p softlimit
+(cd "$here/.." && cargo build --release --quiet -p tcpserver -p tcprules -p softlimit)
 OURS=${OURS_BIN:-"$here/../target/release"}
 REF=$(ref_bin)
 work=$(mktemp -d)
