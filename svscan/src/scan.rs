@@ -71,6 +71,9 @@ struct Service {
     name: OsString,
     pid: Option<Pid>,
     pidlog: Option<Pid>,
+    /// Device and inode of `log` (through a symlink) when the entry was
+    /// made: where the log's supervise runs.
+    log_key: Option<(u64, u64)>,
     /// (read end, write end), for a log pair. Held for the entry's life.
     pipe: Option<(OwnedFd, OwnedFd)>,
     active: bool,
@@ -205,27 +208,21 @@ fn tell(dir: &OsStr, bytes: &[u8]) -> bool {
     }
 }
 
-/// The directory of the supervise `pid` of the service `key` (its `log`
-/// directory's, with `log`), for telling it to stop: its working directory
-/// through /proc, which stays right when the service was renamed since the
-/// last scan, or moved out of the scan directory (`mv /service/foo
-/// /service/.foo`, then a shutdown before the `svc -dx`), once it is
-/// the service's (a supervise just started may not have entered it yet);
-/// else the name of the last scan.
-fn supervise_dir(pid: Pid, key: (u64, u64), name: &OsStr, log: bool) -> OsString {
+/// The directory of the supervise `pid` of a service (of its log, with
+/// `log`), for telling it to stop: its working directory through /proc,
+/// which stays right when the service was renamed since the last scan, or
+/// moved out of the scan directory (`mv /service/foo /service/.foo`, then a
+/// shutdown before the `svc -dx`), once it is the directory (device and
+/// inode) the supervise was started for: one just started may not have
+/// entered it yet. Else the name of the last scan.
+fn supervise_dir(pid: Pid, s: &Service, key: (u64, u64), log: bool) -> OsString {
     let cwd = format!("/proc/{pid}/cwd");
-    let id = |p: &str| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-    let entered = if log {
-        // A log supervise starts in the service directory, then enters
-        // `log`, whose parent is the service's.
-        id(&cwd) != Some(key) && id(&format!("{cwd}/..")) == Some(key)
-    } else {
-        id(&cwd) == Some(key)
-    };
-    if entered {
+    let want = if log { s.log_key } else { Some(key) };
+    let id = std::fs::metadata(&cwd).ok().map(|m| (m.dev(), m.ino()));
+    if want.is_some() && id == want {
         return cwd.into();
     }
-    let mut dir = name.to_os_string();
+    let mut dir = s.name.clone();
     if log {
         dir.push("/log");
     }
@@ -282,13 +279,13 @@ impl Scanner {
             for (key, s) in &mut self.services {
                 let t = told.entry(*key).or_insert((false, false));
                 if let (Some(pid), false) = (s.pid, t.0) {
-                    t.0 = tell(&supervise_dir(pid, *key, &s.name, false), b"dx");
+                    t.0 = tell(&supervise_dir(pid, s, *key, false), b"dx");
                 }
                 if let (None, Some(pid), false) = (s.pid, s.pidlog, t.1) {
                     // The main service is gone: the log reads what is left
                     // in the pipe to end of file, then stops by itself.
                     s.pipe = None;
-                    t.1 = tell(&supervise_dir(pid, *key, &s.name, true), b"x");
+                    t.1 = tell(&supervise_dir(pid, s, *key, true), b"x");
                 }
             }
             let running = self
@@ -309,7 +306,7 @@ impl Scanner {
         for (key, s) in &self.services {
             for (pid, log) in [(s.pid, false), (s.pidlog, true)] {
                 if let Some(pid) = pid {
-                    if let Some(run) = run_pid(&supervise_dir(pid, *key, &s.name, log)) {
+                    if let Some(run) = run_pid(&supervise_dir(pid, s, *key, log)) {
                         let _ = nix::sys::signal::kill(run, Signal::SIGKILL);
                         runs.push(run);
                     }
@@ -512,11 +509,15 @@ fn new_service(name: &OsStr, known: usize) -> Option<Service> {
         return None;
     }
     let mut log = false;
+    let mut log_key = None;
     if name.len() <= MAX_LOG_NAME {
         let mut p = name.to_os_string();
         p.push("/log");
         match std::fs::metadata(&p) {
-            Ok(_) => log = true,
+            Ok(m) => {
+                log = true;
+                log_key = m.is_dir().then(|| (m.dev(), m.ino()));
+            }
             Err(e) if errno_of(&e) == Errno::ENOENT => {}
             Err(e) => {
                 diag::warn_sys(&[&"unable to stat ", &p], errno_of(&e));
@@ -557,6 +558,7 @@ fn new_service(name: &OsStr, known: usize) -> Option<Service> {
         name: name.to_os_string(),
         pid: None,
         pidlog: None,
+        log_key,
         pipe,
         active: false,
     })

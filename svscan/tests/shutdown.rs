@@ -214,6 +214,10 @@ fn services_renamed_or_moved_out_of_the_scan_directory_are_still_stopped_in_orde
     let t = TempDir::new("sd-moved");
     let root = t.join("service");
     tree(&root, false);
+    // The log directory elsewhere, through a symlink.
+    let logs = t.join("talker-log");
+    fs::rename(root.join("talker/log"), &logs).unwrap();
+    std::os::unix::fs::symlink(&logs, root.join("talker/log")).unwrap();
     fs::create_dir_all(root.join(".svscan")).unwrap();
     // A KILL after this long would fail the test.
     fs::write(root.join(".svscan/timeout-shutdown"), "20000\n").unwrap();
