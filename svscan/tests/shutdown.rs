@@ -218,24 +218,39 @@ fn services_renamed_or_moved_out_of_the_scan_directory_are_still_stopped_in_orde
     let logs = t.join("talker-log");
     fs::rename(root.join("talker/log"), &logs).unwrap();
     std::os::unix::fs::symlink(&logs, root.join("talker/log")).unwrap();
+    // A service deployed as a symlink to a release directory.
+    let (v1, v2) = (t.join("v1"), t.join("v2"));
+    for v in [&v1, &v2] {
+        script(v.join("run"), "exec sleep 1000\n");
+    }
+    std::os::unix::fs::symlink(&v1, root.join("app")).unwrap();
     fs::create_dir_all(root.join(".svscan")).unwrap();
     // A KILL after this long would fail the test.
     fs::write(root.join(".svscan/timeout-shutdown"), "20000\n").unwrap();
     let mut c = svscan(&root, Stdio::null());
     let _left = Leftovers(c.id(), root.clone());
-    running(&root, "plain");
+    running(&root, "app");
     // The FAQ's first step to remove a service (a dot name: no longer
-    // scanned), and one moved out of the tree: their supervisors go on,
-    // svscan's children, under names svscan no longer sees.
+    // scanned), one moved out of the tree, and a deploy that swaps the
+    // symlink (the release before goes on, as under the original): their
+    // supervisors go on, svscan's children, under names svscan no longer
+    // sees, or sees for another directory.
     fs::rename(root.join("talker"), root.join(".talker")).unwrap();
     let away = t.join("away");
     fs::rename(root.join("plain"), &away).unwrap();
+    std::os::unix::fs::symlink(&v2, t.join("app")).unwrap();
+    fs::rename(t.join("app"), root.join("app")).unwrap();
+    kill("-ALRM", c.id());
+    assert!(wait_until(10.0, || pids_of(&["sleep", "1000"], &v2).len() == 1));
+    assert_eq!(pids_of(&["sleep", "1000"], &v1).len(), 1);
     kill("-TERM", c.id());
     assert_eq!(exit_within(&mut c, 10.0), Some(0));
     assert_eq!(fs::read_to_string(root.join("term")).unwrap(), "got-term\n");
     assert!(lines_complete_in(&root.join(".talker")) > 50);
-    assert!(pids_of(&["sleep", "1000"], &away).is_empty());
-    for d in [root.join(".talker"), root.join(".talker/log"), away] {
+    for d in [&away, &v1, &v2] {
+        assert!(pids_of(&["sleep", "1000"], d).is_empty(), "{d:?}");
+    }
+    for d in [root.join(".talker"), root.join(".talker/log"), away, v1, v2] {
         assert_ne!(
             run(bin("svok").to_str().unwrap(), &[d.to_str().unwrap()], &root).code,
             0,
