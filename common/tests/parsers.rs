@@ -89,10 +89,14 @@ fn rules_databases_random_or_damaged_give_a_value_or_a_clean_error() {
                 bad = r.bytes(n);
             }
         }
+        // An empty database (cut to nothing, or no noise) fails with
+        // EINVAL, as the original's mmap of 0 bytes does.
+        let empty = bad.is_empty();
         let db = Reader::new(bad);
         for (k, _) in records.iter().take(3) {
             match db.get(k) {
                 Ok(_) | Err(Error::Corrupt) => {}
+                Err(Error::Io(nix::errno::Errno::EINVAL)) if empty => {}
                 Err(Error::Io(e)) => panic!("I/O error from memory: {e}"),
                 Err(Error::TooLong) => panic!("no record limit was set"),
             }
