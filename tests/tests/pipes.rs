@@ -75,32 +75,9 @@ fn output_to_a_pipe_without_a_reader_ends_them_as_the_originals() {
 /// What `prog` writes at once for `input` left without a newline, its
 /// input kept open: read within a deadline, the TAI64N label cut off.
 fn partial_line(prog: &Path, input: &[u8]) -> Vec<u8> {
-    use std::io::Read;
-    use std::os::fd::AsFd;
-    let mut c = Command::new(prog)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = c.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    let mut out = c.stdout.take().unwrap();
-    let mut pfd = [nix::poll::PollFd::new(
-        out.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let ready = nix::poll::poll(&mut pfd, 10_000u16).unwrap();
-    let mut got = vec![0u8; 1024];
-    let n = if ready > 0 {
-        out.read(&mut got).unwrap()
-    } else {
-        0
-    };
-    got.truncate(n);
-    let _ = c.kill();
-    let _ = c.wait();
-    drop(stdin);
+    let mut cmd = Command::new(prog);
+    cmd.stderr(Stdio::null());
+    let got = output_while_open(&mut cmd, input, 10.0, |o| !o.is_empty());
     match got.strip_prefix(b"@") {
         Some(rest) if rest.len() >= 24 => rest[24..].to_vec(),
         _ => got,

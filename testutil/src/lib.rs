@@ -259,6 +259,48 @@ pub fn run_input(
     (o.status.code().unwrap_or(-1), o.stdout, o.stderr)
 }
 
+/// Starts `cmd` with `input` on a stdin it keeps open (a client that waits
+/// for answers), and returns what it writes to stdout until `enough` says
+/// so, stdout ends, or `secs` pass; then kills it. For programs that must
+/// answer before their input ends.
+pub fn output_while_open(
+    cmd: &mut Command,
+    input: &[u8],
+    secs: f64,
+    enough: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut c = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = c.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = c.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut out = Vec::new();
+    while !enough(&out) {
+        match rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            Ok(chunk) => out.extend(chunk),
+            Err(_) => break,
+        }
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    drop(stdin);
+    out
+}
+
 /// Installs the toolkit with the project's install.sh: the binaries found
 /// in `from` (a build directory) under `prefix`, with `extra` options
 /// (e.g. `--scandir DIR`). Returns `prefix/bin`.
