@@ -60,10 +60,11 @@ fn add_list_check_remove() {
         s(&["-l", "app"]),
         Out::new(0, &format!("app -> {dir}\n"), "")
     );
-    // Again: already there, fine. Under another name too.
+    // Again: already there, fine (said so, as Debian's). Under another
+    // name too.
     assert_eq!(
         s(&["-a", &format!("{dir}/")]),
-        Out::new(0, "Service app added.\n", "")
+        Out::new(0, "Service app already added.\n", "")
     );
     assert_eq!(
         s(&["-a", dir, "app2"]),
