@@ -6,6 +6,10 @@
 //! (the chdir step of a posix_spawn plan), and [`ArgvArea`], which writes
 //! our own argv memory.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
 use nix::errno::Errno;
 use nix::sys::signal::{self, SigHandler, SigSet, Signal};
 use nix::unistd::{ForkResult, Pid};
@@ -130,16 +134,30 @@ extern "C" {
 
 /// `localtime(3)` of Unix seconds, honouring `TZ`; `None` when the C
 /// library cannot represent the time. As localtime(3) does, and
-/// localtime_r(3) alone does not, it looks at the zone again first (tzset:
-/// with `TZ` unset, a stat of /etc/localtime, read again if it changed),
-/// so that a long-running program (multilog `T`, tai64nlocal at the end of
-/// a pipe) follows a change of the machine's time zone, as the C
-/// tai64nlocal does; callers convert once per second at most.
+/// localtime_r(3) alone does not, it looks at the zone again (with `TZ`
+/// unset, /etc/localtime is read again if it changed), so that a
+/// long-running program (multilog `T`, tai64nlocal at the end of a pipe)
+/// follows a change of the machine's time zone, as the C tai64nlocal does;
+/// callers convert once per second at most.
+///
+/// A zone file that is there but is not a regular file or a directory (a
+/// FIFO, a terminal) would block the C library's read of it for ever, with
+/// no signal able to end the wait in a program that catches it (multilog's
+/// TERM): the time is then converted as UTC (here, since the C library's
+/// gmtime reads the zone file too), which is what the C library gives for
+/// a zone file it cannot read. That costs no more system calls than
+/// localtime(3): with `TZ` set, the file is looked at once (the C library
+/// too reads it once); unset, /etc/localtime is looked at each time, and
+/// tzset (which looks at it too) called only when it changed.
 pub fn localtime(t: i64) -> Option<LocalTime> {
     let t: nix::libc::time_t = t;
-    // SAFETY: tzset takes no arguments; glibc updates its zone state under
-    // its own lock, as localtime_r reads it.
-    unsafe { tzset() };
+    match zone_state() {
+        Zone::Unreadable => return utc(t),
+        // SAFETY: tzset takes no arguments; glibc updates its zone state
+        // under its own lock, as localtime_r reads it.
+        Zone::Changed => unsafe { tzset() },
+        Zone::Same => {}
+    }
     // SAFETY: tm is plain old data, fully written by localtime_r on success;
     // both pointers are valid for the duration of the call, and localtime_r
     // is the re-entrant form (no shared static buffer).
@@ -150,14 +168,125 @@ pub fn localtime(t: i64) -> Option<LocalTime> {
         }
         tm
     };
+    Some(LocalTime::of(&tm))
+}
+
+/// The time as UTC, without the C library: its gmtime(3) reads the zone
+/// file too (for leap seconds). `None` where gmtime(3) fails: a year that
+/// does not fit its `int`.
+fn utc(t: i64) -> Option<LocalTime> {
+    // Days since 1970-01-01 to a proleptic Gregorian date, counted in
+    // 400-year eras from 0000-03-01.
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let mday = doy - (153 * mp + 2) / 5 + 1;
+    let mon = if mp < 10 { mp + 2 } else { mp - 10 };
+    let year = yoe + era * 400 + i64::from(mon < 2) - 1900;
+    i32::try_from(year).ok()?;
     Some(LocalTime {
-        year: i64::from(tm.tm_year),
-        mon: tm.tm_mon as u32,
-        mday: tm.tm_mday as u32,
-        hour: tm.tm_hour as u32,
-        min: tm.tm_min as u32,
-        sec: tm.tm_sec as u32,
+        year,
+        mon: mon as u32,
+        mday: mday as u32,
+        hour: (secs / 3600) as u32,
+        min: (secs / 60 % 60) as u32,
+        sec: (secs % 60) as u32,
     })
+}
+
+impl LocalTime {
+    fn of(tm: &nix::libc::tm) -> LocalTime {
+        LocalTime {
+            year: i64::from(tm.tm_year),
+            mon: tm.tm_mon as u32,
+            mday: tm.tm_mday as u32,
+            hour: tm.tm_hour as u32,
+            min: tm.tm_min as u32,
+            sec: tm.tm_sec as u32,
+        }
+    }
+}
+
+/// The file the C library reads the zone from, as glibc's tzset finds it:
+/// `TZ` unset, /etc/localtime; `TZ` empty, `Universal`; `:` alone, none
+/// (UTC); a leading `:` is dropped; a relative name is looked for under
+/// `TZDIR`, else /usr/share/zoneinfo. (A `TZ` such as
+/// `EST5EDT,M3.2.0,M11.1.0` is tried as a file first too, and parsed when
+/// there is none.)
+fn zone_file(tz: Option<&OsStr>, tzdir: Option<&OsStr>) -> Option<PathBuf> {
+    let Some(tz) = tz else {
+        return Some(PathBuf::from("/etc/localtime"));
+    };
+    // Empty: glibc's name for UTC, looked for as any other.
+    let tz = match tz.as_bytes() {
+        b"" => b"Universal",
+        tz => tz.strip_prefix(b":").unwrap_or(tz),
+    };
+    if tz.is_empty() {
+        return None;
+    }
+    if tz.starts_with(b"/") {
+        return Some(PathBuf::from(OsStr::from_bytes(tz)));
+    }
+    let dir = tzdir
+        .filter(|d| !d.is_empty())
+        .unwrap_or(OsStr::new("/usr/share/zoneinfo"));
+    Some(Path::new(dir).join(OsStr::from_bytes(tz)))
+}
+
+/// What [`localtime`] must do about the zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zone {
+    /// Its file is there but is neither a regular file nor a directory:
+    /// reading it might wait for ever.
+    Unreadable,
+    /// First use, or the machine's zone file changed: tzset.
+    Changed,
+    /// As at the last tzset.
+    Same,
+}
+
+/// The zone file's identity at the last tzset (device, inode, change
+/// time), `None` inside when it could not be looked at; for /etc/localtime
+/// with `TZ` unset.
+type ZoneKey = Option<(u64, u64, i64, i64)>;
+
+fn zone_state() -> Zone {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::{Mutex, OnceLock};
+    // TZ and TZDIR as at the first conversion: the programs never change
+    // them, and the C library reads a zone named by TZ only once.
+    static FILE: OnceLock<(bool, Option<PathBuf>)> = OnceLock::new();
+    static FIXED: OnceLock<Zone> = OnceLock::new();
+    static LAST: Mutex<Option<ZoneKey>> = Mutex::new(None);
+    let (set, file) = FILE.get_or_init(|| {
+        let tz = std::env::var_os("TZ");
+        let tzdir = std::env::var_os("TZDIR");
+        (tz.is_some(), zone_file(tz.as_deref(), tzdir.as_deref()))
+    });
+    let meta = || file.as_ref().and_then(|f| std::fs::metadata(f).ok());
+    let unreadable = |m: &std::fs::Metadata| !m.is_file() && !m.is_dir();
+    if *set {
+        return *FIXED.get_or_init(|| match meta() {
+            Some(m) if unreadable(&m) => Zone::Unreadable,
+            _ => Zone::Changed,
+        });
+    }
+    let m = meta();
+    if m.as_ref().is_some_and(unreadable) {
+        return Zone::Unreadable;
+    }
+    let key = m.map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()));
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if *last == Some(key) {
+        Zone::Same
+    } else {
+        *last = Some(key);
+        Zone::Changed
+    }
 }
 
 /// A duplicate (close-on-exec, numbered 10 or above) of a descriptor
@@ -463,3 +592,61 @@ const SMALL_ZEROED: usize = 1024;
 
 #[global_allocator]
 static ALLOCATOR: OutOfMemoryExits = OutOfMemoryExits;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_file_is_where_glibc_looks() {
+        let z = |tz: Option<&str>, dir: Option<&str>| {
+            zone_file(tz.map(OsStr::new), dir.map(OsStr::new))
+                .map(|p| p.to_string_lossy().into_owned())
+        };
+        let s = |p: &str| Some(p.to_string());
+        assert_eq!(z(None, None), s("/etc/localtime"));
+        assert_eq!(z(None, Some("/z")), s("/etc/localtime"));
+        assert_eq!(z(Some(""), None), s("/usr/share/zoneinfo/Universal"));
+        assert_eq!(z(Some(""), Some("/z")), s("/z/Universal"));
+        assert_eq!(z(Some(":"), None), None);
+        assert_eq!(
+            z(Some("Europe/Berlin"), None),
+            s("/usr/share/zoneinfo/Europe/Berlin")
+        );
+        assert_eq!(
+            z(Some(":Europe/Berlin"), Some("")),
+            s("/usr/share/zoneinfo/Europe/Berlin")
+        );
+        assert_eq!(z(Some("UTC"), Some("/z")), s("/z/UTC"));
+        assert_eq!(z(Some("/tmp/zone"), Some("/z")), s("/tmp/zone"));
+        assert_eq!(z(Some(":/tmp/zone"), None), s("/tmp/zone"));
+        assert_eq!(
+            z(Some("EST5EDT,M3.2.0,M11.1.0"), None),
+            s("/usr/share/zoneinfo/EST5EDT,M3.2.0,M11.1.0")
+        );
+    }
+
+    #[test]
+    fn utc_as_gmtime() {
+        let u = |t: i64| utc(t).map(|l| (l.year + 1900, l.mon + 1, l.mday, l.hour, l.min, l.sec));
+        assert_eq!(u(0), Some((1970, 1, 1, 0, 0, 0)));
+        assert_eq!(u(-1), Some((1969, 12, 31, 23, 59, 59)));
+        assert_eq!(u(951_825_600), Some((2000, 2, 29, 12, 0, 0)));
+        assert_eq!(u(951_868_800), Some((2000, 3, 1, 0, 0, 0)));
+        assert_eq!(u(1_700_000_000), Some((2023, 11, 14, 22, 13, 20)));
+        assert_eq!(u(2_147_483_648), Some((2038, 1, 19, 3, 14, 8)));
+        assert_eq!(u(-2_208_988_800), Some((1900, 1, 1, 0, 0, 0)));
+        assert_eq!(u(-5_364_662_400), Some((1800, 1, 1, 0, 0, 0)));
+        assert_eq!(u(-62_135_596_800), Some((1, 1, 1, 0, 0, 0)));
+        assert_eq!(u(253_402_300_799), Some((9999, 12, 31, 23, 59, 59)));
+        assert_eq!(u(4_107_542_400), Some((2100, 3, 1, 0, 0, 0)));
+        // The last second whose year fits an int, and the first that does not.
+        assert_eq!(
+            u(67_768_036_191_676_799),
+            Some((2_147_485_547, 12, 31, 23, 59, 59))
+        );
+        assert_eq!(u(67_768_036_191_676_800), None);
+        assert_eq!(u(i64::MAX), None);
+        assert_eq!(u(i64::MIN), None);
+    }
+}

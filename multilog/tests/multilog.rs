@@ -1444,6 +1444,107 @@ wait $tl
 }
 
 #[test]
+fn a_zone_file_that_is_a_fifo_is_read_as_utc_not_waited_on() {
+    // TZ naming a FIFO (by path, or under TZDIR), or the machine's zone
+    // replaced by one while multilog T runs: the C library's read of it
+    // would wait for a writer for ever, and multilog, which catches TERM,
+    // could then be stopped by KILL alone (the C tai64nlocal waits too).
+    // Ours converts as UTC, as the C library does for a zone file it
+    // cannot read. /etc is a tmpfs of the test's own mount namespace.
+    let t = TempDir::new("ml-zonefifo");
+    fs::write(t.join("nine.tzif"), fixed_zone(9 * 3600)).unwrap();
+    // Labels from 1800 to past 9999, leap days and the ends of 32-bit time
+    // among them: the UTC of the C library and ours, line for line.
+    let mut labels = String::new();
+    for unix in [
+        -5_364_662_400i64,
+        -2_208_988_801,
+        -1,
+        0,
+        951_825_600,
+        951_868_799,
+        1_700_000_000,
+        2_147_483_647,
+        2_147_483_648,
+        4_107_542_399,
+        253_402_300_799,
+        253_402_300_800,
+        1 << 40,
+    ] {
+        let tai = (1u64 << 62).wrapping_add_signed(unix + 10);
+        labels.push_str(&format!("@{tai:016x}{:08x} x\n", 123_456_789));
+    }
+    fs::write(t.join("labels"), labels).unwrap();
+    let script = r#"set -e
+unset TZ TZDIR
+mount -t tmpfs tmpfs /etc
+cp "$T/nine.tzif" /etc/localtime
+mkfifo "$T/zone" "$T/in"
+TZ=UTC tai64nlocal < "$T/labels" > "$T/utc"
+TZ="$T/zone" timeout -s KILL 10 tai64nlocal < "$T/labels" > "$T/by-path"
+TZ=":$T/zone" timeout -s KILL 10 tai64nlocal < "$T/labels" > "$T/by-colon"
+TZ=zone TZDIR="$T" timeout -s KILL 10 tai64nlocal < "$T/labels" > "$T/by-dir"
+echo one | TZ="$T/zone" timeout -s KILL 10 multilog t T "$T/log1" 2> "$T/err"
+timeout -s KILL 20 multilog t T "$T/log2" < "$T/in" 2> "$T/err" &
+ml=$!
+exec 3> "$T/in"
+echo before >&3
+n=0; until grep -q before "$T/log2/current" 2>/dev/null; do sleep 0.1; n=$((n+1)); [ $n -lt 100 ]; done
+mkfifo /etc/localtime.new
+mv /etc/localtime.new /etc/localtime
+s=$(TZ=UTC date +%s)
+until [ "$(TZ=UTC date +%s)" -gt "$s" ]; do sleep 0.05; done
+echo after >&3
+exec 3>&-
+wait $ml
+timeout -s KILL 10 tai64nlocal < "$T/labels" > "$T/etc"
+for f in log1 log2; do cut -d' ' -f1 "$T/$f/current" | TZ=UTC tai64nlocal > "$T/$f.utc"; done
+"#;
+    run_in_mount_namespace(script, t.path(), MULTILOG);
+    let read = |f: &str| fs::read_to_string(t.join(f)).unwrap();
+    let utc = read("utc");
+    assert_eq!(utc.lines().count(), 13, "{utc}");
+    assert!(!utc.contains('@'), "every label converted: {utc}");
+    for f in ["by-path", "by-colon", "by-dir", "etc"] {
+        assert_eq!(read(f), utc, "{f}");
+    }
+    // Each line: t's label, T's stamp (date and time), the text; T's stamp
+    // against the label read as UTC.
+    let stamps = |f: &str| -> Vec<(String, String, String)> {
+        let text = read(&format!("{f}/current"));
+        let utc = read(&format!("{f}.utc"));
+        text.lines()
+            .zip(utc.lines())
+            .map(|(l, u)| {
+                let w: Vec<&str> = l.splitn(4, ' ').collect();
+                assert_eq!(w.len(), 4, "{f}: {l}");
+                (
+                    format!("{} {}", w[1], w[2]),
+                    u.to_string(),
+                    w[3].to_string(),
+                )
+            })
+            .collect()
+    };
+    let one = stamps("log1");
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0].0, one[0].1, "{one:?}");
+    assert_eq!(one[0].2, "one");
+    let two = stamps("log2");
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert_eq!(
+        stamp_seconds(&two[0].0) - stamp_seconds(&two[0].1),
+        9 * 3600,
+        "before: the zone file's time, {two:?}"
+    );
+    assert_eq!(
+        (two[1].0.as_str(), two[1].2.as_str()),
+        (two[1].1.as_str(), "after")
+    );
+    assert_eq!(read("err"), "");
+}
+
+#[test]
 fn each_log_directory_costs_three_descriptors_and_nothing_more() {
     // A directory, its lock and its current: twelve directories and the
     // three standard descriptors fit under a limit of 40 (one left for the
