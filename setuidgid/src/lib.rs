@@ -19,19 +19,33 @@ pub use passwd::Ids;
 /// asks the system's other account sources (LDAP, SSSD, systemd) through
 /// `getent passwd NAME` when the system has getent: a static program
 /// cannot load the C library's NSS modules safely.
+///
+/// An /etc/passwd that is there but is neither a regular file nor a
+/// directory (a FIFO) is an unreadable one, and nothing else is asked:
+/// the C library's `files` source, in getpwnam or in getent, would wait on
+/// it for ever.
 pub fn account(name: &OsString) -> Option<Ids> {
+    if special_file(PASSWD) {
+        return None;
+    }
     if !cfg!(target_feature = "crt-static") {
         if let Ok(found) = system_lookup(name) {
             return found;
         }
     }
-    let from_file = passwd::lookup("/etc/passwd", name.as_bytes())
-        .ok()
-        .flatten();
+    let from_file = passwd::lookup(PASSWD, name.as_bytes()).ok().flatten();
     if from_file.is_some() || !cfg!(target_feature = "crt-static") {
         return from_file;
     }
     getent(name, GETENT)
+}
+
+/// The accounts file.
+const PASSWD: &str = "/etc/passwd";
+
+/// Whether `path` is there but is neither a regular file nor a directory.
+fn special_file(path: &str) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
 /// Where a system keeps getent (Debian: /usr/bin, with /bin a link to it

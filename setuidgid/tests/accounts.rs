@@ -89,6 +89,30 @@ fn usage_and_unknown_account() {
 }
 
 #[test]
+fn a_fifo_in_place_of_etc_passwd_is_an_unknown_account_not_a_hang() {
+    // /etc/passwd a FIFO (bound over it in a mount namespace of the test's
+    // own): our reader opens it non-blocking and refuses it, but then asked
+    // getent, whose C library waited on it for ever (as the originals'
+    // getpwnam does). Now: unknown account, at once.
+    let t = TempDir::new("su-fifo");
+    let script = format!(
+        r#"set -e
+mkfifo "$T/passwd"
+mount --bind "$T/passwd" /etc/passwd
+for p in {SETUIDGID} {ENVUIDGID}; do
+    if timeout -s KILL 10 "$p" nobody true 2>> "$T/out"; then echo "ran" >> "$T/out"; fi
+done
+"#
+    );
+    run_in_mount_namespace(&script, t.path(), SETUIDGID);
+    assert_eq!(
+        fs::read_to_string(t.join("out")).unwrap(),
+        "setuidgid: fatal: unknown account nobody\n\
+         envuidgid: fatal: unknown account nobody\n"
+    );
+}
+
+#[test]
 fn setuidgid_to_nobody() {
     let t = TempDir::new("su-nobody");
     let pw = nobody();
