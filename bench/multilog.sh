@@ -2,13 +2,16 @@
 # Benchmarks multilog, tai64n and tai64nlocal against the C originals, side
 # by side in one run, on L generated log lines (default 1,000,000, about
 # 126 MB). Prints the floor (`dd bs=128K`: read and write), each program's time, and the
-# ratios.
+# ratios. Each figure is the median of R runs (default 5), the C program and
+# ours in turn: single runs on a disk vary by 2x and more (writeback of the
+# run before, the journal), always to the cost of whichever runs second.
 #
-# Usage: bench/multilog.sh [L]     (REF_BIN=dir to use given C binaries)
+# Usage: bench/multilog.sh [L] [R]     (REF_BIN=dir to use given C binaries)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/reference.sh"
 L=${1:-1000000}
+R=${2:-5}
 
 (cd "$here/.." && cargo build --release --quiet -p multilog)
 OURS="$here/../target/release"
@@ -52,16 +55,30 @@ local_run() { "$1/tai64nlocal" < "$work/stamped" > "$work/out"; }
 
 "$OURS/tai64n" < "$work/in" > "$work/stamped"
 
-echo "input: $L lines, $size bytes"
-floor=$(secs cat_run)
+# The medians of R runs of each, in turn: "pair CMD_C CMD_OURS" sets c
+# and r.
+pair() {
+    local cs=() rs=() i
+    for ((i = 0; i < R; i++)); do
+        cs+=("$(secs $1 "$REF")")
+        rs+=("$(secs $2 "$OURS")")
+    done
+    c=$(printf '%s\n' "${cs[@]}" | median)
+    r=$(printf '%s\n' "${rs[@]}" | median)
+}
+
+echo "input: $L lines, $size bytes; medians of $R runs"
+fs=()
+for ((i = 0; i < R; i++)); do fs+=("$(secs cat_run)"); done
+floor=$(printf '%s\n' "${fs[@]}" | median)
 echo "dd bs=128K FILE > OUT (floor):    ${floor} s"
-c=$(secs ml_run "$REF"); r=$(secs ml_run "$OURS")
+pair ml_run ml_run
 echo "multilog t s16777215 n100 DIR:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)  ours/floor $(ratio "$r" "$floor")x"
-c=$(secs ml_run "$REF"); r=$(secs mlT_run "$OURS")
+pair ml_run mlT_run
 echo "C multilog t, ours multilog T:   C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)"
-c=$(secs tai_run "$REF"); r=$(secs tai_run "$OURS")
+pair tai_run tai_run
 echo "tai64n > FILE:                   C ${c} s  ours ${r} s  ours/floor $(ratio "$r" "$floor")x (goal <= 1.5)  C/floor $(ratio "$c" "$floor")x"
-c=$(secs tai_pipe_run "$REF"); r=$(secs tai_pipe_run "$OURS")
+pair tai_pipe_run tai_pipe_run
 echo "tai64n | cat:                    C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x"
-c=$(secs local_run "$REF"); r=$(secs local_run "$OURS")
+pair local_run local_run
 echo "tai64nlocal > FILE:              C ${c} s  ours ${r} s  C/ours $(ratio "$c" "$r")x (goal >= 3)"
