@@ -18,6 +18,13 @@ pub fn open_read(path: impl AsRef<Path>) -> io::Result<File> {
         .open(path)
 }
 
+/// Whether a file is neither a regular file nor a directory (a FIFO, a
+/// terminal, a socket): one the C library, which opens files blocking,
+/// might wait on for ever (a zone file, /etc/passwd for getpwnam).
+pub fn special(m: &std::fs::Metadata) -> bool {
+    !m.is_file() && !m.is_dir()
+}
+
 /// At most `max` bytes of the file at `path`, opened with [`open_read`]:
 /// for small files another program writes (status records, settings), so
 /// that a FIFO or a huge file in their place costs nothing.

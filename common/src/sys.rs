@@ -268,15 +268,14 @@ fn zone_state() -> Zone {
         (tz.is_some(), zone_file(tz.as_deref(), tzdir.as_deref()))
     });
     let meta = || file.as_ref().and_then(|f| std::fs::metadata(f).ok());
-    let unreadable = |m: &std::fs::Metadata| !m.is_file() && !m.is_dir();
     if *set {
         return *FIXED.get_or_init(|| match meta() {
-            Some(m) if unreadable(&m) => Zone::Unreadable,
+            Some(m) if crate::file::special(&m) => Zone::Unreadable,
             _ => Zone::Changed,
         });
     }
     let m = meta();
-    if m.as_ref().is_some_and(unreadable) {
+    if m.as_ref().is_some_and(crate::file::special) {
         return Zone::Unreadable;
     }
     let key = m.map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec()));

@@ -25,7 +25,7 @@ pub use passwd::Ids;
 /// the C library's `files` source, in getpwnam or in getent, would wait on
 /// it for ever.
 pub fn account(name: &OsString) -> Option<Ids> {
-    if special_file(PASSWD) {
+    if std::fs::metadata(PASSWD).is_ok_and(|m| common::file::special(&m)) {
         return None;
     }
     if !cfg!(target_feature = "crt-static") {
@@ -42,11 +42,6 @@ pub fn account(name: &OsString) -> Option<Ids> {
 
 /// The accounts file.
 const PASSWD: &str = "/etc/passwd";
-
-/// Whether `path` is there but is neither a regular file nor a directory.
-fn special_file(path: &str) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
-}
 
 /// Where a system keeps getent (Debian: /usr/bin, with /bin a link to it
 /// or a directory of its own on older systems).
