@@ -138,18 +138,28 @@ fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(&[u8])) -> std::io::
                 i + 1
             }
             Some(i) => {
-                cut.extend_from_slice(&buf[..=i]);
+                append(&mut cut, &buf[..=i])?;
                 f(&cut);
                 cut.clear();
                 i + 1
             }
             None => {
-                cut.extend_from_slice(buf);
+                append(&mut cut, buf)?;
                 buf.len()
             }
         };
         input.consume(used);
     }
+}
+
+/// Adds `part` to the line being cut. A line too long for the memory
+/// left is a read error, "out of memory", as the original's getln says
+/// (`unable to read input: out of memory`), and the scratch file goes.
+fn append(cut: &mut Vec<u8>, part: &[u8]) -> std::io::Result<()> {
+    common::sys::fallible(|| cut.try_reserve(part.len()))
+        .map_err(|_| std::io::Error::from_raw_os_error(Errno::ENOMEM as i32))?;
+    cut.extend_from_slice(part);
+    Ok(())
 }
 
 #[cfg(test)]

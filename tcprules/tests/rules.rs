@@ -741,3 +741,47 @@ fn input_that_cannot_be_read_keeps_the_old_database() {
         assert!(!t.join("rules.tmp").exists(), "temporary file removed");
     }
 }
+
+#[test]
+fn a_line_too_long_for_the_memory_left_is_a_read_error_and_keeps_the_old_database() {
+    let t = TempDir::new("tr-longline");
+    assert_eq!(compile(t.path(), b"1.2.3.4:allow\n"), Out::new(0, "", ""));
+    let good = fs::read(t.join("rules.cdb")).unwrap();
+    // One line with no end, under a 200 MB address space: the original's
+    // getln fails, "unable to read input: out of memory".
+    let mut c = Command::new("sh")
+        .args([
+            "-c",
+            &format!("ulimit -v 200000 && exec {TCPRULES} rules.cdb rules.tmp"),
+        ])
+        .current_dir(t.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = c.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 1 << 20];
+        // Up to 400 MB, or until tcprules has gone (a broken pipe).
+        for _ in 0..400 {
+            if input.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let o = c.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
+        (
+            Some(111),
+            "tcprules: fatal: unable to read input: out of memory\n"
+        )
+    );
+    assert_eq!(
+        fs::read(t.join("rules.cdb")).unwrap(),
+        good,
+        "old database kept"
+    );
+    assert!(!t.join("rules.tmp").exists(), "temporary file removed");
+}
