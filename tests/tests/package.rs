@@ -1,8 +1,8 @@
 //! The Debian package: built by packaging/build-deb from the test build,
 //! checked by lintian, then installed with dpkg over Debian's real
-//! daemontools and daemontools-run in a throwaway root (a private mount
-//! namespace with an overlay over /, chrooted into: the machine itself is
-//! never changed), used (man pages, the unit, update-service with a running
+//! daemontools and daemontools-run in a throwaway root (private mount and
+//! PID namespaces with an overlay over /, chrooted into: the machine itself
+//! is never changed), used (man pages, the unit, update-service with a running
 //! svscan), removed and purged.
 
 use std::fs;
@@ -15,34 +15,6 @@ fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
-/// Runs `script` with sh inside an overlay of / (changes go to `upper`),
-/// chrooted, with /proc, /dev and an empty /run; `share` is bind-mounted at
-/// /share inside.
-fn in_overlay(work: &Path, share: &Path, script: &str) -> Out {
-    for d in ["upper", "work", "merged"] {
-        fs::create_dir_all(work.join(d)).unwrap();
-    }
-    let w = work.display();
-    let setup = format!(
-        "set -e
-        mount -t overlay overlay -o lowerdir=/,upperdir={w}/upper,workdir={w}/work {w}/merged
-        mount --bind /proc {w}/merged/proc
-        mount --bind /dev {w}/merged/dev
-        mount -t tmpfs tmpfs {w}/merged/run
-        mkdir -p {w}/merged/share
-        mount --bind {share} {w}/merged/share
-        exec chroot {w}/merged /bin/sh -c \"$0\"",
-        share = share.display()
-    );
-    let o = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &setup, script])
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .output()
-        .unwrap();
-    Out::from(o)
-}
-
 #[test]
 fn the_package_replaces_daemontools_run_and_leaves_nothing_behind() {
     if !is_root() {
@@ -52,27 +24,8 @@ fn the_package_replaces_daemontools_run_and_leaves_nothing_behind() {
     let t = TempDir::new("e2e-deb");
     let share = t.join("share");
     fs::create_dir_all(&share).unwrap();
-    let o = Command::new("sh")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../packaging/build-deb"
-        ))
-        .arg("--from")
-        .arg(bin_dir())
-        .arg("--out")
-        .arg(&share)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "build-deb: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let deb = String::from_utf8(o.stdout).unwrap().trim().to_string();
-    assert!(
-        deb.ends_with("_amd64.deb") || deb.ends_with(".deb"),
-        "{deb}"
-    );
+    let deb = build_deb(&share);
+    assert!(deb.ends_with(".deb"), "{deb}");
 
     // lintian: no errors.
     let l = Command::new("lintian")
@@ -182,7 +135,7 @@ grep '^SV:' /etc/inittab && echo "left: the inittab line"
 [ -e /etc/systemd/system/multi-user.target.wants/daemontools-run.service ] && echo "left: the unit's link"
 echo "== done"
 "#;
-    let o = in_overlay(&t.join("ov"), &share, script);
+    let o = in_overlay(&t.join("ov"), &share, script, &[]);
     let want = "\
 == Debian's daemontools-run
 install ok installed

@@ -722,3 +722,67 @@ pub fn default_signals() {
         common::sys::default_signal(sig);
     }
 }
+
+/// Runs `script` with sh (`args` as its `$1`...) in a throwaway root: an
+/// overlay over / whose changes go under `work`, chrooted into, in private
+/// mount and PID namespaces (a fresh /proc shows only the script's
+/// processes, and every one of them dies with it), with /dev and an empty
+/// /run; `share` is bind-mounted at /share inside. The machine itself is
+/// never changed: packages may be installed with dpkg in there.
+pub fn in_overlay(work: &Path, share: &Path, script: &str, args: &[&str]) -> Out {
+    for d in ["upper", "work", "merged"] {
+        fs::create_dir_all(work.join(d)).unwrap();
+    }
+    let w = work.display();
+    let setup = format!(
+        "set -e
+        mount -t overlay overlay -o lowerdir=/,upperdir={w}/upper,workdir={w}/work {w}/merged
+        mount -t proc proc {w}/merged/proc
+        mount --bind /dev {w}/merged/dev
+        mount -t tmpfs tmpfs {w}/merged/run
+        mkdir -p {w}/merged/share
+        mount --bind {share} {w}/merged/share
+        exec chroot {w}/merged /bin/sh -c \"$0\" sh \"$@\"",
+        share = share.display()
+    );
+    let o = Command::new("unshare")
+        .args([
+            "-m",
+            "-p",
+            "-f",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &setup,
+            script,
+        ])
+        .args(args)
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .unwrap();
+    Out::from(o)
+}
+
+/// Our Debian package, built by packaging/build-deb from the test build
+/// into `out`: its path.
+pub fn build_deb(out: &Path) -> String {
+    let o = Command::new("sh")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../packaging/build-deb"
+        ))
+        .arg("--from")
+        .arg(bin_dir())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "build-deb: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
