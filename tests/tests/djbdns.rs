@@ -122,14 +122,7 @@ fn debians_djbdns_runs_under_our_tree_and_svtools_reads_it() {
         "djbdns-utils",
         "svtools",
     ];
-    let debs = debian_debs(&packages);
-    for f in fs::read_dir(&debs).unwrap() {
-        let p = f.unwrap().path();
-        let n = p.file_name().unwrap().to_string_lossy().into_owned();
-        if packages.iter().any(|k| n.starts_with(&format!("{k}_"))) {
-            fs::copy(&p, share.join(&n)).unwrap();
-        }
-    }
+    debs_into(&packages, &share);
     // Addresses of this run's own (port 53 on them is free, whatever else
     // runs on the machine).
     let x = std::process::id() % 250 + 1;

@@ -786,3 +786,16 @@ pub fn build_deb(out: &Path) -> String {
     );
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
+
+/// Copies Debian's packages `names` (downloaded as by [`debian_debs`])
+/// into `dir`, for a throwaway root to install them from.
+pub fn debs_into(names: &[&str], dir: &Path) {
+    let debs = debian_debs(names);
+    for f in fs::read_dir(&debs).unwrap() {
+        let p = f.unwrap().path();
+        let n = p.file_name().unwrap().to_string_lossy().into_owned();
+        if names.iter().any(|k| n.starts_with(&format!("{k}_"))) {
+            fs::copy(&p, dir.join(&n)).unwrap();
+        }
+    }
+}
