@@ -18,6 +18,18 @@ pub fn open_read(path: impl AsRef<Path>) -> io::Result<File> {
         .open(path)
 }
 
+/// A record lock (`fcntl`) of kind `kind` (`F_RDLCK`, `F_WRLCK`) over the
+/// whole of a file, to take or to ask about.
+pub fn whole_file(kind: nix::libc::c_int) -> nix::libc::flock {
+    nix::libc::flock {
+        l_type: kind as nix::libc::c_short,
+        l_whence: nix::libc::SEEK_SET as nix::libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    }
+}
+
 /// Whether a file is neither a regular file nor a directory (a FIFO, a
 /// terminal, a socket): one the C library, which opens files blocking,
 /// might wait on for ever (a zone file, /etc/passwd for getpwnam).

@@ -93,7 +93,8 @@ struct Supervise {
     _control_writer: File,
     /// Held open (never read) so that `svok` and `svc` find a reader.
     _ok: File,
-    /// The exclusive flock on supervise/lock, held for life.
+    /// The exclusive flock on supervise/lock, and a record lock on it
+    /// ([`record_lock`]), held for life.
     _lock: Flock<File>,
     /// Settings files warned about, with the value warned about: a
     /// service restarting every second warns once per bad value, not at
@@ -135,6 +136,7 @@ pub fn main(args: &[OsString]) -> i32 {
         .open(control::LOCK)
         .map_err(|e| errno_of(&e))
         .and_then(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e))
+        .and_then(|f| record_lock(&f).map(|()| f))
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to acquire ", &d, &"/supervise/lock"], e));
 
     let fifo_mode = Mode::from_bits_truncate(0o600);
@@ -723,6 +725,21 @@ impl Supervise {
             }
         }
         false
+    }
+}
+
+/// A write lock on the whole of supervise/lock besides the flock, the
+/// original's lock: s6's tools (s6-svok, s6-notifyoncheck in a run script)
+/// ask for this kind (`fcntl` F_GETLK) to tell whether a supervisor runs.
+/// Taken on the open file description (an OFD lock), so that it lasts as
+/// long as the flock, whatever else the process opens and closes. A lock
+/// held elsewhere (an s6-supervise on this directory) refuses us as the
+/// flock does; a kernel or file system without such locks is no refusal.
+fn record_lock(f: &File) -> Result<(), Errno> {
+    let whole = common::file::whole_file(nix::libc::F_WRLCK);
+    match nix::fcntl::fcntl(f, nix::fcntl::FcntlArg::F_OFD_SETLK(&whole)) {
+        Err(e @ (Errno::EAGAIN | Errno::EACCES)) => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use util::*;
 
+/// What a supervise gets on a directory another supervisor holds.
+const REFUSED: &str = "supervise: fatal: unable to acquire a/supervise/lock: temporary failure\n";
+
 fn count_lines(p: &std::path::Path) -> usize {
     fs::read_to_string(p)
         .map(|s| s.lines().count())
@@ -100,14 +103,35 @@ fn second_supervise_is_refused() {
     let t = TempDir::new("sv-second");
     script(t.join("a/run"), "exec sleep 1000\n");
     let _s = Supervised::start(t.path(), "a");
-    assert_eq!(
-        run(SUPERVISE, &["a"], t.path()),
-        Out::new(
-            111,
-            "",
-            "supervise: fatal: unable to acquire a/supervise/lock: temporary failure\n"
-        )
-    );
+    assert_eq!(run(SUPERVISE, &["a"], t.path()), Out::new(111, "", REFUSED));
+}
+
+/// Whether a record lock (`fcntl`) is held on `path` by anyone: what s6's
+/// tools ask (s6-svok, s6-notifyoncheck).
+fn record_locked(path: &std::path::Path) -> bool {
+    let f = fs::File::open(path).unwrap();
+    let mut q = common::file::whole_file(nix::libc::F_RDLCK);
+    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETLK(&mut q)).unwrap();
+    q.l_type != nix::libc::F_UNLCK as nix::libc::c_short
+}
+
+#[test]
+fn the_lock_is_a_record_lock_too_as_s6s_tools_ask() {
+    let t = TempDir::new("sv-recordlock");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    let lock = t.join("a/supervise/lock");
+    let mut s = Supervised::start(t.path(), "a");
+    assert!(record_locked(&lock), "a running supervise holds it");
+    s.svc("-dx");
+    assert_eq!(s.wait_exit(5.0), Some(0));
+    assert!(!record_locked(&lock), "gone with supervise");
+    // A record lock held elsewhere (s6-supervise takes one) refuses
+    // supervise as the flock of another does.
+    let f = fs::OpenOptions::new().append(true).open(&lock).unwrap();
+    let whole = common::file::whole_file(nix::libc::F_WRLCK);
+    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_OFD_SETLK(&whole)).unwrap();
+    assert_eq!(run(SUPERVISE, &["a"], t.path()), Out::new(111, "", REFUSED));
+    drop(f);
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! supervise's `supervise/event/` with its own fifodir tools
 //! (s6-ftrig-listen1, s6-ftrig-listen, s6-ftrig-wait), gets our event
 //! bytes, and leaves nothing behind; s6-svc's plain commands reach our
-//! supervise through `supervise/control`.
+//! supervise through `supervise/control`; s6-svok sees it running (the
+//! record lock on supervise/lock), and s6-notifyoncheck in a run script
+//! makes it ready once its check passes.
 
 use std::fs;
 use std::process::Command;
@@ -42,11 +44,32 @@ s6-ftrig-wait -t 200 a/supervise/event d || echo "wait, nothing comes: $?"
 s6-ftrig-listen1 -t 10000 a/supervise/event d s6-svc -d a
 echo "listen1 d after s6-svc -d: $?"
 echo "FIFOs left: $(events)"
+s6-svok a && echo "s6-svok: running"
+# s6-notifyoncheck in a run script: it asks s6-svok's question, then
+# subscribes to DIR/event (s6-supervise's place for it): a symlink.
+mkdir -p /srv/b/data
+printf '#!/bin/sh\nexec s6-notifyoncheck -w 50 -n 0 sh -c "sleep 0.3; touch up-now; exec sleep 100000"\n' > /srv/b/run
+printf '#!/bin/sh\ntest -e up-now\n' > /srv/b/data/check
+chmod 755 /srv/b/run /srv/b/data/check
+echo 5 > /srv/b/notification-fd
+touch /srv/b/down
+ln -s supervise/event /srv/b/event
+supervise b >/share/supervise-b.err 2>&1 &
+i=0
+until svok b; do
+    i=$((i + 1)); [ $i -lt 1500 ] || { echo "supervise b never came up"; exit 1; }
+    sleep 0.02
+done
+svc -wU -T 20000 -u b
+echo "svc -wU on s6-notifyoncheck: $?"
+[ -e b/up-now ] && echo "ready once the check passed"
+svc -dx b
 s6-ftrig-listen1 -t 10000 a/supervise/event x svc -x a
 echo "listen1 x: $?"
 wait
 echo "FIFOs left: $(events)"
-cat /share/supervise.err
+s6-svok a || echo "s6-svok after exit: $?"
+cat /share/supervise.err /share/supervise-b.err
 echo "== done"
 "#;
 
@@ -87,9 +110,13 @@ wait, nothing comes: 1
 d
 listen1 d after s6-svc -d: 0
 FIFOs left: 0
+s6-svok: running
+svc -wU on s6-notifyoncheck: 0
+ready once the check passed
 x
 listen1 x: 0
 FIFOs left: 0
+s6-svok after exit: 1
 == done
 ";
     assert_eq!(o.stdout, want, "stderr: {}", o.stderr);
