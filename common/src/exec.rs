@@ -5,7 +5,7 @@
 //! (`/bin:/usr/bin` when unset; an empty element is `.`) is tried in order.
 //! ENOENT moves on silently; EACCES, EPERM and EISDIR are remembered and the
 //! search moves on; any other error stops it. No shell fallback on ENOEXEC.
-//! argv is passed unchanged (argv[0] is the name as given). `$PATH` is the
+//! argv is passed unchanged (`argv[0]` is the name as given). `$PATH` is the
 //! one this process was given, not the one its edits make for the program:
 //! the original looks it up in its own environment (`env/PATH` in an
 //! envdir, or a `PATH` set by a tcpserver rule, is the program's alone).
@@ -302,7 +302,7 @@ pub fn candidates(name: &[u8], path: Option<&[u8]>) -> Vec<Vec<u8>> {
 }
 
 impl Prepared {
-    /// Prepares running `argv` (argv[0] is the program name) with the current
+    /// Prepares running `argv` (`argv[0]` is the program name) with the current
     /// environment edited by `edit`.
     pub fn new(argv: &[OsString], edit: Option<&EnvEdit>) -> Self {
         let mut env = current_env();
@@ -331,7 +331,7 @@ impl Prepared {
         p
     }
 
-    /// Replaces argument `i` (after argv[0], which names the program):
+    /// Replaces argument `i` (after `argv[0]`, which names the program):
     /// one preparation serves many starts that differ in an argument
     /// (svscan's `supervise NAME`).
     pub fn set_arg(&mut self, i: usize, arg: &OsStr) {

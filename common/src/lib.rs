@@ -11,7 +11,7 @@
 //! - [`cdb`]: the constant database of tcpserver's rules.
 //! - [`rules`]: the tcprules grammar, ranges, value encoding, lookup order.
 //! - [`exec`]: `pathexec`: PATH search and environment edits before `execve`.
-//! - [`file`]: the non-blocking opens of the originals (open_read, open_append).
+//! - [`file`](mod@file): the non-blocking opens of the originals (open_read, open_append).
 //! - [`rt`]: the runtime of every daemon: signals, event loop, deadlines,
 //!   back-off, spawner, reaper.
 //! - [`sys`]: the only module where `unsafe_code` is allowed.

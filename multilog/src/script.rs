@@ -61,7 +61,7 @@ pub struct Script {
     pub status_files: Vec<OsString>,
 }
 
-/// Compiles the arguments (without argv[0]). Never fails: unknown actions
+/// Compiles the arguments (without `argv[0]`). Never fails: unknown actions
 /// are ignored, as by the original.
 pub fn compile(args: &[OsString]) -> Script {
     let mut s = Script::default();

@@ -8,7 +8,7 @@
 //! Back-pressure both ways: the socket is read only when the program has
 //! taken everything read before, and the program only when the client has
 //! taken everything encrypted before, so a connection holds at most one
-//! chunk ([`CHUNK`]) in each direction.
+//! chunk (`CHUNK`) in each direction.
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -5,7 +5,7 @@
 //! (PROTO=TCP, dotted quads, the IPv4 log line), IPv6 clients as by the
 //! IPv6 build (PROTO=TCP6 and the TCP6* twins). The parent accepts and
 //! reaps (the common runtime's loop and reaper, which keeps pid -> client
-//! address). Every connection's work is one function, [`decide`]: lookups
+//! address). Every connection's work is one function, `decide`: lookups
 //! (DNS, ident, rules: only the records it needs), environment, rules,
 //! per-IP limit. It runs in a forked child, as the original's, whenever it
 //! may block or print a line that names the child (`-h`, `-r`, no `-l`, a
