@@ -6,7 +6,8 @@
 //! opens it for reading and only then renames it, so that a publisher never
 //! finds a subscriber's FIFO without its reader and removes it as stale.
 //! A FIFO of that name that nobody reads (its waiter was killed) is removed
-//! by the next publication.
+//! by the next publication, and so is one still under its first name a
+//! minute after it was made (its waiter was killed before the rename).
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
@@ -29,6 +30,11 @@ pub const DIR_MODE: u32 = 0o1733;
 pub const FIFO_MODE: u32 = 0o622;
 /// Names of subscribers' FIFOs start with this.
 pub const PREFIX: &[u8] = b"ftrig1";
+/// Our waiters make their FIFO under this prefix, then rename it.
+const SCRATCH: &str = ".sub-";
+/// A FIFO still under [`SCRATCH`] this long after it was made belongs to
+/// a waiter killed between making and renaming it (microseconds apart).
+const ABANDONED: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Creates the directory if missing and gives it [`DIR_MODE`].
 pub fn make(path: &Path) -> Result<(), Errno> {
@@ -57,6 +63,10 @@ pub fn publish(path: &Path, byte: u8) {
     };
     for e in entries.flatten() {
         let name = e.file_name();
+        if name.as_bytes().starts_with(SCRATCH.as_bytes()) {
+            remove_if_abandoned(&e);
+            continue;
+        }
         if !name.as_bytes().starts_with(PREFIX) {
             continue;
         }
@@ -84,6 +94,22 @@ pub fn publish(path: &Path, byte: u8) {
     }
 }
 
+/// Removes `e` if it is a FIFO made longer than [`ABANDONED`] ago: a
+/// waiter's that was never renamed, which nothing else would remove.
+fn remove_if_abandoned(e: &std::fs::DirEntry) {
+    let Ok(m) = e.metadata() else {
+        return;
+    };
+    let old = m
+        .modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > ABANDONED);
+    if m.file_type().is_fifo() && old {
+        let _ = std::fs::remove_file(e.path());
+    }
+}
+
 /// A waiter's FIFO in an event fifodir, removed when dropped.
 #[derive(Debug)]
 pub struct Subscription {
@@ -103,7 +129,7 @@ impl Subscription {
         let label = OsStr::from_bytes(&label[1..])
             .to_string_lossy()
             .into_owned();
-        let tmp = dir.join(format!(".sub-{pid}-{n}"));
+        let tmp = dir.join(format!("{SCRATCH}{pid}-{n}"));
         let path = dir.join(format!("ftrig1:@{label}:{pid}:{n}"));
         nix::unistd::mkfifo(&tmp, Mode::from_bits_truncate(FIFO_MODE))?;
         let made = (|| {
@@ -197,6 +223,40 @@ mod tests {
         drop(a);
         assert!(!p.exists());
         drop(b);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_waiters_fifo_never_renamed_goes_after_a_minute() {
+        let d = std::env::temp_dir().join(format!("fifodir-scratch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        make(&d).unwrap();
+        let mode = Mode::from_bits_truncate(FIFO_MODE);
+        let (old, new, file) = (d.join(".sub-1-0"), d.join(".sub-2-0"), d.join(".sub-3-0"));
+        nix::unistd::mkfifo(&old, mode).unwrap();
+        nix::unistd::mkfifo(&new, mode).unwrap();
+        std::fs::write(&file, b"").unwrap();
+        let ago = nix::sys::time::TimeSpec::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                - ABANDONED
+                - std::time::Duration::from_secs(1),
+        );
+        for p in [&old, &file] {
+            nix::sys::stat::utimensat(
+                nix::fcntl::AT_FDCWD,
+                p.as_path(),
+                &ago,
+                &ago,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            )
+            .unwrap();
+        }
+        publish(&d, b'u');
+        assert!(!old.exists(), "abandoned: removed");
+        assert!(new.exists(), "a waiter about to rename it: kept");
+        assert!(file.exists(), "not a FIFO: left alone");
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
