@@ -525,6 +525,16 @@ pub fn fallible<T>(f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// Appends `part` to `v`, or fails with ENOMEM ("out of memory") when
+/// the memory left cannot hold it, for the caller to report with what it
+/// was reading (the originals' stralloc growth failing in getln or a read).
+pub fn extend_or_enomem(v: &mut Vec<u8>, part: &[u8]) -> std::io::Result<()> {
+    fallible(|| v.try_reserve(part.len()))
+        .map_err(|_| std::io::Error::from_raw_os_error(nix::libc::ENOMEM))?;
+    v.extend_from_slice(part);
+    Ok(())
+}
+
 /// A null result: given back inside [`fallible`], else the end.
 fn failed(p: *mut u8) -> *mut u8 {
     if !p.is_null() || FALLIBLE.load(std::sync::atomic::Ordering::Relaxed) {

@@ -63,9 +63,7 @@ fn read_first_line(name: &OsStr, content: &mut Vec<u8>) -> std::io::Result<()> {
         }
         // Memory for it, or "out of memory" naming the entry, as the
         // original says under a tight limit.
-        common::sys::fallible(|| content.try_reserve(n))
-            .map_err(|_| std::io::Error::from_raw_os_error(nix::libc::ENOMEM))?;
-        content.extend_from_slice(&buf[..n]);
+        common::sys::extend_or_enomem(content, &buf[..n])?;
         if buf[..n].contains(&b'\n') {
             return Ok(());
         }

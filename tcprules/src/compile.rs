@@ -117,7 +117,9 @@ fn remove_scratch(tmp: &OsString, cdb: &OsString) {
 
 /// Calls `f` with every line of `input` (its `\n` included; the last one
 /// may lack it). A line that lies whole in the reader's buffer is passed
-/// from there; only one cut by the buffer's end is copied.
+/// from there; only one cut by the buffer's end is copied. A line too long
+/// for the memory left is a read error, ENOMEM, as the original's getln
+/// (`unable to read input: out of memory`).
 fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
     let mut cut = Vec::new();
     loop {
@@ -138,28 +140,18 @@ fn for_each_line(mut input: impl BufRead, mut f: impl FnMut(&[u8])) -> std::io::
                 i + 1
             }
             Some(i) => {
-                append(&mut cut, &buf[..=i])?;
+                common::sys::extend_or_enomem(&mut cut, &buf[..=i])?;
                 f(&cut);
                 cut.clear();
                 i + 1
             }
             None => {
-                append(&mut cut, buf)?;
+                common::sys::extend_or_enomem(&mut cut, buf)?;
                 buf.len()
             }
         };
         input.consume(used);
     }
-}
-
-/// Adds `part` to the line being cut. A line too long for the memory
-/// left is a read error, "out of memory", as the original's getln says
-/// (`unable to read input: out of memory`), and the scratch file goes.
-fn append(cut: &mut Vec<u8>, part: &[u8]) -> std::io::Result<()> {
-    common::sys::fallible(|| cut.try_reserve(part.len()))
-        .map_err(|_| std::io::Error::from_raw_os_error(Errno::ENOMEM as i32))?;
-    cut.extend_from_slice(part);
-    Ok(())
 }
 
 #[cfg(test)]
