@@ -136,16 +136,17 @@ impl<S: Source> Reader<S> {
         ))
     }
 
-    fn bytes_at(&self, pos: u64, len: u32) -> Result<Vec<u8>, Error> {
+    /// The `len` bytes at `pos`, into `out` (its earlier contents gone).
+    fn bytes_at(&self, pos: u64, len: u32, out: &mut Vec<u8>) -> Result<(), Error> {
         if pos
             .checked_add(u64::from(len))
             .is_none_or(|end| end > self.size)
         {
             return Err(Error::Corrupt);
         }
-        let mut v = vec![0u8; len as usize];
-        self.src.read_at(&mut v, pos)?;
-        Ok(v)
+        out.clear();
+        out.resize(len as usize, 0);
+        self.src.read_at(out, pos)
     }
 
     /// Whether the `key.len()` bytes at `pos` are `key`: compared a
@@ -179,6 +180,15 @@ impl<S: Source> Reader<S> {
     /// Read as a file, /dev/zero would look like a database of empty
     /// tables and allow every connection.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let mut data = Vec::new();
+        Ok(self.get_into(key, &mut data)?.then_some(data))
+    }
+
+    /// [`Reader::get`] into `data` (whether a record was found): a caller
+    /// looking up in a loop keeps one buffer for every lookup instead of an
+    /// allocation each (tcpserver's parent, where every heap page written
+    /// after a fork is a fault).
+    pub fn get_into(&self, key: &[u8], data: &mut Vec<u8>) -> Result<bool, Error> {
         if self.size == 0 {
             return Err(Error::Io(nix::errno::Errno::EINVAL));
         }
@@ -187,7 +197,7 @@ impl<S: Source> Reader<S> {
         self.spend(&mut budget, 8)?;
         let (tpos, slots) = self.pair_at((h as u64 & 255) * 8)?;
         if slots == 0 {
-            return Ok(None);
+            return Ok(false);
         }
         let (tpos, slots) = (u64::from(tpos), u64::from(slots));
         // A table that does not fit in the file is corrupt from the start
@@ -200,7 +210,7 @@ impl<S: Source> Reader<S> {
             self.spend(&mut budget, 8)?;
             let (sh, rpos) = self.pair_at(tpos + s * 8)?;
             if rpos == 0 {
-                return Ok(None);
+                return Ok(false);
             }
             if sh == h {
                 self.spend(&mut budget, 8)?;
@@ -210,7 +220,8 @@ impl<S: Source> Reader<S> {
                     self.spend(&mut budget, u64::from(klen))?;
                     if self.key_at(kstart, key)? {
                         self.spend(&mut budget, u64::from(dlen))?;
-                        return self.bytes_at(kstart + u64::from(klen), dlen).map(Some);
+                        self.bytes_at(kstart + u64::from(klen), dlen, data)?;
+                        return Ok(true);
                     }
                 }
             }
@@ -219,7 +230,7 @@ impl<S: Source> Reader<S> {
                 s = 0;
             }
         }
-        Ok(None)
+        Ok(false)
     }
 }
 
@@ -357,6 +368,13 @@ mod tests {
         assert_eq!(r.get(b"two").unwrap(), Some(b"".to_vec()));
         assert_eq!(r.get(b"").unwrap(), Some(b"D\0".to_vec()));
         assert_eq!(r.get(b"three").unwrap(), None);
+        // One buffer for many lookups: each leaves only its own record.
+        let mut data = b"left over from before".to_vec();
+        assert_eq!(r.get_into(b"one", &mut data), Ok(true));
+        assert_eq!(data, b"1");
+        assert_eq!(r.get_into(b"two", &mut data), Ok(true));
+        assert_eq!(data, b"");
+        assert_eq!(r.get_into(b"three", &mut data), Ok(false));
     }
 
     #[test]

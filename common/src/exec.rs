@@ -56,6 +56,13 @@ impl EnvEdit {
         }
     }
 
+    /// Forgets every change, keeping the room taken (a server's loop
+    /// fills one edit per connection).
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.changes.clear();
+    }
+
     /// Queues "set NAME to VALUE".
     pub fn set(&mut self, name: impl AsRef<OsStr>, value: impl AsRef<OsStr>) {
         self.set_parts(&[name.as_ref().as_bytes()], value.as_ref().as_bytes());
@@ -184,6 +191,9 @@ pub struct Environ {
     block: Vec<u8>,
     /// Where each new entry begins in `block`.
     starts: Vec<usize>,
+    /// The room of the last start's list of entries, kept empty for the
+    /// next ([`Environ::with_edited`]).
+    list: Vec<&'static CStr>,
 }
 
 /// An entry of an edited environment: one of the base, or change `i`.
@@ -208,8 +218,9 @@ impl Environ {
                 .map(|e| entry_name(e.as_bytes()).len())
                 .collect(),
             slots: Vec::with_capacity(base.len() + 64),
-            block: Vec::with_capacity(4096),
+            block: Vec::with_capacity(1024),
             starts: Vec::with_capacity(64),
+            list: Vec::with_capacity(base.len() + 64),
             base,
         }
     }
@@ -217,6 +228,23 @@ impl Environ {
     /// The environment `edit` makes of this one, entry for entry and in
     /// the order [`EnvEdit::apply`] gives.
     pub fn edited(&mut self, edit: &EnvEdit) -> Vec<&CStr> {
+        self.fill(edit, Vec::new())
+    }
+
+    /// Calls `f` with [`Environ::edited`]'s list, made in the room of the
+    /// last call's: tcpserver's parent makes one per connection and then
+    /// forks, and an allocation and its free write two heap pages, each a
+    /// copy-on-write fault after the fork.
+    pub fn with_edited<R>(&mut self, edit: &EnvEdit, f: impl FnOnce(&[&CStr]) -> R) -> R {
+        let list = recycle(std::mem::take(&mut self.list));
+        let list = self.fill(edit, list);
+        let r = f(&list);
+        self.list = recycle(list);
+        r
+    }
+
+    /// The edited list, into `list` (empty).
+    fn fill<'a>(&'a mut self, edit: &EnvEdit, mut list: Vec<&'a CStr>) -> Vec<&'a CStr> {
         self.slots.clear();
         self.slots.extend((0..self.base.len()).map(Slot::Base));
         for (i, (given, value)) in edit.iter().enumerate() {
@@ -250,17 +278,26 @@ impl Environ {
         }
         let mut starts = self.starts.iter().copied();
         let (base, block) = (&self.base, &self.block);
-        self.slots
-            .iter()
-            .map(|s| match *s {
-                Slot::Base(b) => base[b].as_c_str(),
-                Slot::New(_) => {
-                    let at = starts.next().unwrap_or(0);
-                    CStr::from_bytes_until_nul(&block[at..]).unwrap_or_default()
-                }
-            })
-            .collect()
+        list.extend(self.slots.iter().map(|s| match *s {
+            Slot::Base(b) => base[b].as_c_str(),
+            Slot::New(_) => {
+                let at = starts.next().unwrap_or(0);
+                CStr::from_bytes_until_nul(&block[at..]).unwrap_or_default()
+            }
+        }));
+        list
     }
+}
+
+/// An empty list in the room of `list`, for references of another
+/// lifetime: the standard library collects a vector's own iterator in
+/// place when the element layout is the same (otherwise this allocates,
+/// which is only slower).
+// (`filter` cannot change the lifetime, which is the point.)
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'b>(mut list: Vec<&CStr>) -> Vec<&'b CStr> {
+    list.clear();
+    list.into_iter().filter_map(|_| None).collect()
 }
 
 /// An exec prepared in full, so that it can run in a forked child without
@@ -432,6 +469,17 @@ mod tests {
         let none = EnvEdit::new();
         let got: Vec<&CStr> = environ.edited(&none);
         assert_eq!(got.len(), base.len());
+        // The same through with_edited, which keeps the list's room, and
+        // with one edit cleared and filled again.
+        let owned = |l: &[&CStr]| l.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        assert_eq!(environ.with_edited(&e, owned), want);
+        e.clear();
+        e.set("G", "7");
+        let mut want = base.clone();
+        want.push(b"G=7".to_vec());
+        let want: Vec<CString> = want.iter().map(|w| cstring(w)).collect();
+        assert_eq!(environ.with_edited(&e, owned), want);
+        assert_eq!(environ.with_edited(&none, owned), want[..base.len()]);
     }
 
     #[test]

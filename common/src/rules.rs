@@ -466,12 +466,21 @@ pub fn lookup_keys(
     info: Option<&[u8]>,
     v6: Option<(&[u8; 16], &[u8])>,
 ) -> Keys {
-    // One buffer for every key (two allocations per lookup, not one per
-    // key: a server's loop makes a lookup per connection).
-    let mut keys = Keys {
-        bytes: Vec::with_capacity(4 * (ip.len() + host.map_or(0, <[u8]>::len)) + 64),
-        ends: Vec::with_capacity(16),
-    };
+    let mut keys = Keys::default();
+    lookup_keys_into(&mut keys, ip, host, info, v6);
+    keys
+}
+
+/// [`lookup_keys`] into `keys` (its earlier keys gone): one buffer for
+/// every key, kept from lookup to lookup by a server's loop.
+pub fn lookup_keys_into(
+    keys: &mut Keys,
+    ip: &[u8],
+    host: Option<&[u8]>,
+    info: Option<&[u8]>,
+    v6: Option<(&[u8; 16], &[u8])>,
+) {
+    keys.clear();
     if let Some(info) = info {
         keys.push(&[info, b"@", ip]);
         if let Some(host) = host {
@@ -501,7 +510,6 @@ pub fn lookup_keys(
         keys.push(&[b"="]);
     }
     keys.push(&[]);
-    keys
 }
 
 /// A rule found: the key that matched and its value.
@@ -514,6 +522,49 @@ pub fn lookup<S: Source>(
     host: Option<&[u8]>,
     info: Option<&[u8]>,
 ) -> Result<Option<Found>, Error> {
+    let mut buf = LookupBuf::default();
+    let found = lookup_with(db, ip, host, info, &mut buf)?;
+    Ok(found.map(|(k, v)| (k.to_vec(), v.to_vec())))
+}
+
+/// What [`lookup_with`] fills: the keys it tries and the value it finds,
+/// kept from lookup to lookup by a server's loop (tcpserver's parent makes
+/// a lookup per connection and then forks: every heap page it writes after
+/// a fork is a fault, and each allocation and free writes two).
+#[derive(Debug, Default)]
+pub struct LookupBuf {
+    keys: Keys,
+    value: Vec<u8>,
+    lengths: Vec<u8>,
+}
+
+impl LookupBuf {
+    /// Room for the keys of a usual lookup and a value of `value` bytes,
+    /// taken now, side by side.
+    pub fn with_capacity(value: usize) -> LookupBuf {
+        LookupBuf {
+            keys: Keys {
+                bytes: Vec::with_capacity(256),
+                ends: Vec::with_capacity(16),
+            },
+            value: Vec::with_capacity(value),
+            lengths: Vec::new(),
+        }
+    }
+}
+
+/// A rule found by [`lookup_with`]: the key that matched and its value,
+/// borrowed from the [`LookupBuf`].
+pub type FoundIn<'b> = (&'b [u8], &'b [u8]);
+
+/// [`lookup`] into `buf`.
+pub fn lookup_with<'b, S: Source>(
+    db: &Reader<S>,
+    ip: &[u8],
+    host: Option<&[u8]>,
+    info: Option<&[u8]>,
+    buf: &'b mut LookupBuf,
+) -> Result<Option<FoundIn<'b>>, Error> {
     // IPv6 prefixes: only the lengths the database lists, and none when it
     // lists none (one lookup more for an IPv6 client, none for IPv4).
     let v6 = std::str::from_utf8(ip)
@@ -521,17 +572,20 @@ pub fn lookup<S: Source>(
         .filter(|t| t.contains(':'))
         .and_then(|t| t.parse::<std::net::Ipv6Addr>().ok())
         .map(|a| a.octets());
-    let lengths = match &v6 {
-        Some(_) => db
-            .get(V6_LENGTHS_KEY)?
-            .map(|v| parse_lengths(&v))
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    let LookupBuf {
+        keys,
+        value,
+        lengths,
+    } = buf;
+    lengths.clear();
+    if v6.is_some() && db.get_into(V6_LENGTHS_KEY, value)? {
+        parse_lengths_into(value, lengths);
+    }
     let v6 = v6.as_ref().map(|o| (o, lengths.as_slice()));
-    for k in lookup_keys(ip, host, info, v6).iter() {
-        if let Some(v) = db.get(k)? {
-            return Ok(Some((k.to_vec(), v)));
+    lookup_keys_into(keys, ip, host, info, v6);
+    for k in keys.iter() {
+        if db.get_into(k, value)? {
+            return Ok(Some((k, value.as_slice())));
         }
     }
     Ok(None)
@@ -540,14 +594,21 @@ pub fn lookup<S: Source>(
 /// The lengths of a [`V6_LENGTHS_KEY`] record (`48,64,128`), longest
 /// first; anything else in it is ignored.
 pub fn parse_lengths(v: &[u8]) -> Vec<u8> {
-    let mut l: Vec<u8> = v
-        .split(|&b| b == b',')
-        .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<u8>().ok())
-        .filter(|&n| n <= 128)
-        .collect();
+    let mut l = Vec::new();
+    parse_lengths_into(v, &mut l);
+    l
+}
+
+/// [`parse_lengths`] into `l` (its earlier contents gone).
+fn parse_lengths_into(v: &[u8], l: &mut Vec<u8>) {
+    l.clear();
+    l.extend(
+        v.split(|&b| b == b',')
+            .filter_map(|p| std::str::from_utf8(p).ok()?.parse::<u8>().ok())
+            .filter(|&n| n <= 128),
+    );
     l.sort_unstable_by(|a, b| b.cmp(a));
     l.dedup();
-    l
 }
 
 /// The record listing `lengths` (any order).
@@ -692,6 +753,48 @@ mod tests {
         assert_eq!(keys("=a-b"), ["=a-b"]);
         assert_eq!(keys("x@1-2"), ["x@1-2"]);
         assert!(expand(b"1-2-3").is_none());
+    }
+
+    #[test]
+    fn lookups_with_one_buffer_find_each_its_own_rule() {
+        let mut w = crate::cdb::Writer::new(std::io::Cursor::new(Vec::new())).unwrap();
+        for (k, v) in [
+            (V6_LENGTHS_KEY, &b"1"[..]),
+            (b"^1", b"+V6=\"first half\""),
+            (b"1.2.3.4", b"+LONG=\"a value longer than the others\""),
+            (b"=h.example", b"+HOST=\"h\""),
+            (b"", b"+D=\"x\""),
+        ] {
+            w.add(k, v).unwrap();
+        }
+        let db = Reader::new(w.finish().unwrap().into_inner());
+        let mut buf = LookupBuf::with_capacity(4);
+        let mut find = |ip: &str, host: Option<&str>| {
+            let found = lookup_with(&db, ip.as_bytes(), host.map(str::as_bytes), None, &mut buf);
+            let (k, v) = found.unwrap().unwrap();
+            let owned = (k.to_vec(), v.to_vec());
+            assert_eq!(
+                Some(owned.clone()),
+                lookup(&db, ip.as_bytes(), host.map(str::as_bytes), None).unwrap()
+            );
+            (
+                String::from_utf8(owned.0).unwrap(),
+                String::from_utf8(owned.1).unwrap(),
+            )
+        };
+        let found = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(find("8000::1", None), found("^1", "+V6=\"first half\""));
+        assert_eq!(
+            find("1.2.3.4", None),
+            found("1.2.3.4", "+LONG=\"a value longer than the others\"")
+        );
+        assert_eq!(
+            find("5.6.7.8", Some("h.example")),
+            found("=h.example", "+HOST=\"h\"")
+        );
+        assert_eq!(find("5.6.7.8", None), found("", "+D=\"x\""));
+        // An IPv6 client in the other half: no ^ key of its own.
+        assert_eq!(find("::1", None), found("", "+D=\"x\""));
     }
 
     #[test]

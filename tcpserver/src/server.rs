@@ -527,6 +527,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
             how,
             prog: Prepared::new(&o.program, None),
             environ: Environ::current(),
+            work: Work::new(),
         }
     });
     status(&o, 0);
@@ -589,9 +590,20 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         let conn_num = if counting { per_ip.add(&ip) } else { 0 };
         if let (Some(launch), 0) = (launch.as_mut(), conn.as_raw_fd()) {
             // None: go on to fork a child; Some(pid or None): done.
-            let started = match decide(&o, &*flavor, &conn, &peer, port, conn_num, Place::Parent) {
+            let work = &mut launch.work;
+            let decided = decide(
+                &o,
+                &*flavor,
+                &conn,
+                &peer,
+                port,
+                conn_num,
+                Place::Parent,
+                work,
+            );
+            let started = match decided {
                 Ok(Decision::Fork) => None,
-                Ok(Decision::Run(env)) => Some(start(&o, launch, &env)),
+                Ok(Decision::Run) => Some(start(&o, launch)),
                 Ok(Decision::Refused) => Some(None),
                 Err(d) => {
                     d.warn(&o);
@@ -750,10 +762,30 @@ impl Dropped {
     }
 }
 
+/// What [`decide`] fills for a connection: the program's environment
+/// changes and the rules lookup's buffers. The parent keeps one from
+/// connection to connection: every heap page it writes after a fork is a
+/// copy-on-write fault, and an allocation and its free write two.
+struct Work {
+    env: EnvEdit,
+    rules: rules::LookupBuf,
+}
+
+impl Work {
+    fn new() -> Work {
+        // Room for every variable of the usual connection and a few rules,
+        // taken at once: the blocks lie side by side, on few pages.
+        Work {
+            env: EnvEdit::with_capacity(16),
+            rules: rules::LookupBuf::with_capacity(256),
+        }
+    }
+}
+
 /// What a connection's lookups and rules decided.
 enum Decision {
-    /// Run the program with this environment.
-    Run(EnvEdit),
+    /// Run the program with the environment of the [`Work`].
+    Run,
     /// Denied by a rule, or over its per-IP limit (the child's exit 100).
     Refused,
     /// (In the parent) a rules lookup too long to make there: the
@@ -778,6 +810,9 @@ const PARENT_READ_MAX: u64 = 16 * 1024;
 
 /// Lookups, environment and rules of one connection: the first half of
 /// the original's child, shared by the two places it runs in.
+// What the accept gave, where it runs and what it fills: a struct of them
+// would only be taken apart again.
+#[allow(clippy::too_many_arguments)]
 fn decide(
     o: &Opts,
     flavor: &dyn Flavor,
@@ -786,6 +821,7 @@ fn decide(
     listen_port: u16,
     conn_num: u32,
     place: Place,
+    work: &mut Work,
 ) -> Result<Decision, Dropped> {
     let peer: SocketAddr = peer
         .as_socket()
@@ -865,7 +901,11 @@ fn decide(
         remote_host: remote_host.as_deref(),
         remote_info: remote_info.as_deref(),
     };
-    let mut env = tcp_env(&names, flavor.protocol());
+    let Work {
+        env,
+        rules: found_in,
+    } = work;
+    tcp_env(env, &names, flavor.protocol());
     let mut deny = false;
     let mut rule_limit = None;
     let mut diemsg: Option<Vec<u8>> = None;
@@ -885,11 +925,12 @@ fn decide(
                     Place::Parent => db.reading_at_most(PARENT_READ_MAX),
                     Place::Child => db,
                 };
-                let found = rules::lookup(
+                let found = rules::lookup_with(
                     &db,
                     remote_ip.as_bytes(),
                     remote_host.as_deref(),
                     remote_info.as_deref(),
+                    found_in,
                 );
                 let found = match found {
                     Err(common::cdb::Error::TooLong) if place == Place::Parent => {
@@ -899,7 +940,7 @@ fn decide(
                     Ok(f) => f,
                 };
                 if let Some((_, value)) = found {
-                    for e in rules::entries(&value) {
+                    for e in rules::entries(value) {
                         match e {
                             Entry::Deny => deny = true,
                             Entry::Set { name, value, .. } => {
@@ -941,7 +982,8 @@ fn decide(
             }
             return Ok(Decision::Refused);
         }
-        env.set("TCPCONNNUM", conn_num.to_string());
+        let mut digits = [0u8; 20];
+        env.set_parts(&[b"TCPCONNNUM"], fmt_ulong(conn_num.into(), &mut digits));
     }
     if o.verbosity == Verbosity::Verbose {
         diag::write_line(&ok_line(deny, pid, &names));
@@ -949,7 +991,7 @@ fn decide(
     Ok(if deny {
         Decision::Refused
     } else {
-        Decision::Run(env)
+        Decision::Run
     })
 }
 
@@ -965,7 +1007,7 @@ enum Start {
 /// Starts the program of a connection decided in the parent, its socket
 /// (fd 0) as fds 0 and 1: the pid, or `None` after the warning the
 /// original would have written (`unable to fork`, `unable to run PROG`).
-fn start(o: &Opts, l: &mut Launch, edit: &EnvEdit) -> Option<nix::unistd::Pid> {
+fn start(o: &Opts, l: &mut Launch) -> Option<nix::unistd::Pid> {
     let plan = PLAN;
     let cannot_run = |e: Errno| drop_line(&[&"unable to run ", &o.program[0]], e);
     let spawner = &l.spawner;
@@ -977,11 +1019,10 @@ fn start(o: &Opts, l: &mut Launch, edit: &EnvEdit) -> Option<nix::unistd::Pid> {
         (Start::Fork, e) | (Start::Spawn(_), e @ Errno::EAGAIN) => cannot_fork(e),
         (Start::Spawn(_), e) => cannot_run(e),
     };
-    let env = l.environ.edited(edit);
-    let r = match &l.how {
-        Start::Spawn(p) => p.spawn(&l.prog, &env),
-        Start::Fork => spawner.fork_exec_with_env(&l.prog, &env, &plan, None, &cannot_run),
-    };
+    let r = l.environ.with_edited(&l.work.env, |env| match &l.how {
+        Start::Spawn(p) => p.spawn(&l.prog, env),
+        Start::Fork => spawner.fork_exec_with_env(&l.prog, env, &plan, None, &cannot_run),
+    });
     r.map_err(failed).ok()
 }
 
@@ -996,6 +1037,7 @@ struct Launch {
     how: Start,
     prog: Prepared,
     environ: Environ,
+    work: Work,
 }
 
 /// The per-connection child: [`decide`], then the flavor's last step.
@@ -1007,16 +1049,26 @@ fn child(
     listen_port: u16,
     conn_num: u32,
 ) -> ! {
-    match decide(o, flavor, &conn, &peer, listen_port, conn_num, Place::Child) {
+    let mut work = Work::new();
+    match decide(
+        o,
+        flavor,
+        &conn,
+        &peer,
+        listen_port,
+        conn_num,
+        Place::Child,
+        &mut work,
+    ) {
         Err(d) => {
             d.warn(o);
             std::process::exit(diag::EXIT_TEMP)
         }
         // (Fork is the parent's answer only.)
         Ok(Decision::Refused | Decision::Fork) => std::process::exit(diag::EXIT_USAGE),
-        Ok(Decision::Run(env)) => flavor.connection(Connection {
+        Ok(Decision::Run) => flavor.connection(Connection {
             socket: conn.into(),
-            env,
+            env: work.env,
             program: &o.program,
             banner: if flavor.plaintext_first() {
                 &[]
@@ -1047,21 +1099,18 @@ struct Names<'a> {
 /// The environment queue of spec/tcpserver.md, in its order (rule
 /// variables come after). sslserver: `PROTO=SSL` and the same variables
 /// named `SSL*` (ucspi-ssl's), then with `-e` the `TCP*` ones.
-fn tcp_env(n: &Names, p: Protocol) -> EnvEdit {
-    // Room for every variable of the usual connection and a few rules, at
-    // once: a few blocks to free, not one per name and value.
-    let mut env = EnvEdit::with_capacity(16);
+fn tcp_env(env: &mut EnvEdit, n: &Names, p: Protocol) {
+    env.clear();
     if p.ssl {
         env.set("PROTO", "SSL");
-        conn_vars(&mut env, n, b"SSL", false);
+        conn_vars(env, n, b"SSL", false);
         if p.tcp_too {
-            conn_vars(&mut env, n, b"TCP", n.six);
+            conn_vars(env, n, b"TCP", n.six);
         }
     } else {
         env.set("PROTO", if n.six { "TCP6" } else { "TCP" });
-        conn_vars(&mut env, n, b"TCP", n.six);
+        conn_vars(env, n, b"TCP", n.six);
     }
-    env
 }
 
 /// `{pre}LOCALIP` ... `{pre}REMOTEINFO`, with the IPv6 build's `{pre}6*`

@@ -934,6 +934,14 @@ fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
         h.read_to_string(&mut rest).unwrap();
         assert_eq!(env_map(rest.as_bytes())["TCPCONNNUM"], "1");
         assert_eq!(s.log(), "");
+        // The parent fills one set of buffers for every connection: after
+        // the larger rule of .4, .1 gets what it got first, nothing more.
+        let (out, cport) = talk_from(v4(s.port), from(1), b"");
+        let out = String::from_utf8(out).unwrap();
+        let again = out
+            .replace(&format!("={cport}\n"), "=CPORT\n")
+            .replace(&format!("={}\n", s.port), "=PORT\n");
+        assert_eq!(&again, seen.last().unwrap());
         // A program that cannot run: the child's one warning.
         let s = Listening::start_under(
             prefix,
