@@ -137,6 +137,9 @@ impl<S: Source> Reader<S> {
     }
 
     /// The `len` bytes at `pos`, into `out` (its earlier contents gone).
+    /// Room the memory left cannot give is ENOMEM, `out of memory`, as
+    /// the original's reading into a stralloc: a server drops that one
+    /// connection (tcpserver's parent too) instead of ending.
     fn bytes_at(&self, pos: u64, len: u32, out: &mut Vec<u8>) -> Result<(), Error> {
         if pos
             .checked_add(u64::from(len))
@@ -145,6 +148,8 @@ impl<S: Source> Reader<S> {
             return Err(Error::Corrupt);
         }
         out.clear();
+        crate::sys::fallible(|| out.try_reserve(len as usize))
+            .map_err(|_| Error::Io(nix::errno::Errno::ENOMEM))?;
         out.resize(len as usize, 0);
         self.src.read_at(out, pos)
     }

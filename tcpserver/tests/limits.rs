@@ -183,6 +183,52 @@ fn thirty_megabyte_rules_under_the_qmail_memory_limit() {
     stop(server);
 }
 
+#[test]
+fn a_rule_too_large_for_the_memory_left_drops_its_connection_only() {
+    // A 30 MB record under a 20 MB limit: the child that reads it says
+    // so and drops the connection (the C tcpserver's child dies of
+    // SIGSEGV when its mmap of the database fails); other clients are
+    // served.
+    let t = TempDir::new("tcpserver-bigrecord");
+    let text = format!(
+        "127.0.0.1:allow,BIG=\"{}\"\n:allow,SMALL=\"yes\"\n",
+        "x".repeat(30_000_000)
+    );
+    tcprules(t.path(), "big.cdb", &text);
+    let (server, port) = start(
+        &[softlimit().to_str().unwrap(), "-m", "20000000"],
+        &[
+            "-RHl0",
+            "-x",
+            "big.cdb",
+            "127.0.0.1",
+            "0",
+            "/bin/sh",
+            "-c",
+            "echo $SMALL",
+        ],
+        &t,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(fetch(port).as_deref(), Some(&b""[..]));
+    }
+    // From another address: its own rule.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::from(([127, 0, 0, 2], 0)).into())
+        .unwrap();
+    sock.connect(&v4(port).into()).unwrap();
+    let mut s = TcpStream::from(sock);
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    assert_eq!(out, b"yes\n");
+    let line = "tcpserver: warning: dropping connection, unable to read big.cdb: out of memory\n";
+    assert!(wait_until(5.0, || {
+        fs::read_to_string(t.join("stderr")).unwrap() == line.repeat(3)
+    }));
+    stop(server);
+}
+
 /// Starts tcpserver under `ulimit -n N` (through sh).
 fn under_fd_limit(n: u32, args: &str, t: &TempDir) -> Option<(Child, u16)> {
     let cmd = format!("ulimit -n {n} && exec {TCPSERVER} -1 {args}");
