@@ -463,8 +463,11 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
     // Everything the loop keeps is reserved here, before the port is
     // printed (a server that says it listens has what it needs): serving
     // allocates nothing that lasts, so a server started under a tight
-    // `softlimit -m` cannot run out of memory later; each connection's work
-    // is its child's.
+    // `softlimit -m` cannot run out of memory later. Each connection's work
+    // is its child's, or under -RHl0 the parent's, in buffers taken at
+    // start ([`Work`]) that grow at most to the largest rules record the
+    // parent reads (16 KiB), within the headroom below; a record the
+    // memory left cannot hold drops its connection (`out of memory`).
     let mut children: Reaper<Client> = Reaper::with_capacity(o.limit.min(RESERVE_MAX) as usize);
     // Counted only where a limit may apply: -C, or rules that may set one.
     let counting = o.per_ip.is_some() || o.rules.is_some();
