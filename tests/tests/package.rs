@@ -11,16 +11,9 @@ use std::process::Command;
 
 use testutil::*;
 
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
 #[test]
 fn the_package_replaces_daemontools_run_and_leaves_nothing_behind() {
-    if !is_root() {
-        eprintln!("skipped: needs root (mount namespace, overlay, dpkg)");
-        return;
-    }
+    require_root("mount namespace, overlay, dpkg");
     let t = TempDir::new("e2e-deb");
     let share = t.join("share");
     fs::create_dir_all(&share).unwrap();

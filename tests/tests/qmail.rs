@@ -22,10 +22,6 @@ use testutil::*;
 
 const TOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -98,10 +94,7 @@ fn installer(root: &Path, prefix: &Path, port: u16, dry: bool) -> Out {
 
 #[test]
 fn qmail_services_from_the_installer_under_svscan() {
-    if !is_root() {
-        eprintln!("skipped: needs root (mount namespace, other uids, chown)");
-        return;
-    }
+    require_root("mount namespace, other uids, chown");
     let t = TempDir::new("e2e-qmail");
     let bin = bin_dir();
     let prefix = t.join("prefix");
