@@ -189,11 +189,12 @@ impl<S: Source> Reader<S> {
         Ok(self.get_into(key, &mut data)?.then_some(data))
     }
 
-    /// [`Reader::get`] into `data` (whether a record was found): a caller
-    /// looking up in a loop keeps one buffer for every lookup instead of an
-    /// allocation each (tcpserver's parent, where every heap page written
-    /// after a fork is a fault).
+    /// [`Reader::get`] into `data` (whether a record was found; `data` is
+    /// empty when none was): a caller looking up in a loop keeps one buffer
+    /// for every lookup instead of an allocation each (tcpserver's parent,
+    /// where every heap page written after a fork is a fault).
     pub fn get_into(&self, key: &[u8], data: &mut Vec<u8>) -> Result<bool, Error> {
+        data.clear();
         if self.size == 0 {
             return Err(Error::Io(nix::errno::Errno::EINVAL));
         }
@@ -380,6 +381,7 @@ mod tests {
         assert_eq!(r.get_into(b"two", &mut data), Ok(true));
         assert_eq!(data, b"");
         assert_eq!(r.get_into(b"three", &mut data), Ok(false));
+        assert_eq!(data, b"");
     }
 
     #[test]
