@@ -19,38 +19,55 @@ fn softlimit() -> std::path::PathBuf {
     workspace_bin(TCPSERVER, "softlimit")
 }
 
+/// A started server, killed when dropped: also when an assertion fails
+/// before the test stops it.
+struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `PREFIX... tcpserver -1 ARGS...`; the child and its port, or
 /// `None` if it exited without printing a port.
-fn start(prefix: &[&str], args: &[&str], dir: &TempDir) -> Option<(Child, u16)> {
+fn start(prefix: &[&str], args: &[&str], dir: &TempDir) -> Option<(Server, u16)> {
     let mut cmd = Command::new(prefix.first().copied().unwrap_or(TCPSERVER));
     if prefix.is_empty() {
         cmd.arg("-1");
     } else {
         cmd.args(&prefix[1..]).arg(TCPSERVER).arg("-1");
     }
-    let mut child = cmd
-        .args(args)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(fs::File::create(dir.join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = Server(
+        cmd.args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(dir.join("stderr")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
     let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-    match line.trim().parse() {
-        Ok(port) => Some((child, port)),
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            None
-        }
-    }
+    line.trim().parse().ok().map(|port| (child, port))
 }
 
-fn stop(mut c: Child) {
-    let _ = c.kill();
-    let _ = c.wait();
+fn stop(c: Server) {
+    drop(c);
 }
 
 fn v4(port: u16) -> SocketAddr {
@@ -230,7 +247,7 @@ fn a_rule_too_large_for_the_memory_left_drops_its_connection_only() {
 }
 
 /// Starts tcpserver under `ulimit -n N` (through sh).
-fn under_fd_limit(n: u32, args: &str, t: &TempDir) -> Option<(Child, u16)> {
+fn under_fd_limit(n: u32, args: &str, t: &TempDir) -> Option<(Server, u16)> {
     let cmd = format!("ulimit -n {n} && exec {TCPSERVER} -1 {args}");
     start(&["/bin/sh", "-c", &cmd], &[], t)
 }
