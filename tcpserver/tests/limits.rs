@@ -162,6 +162,23 @@ fn survives_its_lowest_memory_limit_with_eight_clients() {
     stop(server);
 }
 
+/// `tcpserver -RHl0 -x big.cdb` under `softlimit -m LIMIT`, its program
+/// printing `$VAR`.
+fn big_cdb_under(limit: &str, var: &str, t: &TempDir) -> (Server, u16) {
+    let echo = format!("echo ${var}");
+    let args = [
+        "-RHl0",
+        "-x",
+        "big.cdb",
+        "127.0.0.1",
+        "0",
+        "/bin/sh",
+        "-c",
+        &echo,
+    ];
+    start(&[softlimit().to_str().unwrap(), "-m", limit], &args, t).unwrap()
+}
+
 #[test]
 fn thirty_megabyte_rules_under_the_qmail_memory_limit() {
     let t = TempDir::new("tcpserver-bigrules");
@@ -178,21 +195,7 @@ fn thirty_megabyte_rules_under_the_qmail_memory_limit() {
     text.push_str("127.0.0.1:allow,FOUND=\"yes\"\n:deny\n");
     tcprules(t.path(), "big.cdb", &text);
     assert!(fs::metadata(t.join("big.cdb")).unwrap().len() > 28_000_000);
-    let (server, port) = start(
-        &[softlimit().to_str().unwrap(), "-m", "30000000"],
-        &[
-            "-RHl0",
-            "-x",
-            "big.cdb",
-            "127.0.0.1",
-            "0",
-            "/bin/sh",
-            "-c",
-            "echo $FOUND",
-        ],
-        &t,
-    )
-    .unwrap();
+    let (server, port) = big_cdb_under("30000000", "FOUND", &t);
     for _ in 0..20 {
         assert_eq!(fetch(port).as_deref(), Some(&b"yes\n"[..]));
     }
@@ -212,21 +215,7 @@ fn a_rule_too_large_for_the_memory_left_drops_its_connection_only() {
         "x".repeat(30_000_000)
     );
     tcprules(t.path(), "big.cdb", &text);
-    let (server, port) = start(
-        &[softlimit().to_str().unwrap(), "-m", "20000000"],
-        &[
-            "-RHl0",
-            "-x",
-            "big.cdb",
-            "127.0.0.1",
-            "0",
-            "/bin/sh",
-            "-c",
-            "echo $SMALL",
-        ],
-        &t,
-    )
-    .unwrap();
+    let (server, port) = big_cdb_under("20000000", "SMALL", &t);
     for _ in 0..3 {
         assert_eq!(fetch(port).as_deref(), Some(&b""[..]));
     }

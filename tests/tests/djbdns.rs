@@ -9,15 +9,12 @@
 //! our svscan runs them, djbdns-utils asks them, and svtools' svinfo,
 //! svdir and mlcat read supervise/status and the multilog directories.
 
-use std::fs;
-
 use testutil::*;
 
 const SCRIPT: &str = r#"
 set -e
 AUTH=$1 CACHE=$2
 cd /share
-step() { echo "== $*"; }
 step install
 dpkg -i daemontools-rs_*.deb >/dev/null 2>dpkg.err || { cat dpkg.err; exit 1; }
 dpkg -i bsdextrautils_*.deb runit-helper_*.deb sysuser-helper_*.deb \
@@ -45,15 +42,13 @@ step svscan
 cd /srv/dns
 svscan /srv/dns >/share/svscan.err 2>&1 &
 scan=$!
-i=0
-until [ "$(svstat tinydns axfrdns dnscache | grep -c ': up (pid ')" = 3 ] &&
-    svok tinydns/log && svok axfrdns/log && svok dnscache/log &&
-    [ -s tinydns/log/main/current ] && [ -s axfrdns/log/main/current ] &&
-    [ -s dnscache/log/main/current ]; do
-    i=$((i + 1))
-    [ $i -lt 1500 ] || { echo "the tree never came up"; svstat * */log; exit 1; }
-    sleep 0.02
-done
+up() {
+    [ "$(svstat tinydns axfrdns dnscache | grep -c ': up (pid ')" = 3 ] &&
+        svok tinydns/log && svok axfrdns/log && svok dnscache/log &&
+        [ -s tinydns/log/main/current ] && [ -s axfrdns/log/main/current ] &&
+        [ -s dnscache/log/main/current ]
+}
+wait_for "the tree never came up" up || { svstat * */log; exit 1; }
 svstat * */log | sed 's/(pid [0-9]*) [0-9]* seconds/(pid P) S seconds/'
 
 step queries
@@ -85,20 +80,14 @@ svinfo -w tinydns | grep -c '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9] [0-9:]\{8\}\.[0-9
 svinfo -s tinydns || echo "exit $?"
 mlcat tinydns | grep -c ' starting tinydns$'
 svc -d dnscache
-i=0
-until svstat dnscache | grep -q ': down '; do
-    i=$((i + 1)); [ $i -lt 1500 ] || { echo "dnscache never went down"; exit 1; }
-    sleep 0.02
-done
+down() { svstat dnscache | grep -q ': down '; }
+wait_for "dnscache never went down" down
 svinfo -s dnscache || echo "exit $?"
 
 step stop
 svc -dx * */log
-i=0
-while svok tinydns 2>/dev/null || svok tinydns/log 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 1500 ] || { echo "tinydns's supervise did not exit"; exit 1; }
-    sleep 0.02
-done
+gone() { ! svok tinydns 2>/dev/null && ! svok tinydns/log 2>/dev/null; }
+wait_for "tinydns's supervise did not exit" gone
 kill $scan
 cat /share/svscan.err
 echo "== done"
@@ -106,11 +95,6 @@ echo "== done"
 
 #[test]
 fn debians_djbdns_runs_under_our_tree_and_svtools_reads_it() {
-    require_root("a mount and PID namespace, an overlay, dpkg");
-    let t = TempDir::new("e2e-djbdns");
-    let share = t.join("share");
-    fs::create_dir_all(&share).unwrap();
-    build_deb(&share);
     let packages = [
         "bsdextrautils",
         "runit-helper",
@@ -122,7 +106,7 @@ fn debians_djbdns_runs_under_our_tree_and_svtools_reads_it() {
         "djbdns-utils",
         "svtools",
     ];
-    debs_into(&packages, &share);
+    let (t, share) = our_package_and("e2e-djbdns", &packages);
     // Addresses of this run's own (port 53 on them is free, whatever else
     // runs on the machine).
     let x = std::process::id() % 250 + 1;

@@ -9,15 +9,12 @@
 //! moves its host name there: tinydns answers with the address our
 //! tcpserver put in `$TCPREMOTEIP`.
 
-use std::fs;
-
 use testutil::*;
 
 const SCRIPT: &str = r#"
 set -e
 IP=$1 CLIENT=$2
 cd /share
-step() { echo "== $*"; }
 step install
 dpkg -i daemontools-rs_*.deb >/dev/null 2>dpkg.err || { cat dpkg.err; exit 1; }
 dpkg -i bsdextrautils_*.deb runit-helper_*.deb sysuser-helper_*.deb \
@@ -40,13 +37,11 @@ step svscan
 cd /srv/service
 svscan /srv/service >/share/svscan.err 2>&1 &
 scan=$!
-i=0
-until [ "$(svstat dyn dyn-pop | grep -c ': up (pid ')" = 2 ] &&
-    svok dyn/log && svok dyn-pop/log && [ -s dyn/log/main/current ]; do
-    i=$((i + 1))
-    [ $i -lt 1500 ] || { echo "the tree never came up"; svstat * */log; exit 1; }
-    sleep 0.02
-done
+up() {
+    [ "$(svstat dyn dyn-pop | grep -c ': up (pid ')" = 2 ] &&
+        svok dyn/log && svok dyn-pop/log && [ -s dyn/log/main/current ]
+}
+wait_for "the tree never came up" up || { svstat * */log; exit 1; }
 svstat * */log | sed 's/(pid [0-9]*) [0-9]* seconds/(pid P) S seconds/'
 dnsq a home.dyn.example "$IP" | sed -n 's/^answer: //p'
 
@@ -59,13 +54,11 @@ say
 for c in "USER $1" "PASS $2" STAT QUIT; do printf '%s\r\n' "$c" >&7; say; done
 EOF
 # Logged in from $CLIENT: the host name moves there.
-i=0
-until tcpclient -RHl0 -i "$CLIENT" "$IP" 110 sh /tmp/pop home secret >/tmp/answer \
-    2>/tmp/tcpclient.err; do
-    i=$((i + 1))
-    [ $i -lt 500 ] || { echo "no POP3 service"; cat /tmp/tcpclient.err; exit 1; }
-    sleep 0.02
-done
+login() {
+    tcpclient -RHl0 -i "$CLIENT" "$IP" 110 sh /tmp/pop home secret >/tmp/answer \
+        2>/tmp/tcpclient.err
+}
+wait_for "no POP3 service" login || { cat /tmp/tcpclient.err; exit 1; }
 cat /tmp/answer
 dnsq a home.dyn.example "$IP" | sed -n 's/^answer: //p'
 # A wrong password changes nothing.
@@ -74,11 +67,7 @@ dnsq a home.dyn.example "$IP" | sed -n 's/^answer: //p'
 
 step logs
 cd /srv/service
-i=0
-until grep -q 'login: home: ' dyn-pop/log/main/current 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 500 ] || { echo "no login line"; exit 1; }
-    sleep 0.02
-done
+wait_for "no login line" grep -qs 'login: home: ' dyn-pop/log/main/current
 # Every line whole, under a TAI64N label.
 cat dyn-pop/log/main/current | grep -vc '^@[0-9a-f]\{24\} .*$' || true
 sed -n 's/^@[0-9a-f]* //p' dyn-pop/log/main/current | grep -v '^tcpserver: status' |
@@ -87,11 +76,8 @@ sed -n 's/^@[0-9a-f]* //p' dyn-pop/log/main/current | grep -v '^tcpserver: statu
 
 step stop
 svc -dx * */log
-i=0
-while svok dyn 2>/dev/null || svok dyn-pop 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 1500 ] || { echo "supervise did not exit"; exit 1; }
-    sleep 0.02
-done
+gone() { ! svok dyn 2>/dev/null && ! svok dyn-pop 2>/dev/null; }
+wait_for "supervise did not exit" gone
 kill $scan
 cat /share/svscan.err
 echo "== done"
@@ -99,11 +85,6 @@ echo "== done"
 
 #[test]
 fn debians_tinydyndns_moves_a_name_to_the_address_tcpserver_reports() {
-    require_root("a mount and PID namespace, an overlay, dpkg");
-    let t = TempDir::new("e2e-tinydyndns");
-    let share = t.join("share");
-    fs::create_dir_all(&share).unwrap();
-    build_deb(&share);
     let packages = [
         "bsdextrautils",
         "runit-helper",
@@ -118,7 +99,7 @@ fn debians_tinydyndns_moves_a_name_to_the_address_tcpserver_reports() {
         "mailfront",
         "tinydyndns",
     ];
-    debs_into(&packages, &share);
+    let (t, share) = our_package_and("e2e-tinydyndns", &packages);
     // Addresses of this run's own (ports 53 and 110 on them are free,
     // whatever else runs on the machine).
     let x = std::process::id() % 250 + 1;

@@ -723,13 +723,45 @@ pub fn default_signals() {
     }
 }
 
+/// Shell functions every [`in_overlay`] script starts with: `step NAME`
+/// prints `== NAME`; `wait_for MSG CMD...` runs CMD every 20 ms until it
+/// succeeds, and after 30 s prints MSG and fails (which ends a `set -e`
+/// script unless the caller goes on with `||`).
+pub const OVERLAY_SH: &str = r#"
+step() { echo "== $*"; }
+wait_for() {
+    msg=$1; shift; i=0
+    until "$@"; do
+        i=$((i + 1)); [ $i -lt 1500 ] || { echo "$msg"; return 1; }
+        sleep 0.02
+    done
+}
+"#;
+
+/// A test's throwaway root to be (it needs root: [`require_root`]): in a
+/// temporary directory named after `name`, a share folder holding our
+/// package ([`build_deb`]) and Debian's `packages` ([`debs_into`]). The
+/// directory and the share folder, for [`in_overlay`] (its work folder can
+/// go below the directory).
+pub fn our_package_and(name: &str, packages: &[&str]) -> (TempDir, PathBuf) {
+    require_root("a mount and PID namespace, an overlay, dpkg");
+    let t = TempDir::new(name);
+    let share = t.join("share");
+    fs::create_dir_all(&share).unwrap();
+    build_deb(&share);
+    debs_into(packages, &share);
+    (t, share)
+}
+
 /// Runs `script` with sh (`args` as its `$1`...) in a throwaway root: an
 /// overlay over / whose changes go under `work`, chrooted into, in private
 /// mount and PID namespaces (a fresh /proc shows only the script's
 /// processes, and every one of them dies with it), with /dev and an empty
 /// /run; `share` is bind-mounted at /share inside. The machine itself is
-/// never changed: packages may be installed with dpkg in there.
+/// never changed: packages may be installed with dpkg in there. The
+/// script starts with the functions of [`OVERLAY_SH`].
 pub fn in_overlay(work: &Path, share: &Path, script: &str, args: &[&str]) -> Out {
+    let script = format!("{OVERLAY_SH}{script}");
     for d in ["upper", "work", "merged"] {
         fs::create_dir_all(work.join(d)).unwrap();
     }
@@ -755,7 +787,7 @@ pub fn in_overlay(work: &Path, share: &Path, script: &str, args: &[&str]) -> Out
             "sh",
             "-c",
             &setup,
-            script,
+            &script,
         ])
         .args(args)
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
