@@ -31,6 +31,16 @@ fn compile(dir: &Path, input: &[u8]) -> Out {
     }
 }
 
+/// A failed compile left `dir/rules.cdb` as `good` and removed rules.tmp.
+fn old_database_kept(dir: &Path, good: &[u8]) {
+    assert_eq!(
+        fs::read(dir.join("rules.cdb")).unwrap(),
+        good,
+        "old database kept"
+    );
+    assert!(!dir.join("rules.tmp").exists(), "temporary file removed");
+}
+
 fn check(dir: &Path, env: &[(&str, &str)]) -> Out {
     let o = Command::new(TCPRULESCHECK)
         .arg("rules.cdb")
@@ -104,12 +114,7 @@ fn usage_and_bad_lines_keep_the_old_database() {
             ),
             "{line:?}"
         );
-        assert_eq!(
-            fs::read(t.join("rules.cdb")).unwrap(),
-            good,
-            "old database kept"
-        );
-        assert!(!t.join("rules.tmp").exists(), "temporary file removed");
+        old_database_kept(t.path(), &good);
     }
     // A temporary file that cannot be created.
     let o = Command::new(TCPRULES)
@@ -733,12 +738,7 @@ fn input_that_cannot_be_read_keeps_the_old_database() {
                 format!("tcprules: fatal: unable to read input: {reason}\n").as_str()
             )
         );
-        assert_eq!(
-            fs::read(t.join("rules.cdb")).unwrap(),
-            good,
-            "old database kept"
-        );
-        assert!(!t.join("rules.tmp").exists(), "temporary file removed");
+        old_database_kept(t.path(), &good);
     }
 }
 
@@ -778,10 +778,5 @@ fn a_line_too_long_for_the_memory_left_is_a_read_error_and_keeps_the_old_databas
             "tcprules: fatal: unable to read input: out of memory\n"
         )
     );
-    assert_eq!(
-        fs::read(t.join("rules.cdb")).unwrap(),
-        good,
-        "old database kept"
-    );
-    assert!(!t.join("rules.tmp").exists(), "temporary file removed");
+    old_database_kept(t.path(), &good);
 }
