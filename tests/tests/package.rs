@@ -43,7 +43,6 @@ fn the_package_replaces_daemontools_run_and_leaves_nothing_behind() {
     let script = r#"
 set -e
 cd /share
-step() { echo "== $*"; }
 step "Debian's daemontools-run"
 printf 'id:2:initdefault:\n' > /etc/inittab
 dpkg -i debian-daemontools_*.deb debian-daemontools-run_*.deb >/dev/null 2>&1
@@ -77,21 +76,18 @@ update-service --check hello && echo "check: registered"
 # svscan as the unit starts it (its ExecStart line; env execs svscan).
 $(sed -n 's/^ExecStart=//p' /lib/systemd/system/daemontools-run.service) >/dev/null 2>&1 &
 scan=$!
-i=0
 # Up, not only supervised: between supervise's start (svok succeeds) and
 # the first start of ./run, svstat shows "down 0 seconds, normally up,
 # want up", as the original's does.
-until svstat /etc/service/hello 2>/dev/null | grep -q ': up (pid ' && svok /etc/service/hello/log 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 500 ] || { echo "hello never came up"; exit 1; }
-    sleep 0.02
-done
+up() {
+    svstat /etc/service/hello 2>/dev/null | grep -q ': up (pid ' &&
+        svok /etc/service/hello/log 2>/dev/null
+}
+wait_for "hello never came up" up
 svstat /etc/service/hello | sed 's/(pid [0-9]*) [0-9]* seconds/(pid P) S seconds/'
 update-service --remove /etc/sv/hello
-i=0
-while svok /etc/sv/hello 2>/dev/null || svok /etc/sv/hello/log 2>/dev/null; do
-    i=$((i + 1)); [ $i -lt 500 ] || { echo "hello's supervise did not exit"; exit 1; }
-    sleep 0.02
-done
+gone() { ! svok /etc/sv/hello 2>/dev/null && ! svok /etc/sv/hello/log 2>/dev/null; }
+wait_for "hello's supervise did not exit" gone
 update-service --check hello || echo "check: not registered"
 # systemctl stop with KillMode=mixed: TERM to the main process alone. The
 # tree stops in order: bye gets TERM, its supervise exits, svscan exits 0.
@@ -99,12 +95,8 @@ mkdir -p /etc/sv/bye
 printf '#!/bin/sh\ntrap "echo term > got-term; exit 0" TERM\n: > trapped\nwhile :; do sleep 0.05; done\n' > /etc/sv/bye/run
 chmod 755 /etc/sv/bye/run
 update-service --add /etc/sv/bye >/dev/null
-i=0
 # Its trap is set: the TERM cannot come before it.
-until [ -e /etc/sv/bye/trapped ]; do
-    i=$((i + 1)); [ $i -lt 500 ] || { echo "bye never came up"; exit 1; }
-    sleep 0.02
-done
+wait_for "bye never came up" test -e /etc/sv/bye/trapped
 kill $scan
 wait $scan
 echo "svscan exited $?"

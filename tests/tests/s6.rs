@@ -25,11 +25,7 @@ echo 5 > /srv/a/notification-fd
 touch /srv/a/down
 cd /srv
 supervise a >/share/supervise.err 2>&1 &
-i=0
-until svok a; do
-    i=$((i + 1)); [ $i -lt 1500 ] || { echo "supervise never came up"; exit 1; }
-    sleep 0.02
-done
+wait_for "supervise never came up" svok a
 events() { ls -A a/supervise/event | wc -l; }
 s6-ftrig-listen1 -t 10000 a/supervise/event U svc -u a
 echo "listen1 U: $?"
@@ -55,11 +51,7 @@ echo 5 > /srv/b/notification-fd
 touch /srv/b/down
 ln -s supervise/event /srv/b/event
 supervise b >/share/supervise-b.err 2>&1 &
-i=0
-until svok b; do
-    i=$((i + 1)); [ $i -lt 1500 ] || { echo "supervise b never came up"; exit 1; }
-    sleep 0.02
-done
+wait_for "supervise b never came up" svok b
 svc -wU -T 20000 -u b
 echo "svc -wU on s6-notifyoncheck: $?"
 [ -e b/up-now ] && echo "ready once the check passed"
