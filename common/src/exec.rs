@@ -177,7 +177,7 @@ pub fn current_env() -> Vec<Vec<u8>> {
 
 /// A process's environment kept for many starts, each with edits of its
 /// own, without a copy of it for each start (tcpserver's parent starting a
-/// program per connection): [`Environ::edited`] gives what
+/// program per connection): [`Environ::with_edited`] gives what
 /// [`EnvEdit::apply`] would, as the `CStr`s [`Prepared::exec_with_env`]
 /// and the spawner take.
 pub struct Environ {
@@ -225,16 +225,11 @@ impl Environ {
         }
     }
 
-    /// The environment `edit` makes of this one, entry for entry and in
-    /// the order [`EnvEdit::apply`] gives.
-    pub fn edited(&mut self, edit: &EnvEdit) -> Vec<&CStr> {
-        self.fill(edit, Vec::new())
-    }
-
-    /// Calls `f` with [`Environ::edited`]'s list, made in the room of the
-    /// last call's: tcpserver's parent makes one per connection and then
-    /// forks, and an allocation and its free write two heap pages, each a
-    /// copy-on-write fault after the fork.
+    /// Calls `f` with the environment `edit` makes of this one, entry for
+    /// entry and in the order [`EnvEdit::apply`] gives. The list is made in
+    /// the room of the last call's: tcpserver's parent makes one per
+    /// connection and then forks, and an allocation and its free write two
+    /// heap pages, each a copy-on-write fault after the fork.
     pub fn with_edited<R>(&mut self, edit: &EnvEdit, f: impl FnOnce(&[&CStr]) -> R) -> R {
         let list = recycle(std::mem::take(&mut self.list));
         let list = self.fill(edit, list);
@@ -463,16 +458,13 @@ mod tests {
         let mut want = base.clone();
         e.apply(&mut want);
         let want: Vec<CString> = want.iter().map(|w| cstring(w)).collect();
-        let got: Vec<CString> = environ.edited(&e).iter().map(|c| (*c).to_owned()).collect();
-        assert_eq!(got, want);
-        // Reused: a second start sees only its own edits.
-        let none = EnvEdit::new();
-        let got: Vec<&CStr> = environ.edited(&none);
-        assert_eq!(got.len(), base.len());
-        // The same through with_edited, which keeps the list's room, and
-        // with one edit cleared and filled again.
         let owned = |l: &[&CStr]| l.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
         assert_eq!(environ.with_edited(&e, owned), want);
+        // Reused: a second start sees only its own edits.
+        let none = EnvEdit::new();
+        assert_eq!(environ.with_edited(&none, owned).len(), base.len());
+        assert_eq!(environ.with_edited(&e, owned), want);
+        // One edit cleared and filled again.
         e.clear();
         e.set("G", "7");
         let mut want = base.clone();

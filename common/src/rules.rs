@@ -460,20 +460,9 @@ fn expand_into(address: &[u8], keys: &mut Keys) -> bool {
 /// lookup"), the empty key last. For an IPv6 client (`v6`: its address and
 /// the prefix lengths the database holds, longest first), the `^` keys of
 /// those lengths come after the textual prefixes.
+/// They go into `keys` (its earlier keys gone): one buffer for every key,
+/// kept from lookup to lookup by a server's loop.
 pub fn lookup_keys(
-    ip: &[u8],
-    host: Option<&[u8]>,
-    info: Option<&[u8]>,
-    v6: Option<(&[u8; 16], &[u8])>,
-) -> Keys {
-    let mut keys = Keys::default();
-    lookup_keys_into(&mut keys, ip, host, info, v6);
-    keys
-}
-
-/// [`lookup_keys`] into `keys` (its earlier keys gone): one buffer for
-/// every key, kept from lookup to lookup by a server's loop.
-pub fn lookup_keys_into(
     keys: &mut Keys,
     ip: &[u8],
     host: Option<&[u8]>,
@@ -515,7 +504,8 @@ pub fn lookup_keys_into(
 /// A rule found: the key that matched and its value.
 pub type Found = (Vec<u8>, Vec<u8>);
 
-/// The first rule that applies; `None` is the default allow.
+/// The first rule that applies; `None` is the default allow (the keys
+/// tried are [`lookup_keys`]').
 pub fn lookup<S: Source>(
     db: &Reader<S>,
     ip: &[u8],
@@ -579,10 +569,10 @@ pub fn lookup_with<'b, S: Source>(
     } = buf;
     lengths.clear();
     if v6.is_some() && db.get_into(V6_LENGTHS_KEY, value)? {
-        parse_lengths_into(value, lengths);
+        parse_lengths(value, lengths);
     }
     let v6 = v6.as_ref().map(|o| (o, lengths.as_slice()));
-    lookup_keys_into(keys, ip, host, info, v6);
+    lookup_keys(keys, ip, host, info, v6);
     for k in keys.iter() {
         if db.get_into(k, value)? {
             return Ok(Some((k, value.as_slice())));
@@ -592,15 +582,9 @@ pub fn lookup_with<'b, S: Source>(
 }
 
 /// The lengths of a [`V6_LENGTHS_KEY`] record (`48,64,128`), longest
-/// first; anything else in it is ignored.
-pub fn parse_lengths(v: &[u8]) -> Vec<u8> {
-    let mut l = Vec::new();
-    parse_lengths_into(v, &mut l);
-    l
-}
-
-/// [`parse_lengths`] into `l` (its earlier contents gone).
-fn parse_lengths_into(v: &[u8], l: &mut Vec<u8>) {
+/// first, into `l` (its earlier contents gone); anything else in it is
+/// ignored.
+pub fn parse_lengths(v: &[u8], l: &mut Vec<u8>) {
     l.clear();
     l.extend(
         v.split(|&b| b == b',')
@@ -799,13 +783,16 @@ mod tests {
 
     #[test]
     fn lookup_order() {
-        let k = lookup_keys(b"1.2.3.4", Some(b"a.b.example.com"), Some(b"joe"), None);
-        let k: Vec<String> = k
-            .iter()
-            .map(|k| String::from_utf8(k.to_vec()).unwrap())
-            .collect();
+        // One buffer for every lookup: each gets only its own keys.
+        let mut k = Keys::default();
+        let mut keys = |ip: &[u8], host, info, v6| {
+            lookup_keys(&mut k, ip, host, info, v6);
+            k.iter()
+                .map(|k| String::from_utf8(k.to_vec()).unwrap())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            k,
+            keys(b"1.2.3.4", Some(b"a.b.example.com"), Some(b"joe"), None),
             [
                 "joe@1.2.3.4",
                 "joe@=a.b.example.com",
@@ -821,22 +808,15 @@ mod tests {
                 ""
             ]
         );
-        let k = lookup_keys(b"2001:db8::2", None, None, None);
-        let k: Vec<String> = k
-            .iter()
-            .map(|k| String::from_utf8(k.to_vec()).unwrap())
-            .collect();
-        assert_eq!(k, ["2001:db8::2", "2001:db8::", "2001:db8:", "2001:", ""]);
+        assert_eq!(
+            keys(b"2001:db8::2", None, None, None),
+            ["2001:db8::2", "2001:db8::", "2001:db8:", "2001:", ""]
+        );
         // The ^ keys of the lengths the database holds come after the
         // textual prefixes and before the names.
         let a: std::net::Ipv6Addr = "8000::1".parse().unwrap();
-        let k = lookup_keys(b"8000::1", Some(b"h.x"), None, Some((&a.octets(), &[3, 1])));
-        let k: Vec<String> = k
-            .iter()
-            .map(|k| String::from_utf8(k.to_vec()).unwrap())
-            .collect();
         assert_eq!(
-            k,
+            keys(b"8000::1", Some(b"h.x"), None, Some((&a.octets(), &[3, 1]))),
             ["8000::1", "=h.x", "8000::", "8000:", "^100", "^1", "=.x", "=", ""]
         );
     }
@@ -965,7 +945,9 @@ mod tests {
             22
         );
         assert_eq!(lengths_value(&[64, 128, 48, 64]), b"128,64,48");
-        assert_eq!(parse_lengths(b"48,x,128,200,64"), [128, 64, 48]);
+        let mut l = vec![7];
+        parse_lengths(b"48,x,128,200,64", &mut l);
+        assert_eq!(l, [128, 64, 48]);
     }
 
     #[test]
