@@ -91,13 +91,84 @@ impl Reader<std::fs::File> {
     /// place does not wait for a writer (its lookups then fail: its size
     /// is 0, see [`Reader::get`]).
     pub fn open(path: impl AsRef<std::path::Path>) -> io::Result<Self> {
+        Ok(Self::open_as(path)?.0)
+    }
+
+    /// [`Reader::open`], and what the file was when opened.
+    fn open_as(path: impl AsRef<std::path::Path>) -> io::Result<(Self, Identity)> {
         let f = crate::file::open_read(path)?;
-        let size = f.metadata()?.len();
-        Ok(Reader {
+        let m = f.metadata()?;
+        let r = Reader {
             src: f,
-            size,
+            size: m.len(),
             max: u64::MAX,
-        })
+        };
+        Ok((r, Identity::of(&m)))
+    }
+}
+
+/// What a file is, as far as a reader kept open can tell a change: the
+/// same inode with the same size, owner, mode and times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity([i64; 10]);
+
+impl Identity {
+    fn of(m: &std::fs::Metadata) -> Identity {
+        use std::os::unix::fs::MetadataExt;
+        Identity([
+            m.dev() as i64,
+            m.ino() as i64,
+            m.size() as i64,
+            i64::from(m.mode()),
+            i64::from(m.uid()),
+            i64::from(m.gid()),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+        ])
+    }
+}
+
+/// A database file kept open from lookup to lookup by a server's loop
+/// (tcpserver's parent): each [`Held::get`] looks at the path (one stat)
+/// and reads from the file held while the path still names it, unchanged;
+/// otherwise it opens the path again. What a lookup finds is what the
+/// original's open for each connection finds: a new file renamed into
+/// place (tcprules), a changed one, a removed one (the open's error) are
+/// all seen at the next lookup. Nothing of the file's content is kept.
+pub struct Held {
+    max: u64,
+    open: Option<(Reader, Identity)>,
+}
+
+impl Held {
+    /// Nothing held yet; each reader read at most `max` bytes a lookup
+    /// ([`Reader::reading_at_most`]).
+    pub fn new(max: u64) -> Held {
+        Held { max, open: None }
+    }
+
+    /// The database `path` names now.
+    pub fn get(&mut self, path: impl AsRef<std::path::Path>) -> io::Result<&Reader> {
+        let path = path.as_ref();
+        let now = match std::fs::metadata(path) {
+            Ok(m) => Identity::of(&m),
+            Err(e) => {
+                self.open = None;
+                return Err(e);
+            }
+        };
+        // Another file, or a changed one, is closed before the open: a
+        // server at its descriptor limit has room for the new one.
+        let held = match self.open.take().filter(|(_, id)| *id == now) {
+            Some(h) => h,
+            None => {
+                let (r, id) = Reader::open_as(path)?;
+                (r.reading_at_most(self.max), id)
+            }
+        };
+        Ok(&self.open.insert(held).0)
     }
 }
 

@@ -772,6 +772,9 @@ impl Dropped {
 struct Work {
     env: EnvEdit,
     rules: rules::LookupBuf,
+    /// The rules database, kept open (the parent's, from connection to
+    /// connection).
+    db: common::cdb::Held,
 }
 
 impl Work {
@@ -781,6 +784,7 @@ impl Work {
         Work {
             env: EnvEdit::with_capacity(16),
             rules: rules::LookupBuf::with_capacity(256),
+            db: common::cdb::Held::new(PARENT_READ_MAX),
         }
     }
 }
@@ -907,6 +911,7 @@ fn decide(
     let Work {
         env,
         rules: found_in,
+        db: held,
     } = work;
     tcp_env(env, &names, flavor.protocol());
     let mut deny = false;
@@ -920,16 +925,19 @@ fn decide(
         };
         // Only the records this lookup needs are read (pread), never the
         // whole file.
-        match common::cdb::Reader::open(file) {
+        // The parent keeps the file open while its path names it (one
+        // stat a connection instead of an open and a close).
+        let mut fresh = None;
+        let db = match place {
+            Place::Parent => held.get(file),
+            Place::Child => common::cdb::Reader::open(file).map(|r| &*fresh.insert(r)),
+        };
+        match db {
             Err(e) if errno_of(&e) == Errno::ENOENT && o.rules_missing_ok => {}
             Err(e) => return Err(unreadable(errno_of(&e))),
             Ok(db) => {
-                let db = match place {
-                    Place::Parent => db.reading_at_most(PARENT_READ_MAX),
-                    Place::Child => db,
-                };
                 let found = rules::lookup_with(
-                    &db,
+                    db,
                     remote_ip.as_bytes(),
                     remote_host.as_deref(),
                     remote_info.as_deref(),

@@ -989,6 +989,74 @@ fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
     assert_eq!(seen[0], seen[1]);
 }
 
+#[test]
+fn the_parent_reads_the_file_the_rules_path_names_at_each_connection() {
+    // The parent keeps rules.cdb open from connection to connection (one
+    // stat each instead of an open and a close). What each connection
+    // finds is still what an open of the path would: the original opens
+    // it for each one.
+    let t = TempDir::new("ts-rules-held");
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let db = t.join("rules.cdb");
+    let root = nix::unistd::geteuid().is_root();
+    for prefix in [&["taskset", "-c", "0"][..], &[][..]] {
+        write_rules(&db, "127.0.0.1:allow,FOO=\"one\"\n");
+        // As root, the server reads the rules as nobody (-u), so that a
+        // file it may no longer read can be tried too.
+        let mut args = vec!["-RHl0", "-x", "rules.cdb"];
+        if root {
+            args.extend(["-u", "65534", "-g", "65534"]);
+        }
+        args.extend(["127.0.0.1", "0", "sh", "-c", "echo $FOO"]);
+        let s = Listening::start_under(prefix, TCPSERVER, &args, &[], t.path());
+        let foo = || String::from_utf8(talk(v4(s.port), None, b"")).unwrap();
+        let dropped = |n: usize, why: &str| {
+            let line = format!(
+                "tcpserver: warning: dropping connection, unable to read rules.cdb: {why}\n"
+            );
+            assert!(
+                wait_until(5.0, || s.log().matches(&line).count() == n),
+                "{}",
+                s.log()
+            );
+        };
+        assert_eq!(foo(), "one\n");
+        // Rewritten in place, to the same size: nothing of the old content
+        // is kept.
+        write_rules(&db, "127.0.0.1:allow,FOO=\"two\"\n");
+        assert_eq!(foo(), "two\n");
+        // A new file renamed into place, as tcprules does.
+        compile_rules(
+            TCPSERVER,
+            t.path(),
+            "rules.cdb",
+            "127.0.0.1:allow,FOO=\"three\"\n",
+        );
+        assert_eq!(foo(), "three\n");
+        // Removed: the connection is dropped, as the open would fail.
+        fs::remove_file(&db).unwrap();
+        assert_eq!(foo(), "");
+        dropped(1, "file does not exist");
+        write_rules(&db, "127.0.0.1:allow,FOO=\"four\"\n");
+        assert_eq!(foo(), "four\n");
+        // No longer readable by the server: dropped, as the open would be;
+        // readable again, served again.
+        if root {
+            fs::set_permissions(&db, fs::Permissions::from_mode(0o600)).unwrap();
+            assert_eq!(foo(), "");
+            dropped(1, "access denied");
+            fs::set_permissions(&db, fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(foo(), "four\n");
+        }
+        // A FIFO in its place: the lookup fails at once, never waits.
+        fs::remove_file(&db).unwrap();
+        nix::unistd::mkfifo(&db, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        assert_eq!(foo(), "");
+        dropped(1, "invalid argument");
+        fs::remove_file(&db).unwrap();
+    }
+}
+
 /// How many children `pid` has.
 fn proc_children(pid: u32) -> usize {
     fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
