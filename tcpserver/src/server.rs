@@ -293,8 +293,17 @@ fn parse(args: &[OsString], flavor: &mut dyn Flavor) -> Opts {
     o
 }
 
-/// Creates, binds and starts listening; returns the socket and its port.
-fn listen(o: &Opts) -> (Socket, u16) {
+/// Where the server listens.
+struct Bound {
+    port: u16,
+    /// The local address of every connection, when the socket is bound to
+    /// one address (not a wildcard): no getsockname for each connection.
+    local: Option<SocketAddr>,
+}
+
+/// Creates, binds and starts listening; returns the socket and where it
+/// listens.
+fn listen(o: &Opts) -> (Socket, Bound) {
     let any = o.host.is_empty() || o.host == b"0";
     let (ip, mut v4) = if any {
         (addr::ANY6, o.v4_only)
@@ -339,17 +348,22 @@ fn listen(o: &Opts) -> (Socket, u16) {
     if let Err(e) = sock.bind(&sa.into()) {
         diag::fatal_sys(&[&"unable to bind"], errno_of(&e));
     }
-    let port = sock
+    let local = sock
         .local_addr()
         .ok()
         .and_then(|a| a.as_socket())
-        .map(|a| a.port())
         .unwrap_or_else(|| diag::fatal_sys(&[&"unable to get local address"], Errno::EINVAL));
+    let (lip, port, _) = net::split(&local);
+    let wildcard = lip == addr::ANY6 || lip == addr::mapped([0, 0, 0, 0]);
+    let bound = Bound {
+        port,
+        local: (!wildcard).then_some(local),
+    };
     if let Err(e) = sock.listen(o.backlog.min(i32::MAX as u64) as i32) {
         diag::fatal_sys(&[&"unable to listen"], errno_of(&e));
     }
     let _ = sock.set_nonblocking(true);
-    (sock, port)
+    (sock, bound)
 }
 
 fn drop_privileges(o: &Opts) {
@@ -457,7 +471,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         (Signal::SIGPIPE, Disposition::Ignore),
     ])
     .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create pipe"], e));
-    let (listener, port) = listen(&o);
+    let (listener, bound) = listen(&o);
     flavor.prepare();
     drop_privileges(&o);
     // Everything the loop keeps is reserved here, before the port is
@@ -486,7 +500,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
     if o.print_port {
         let _ = std::io::stdout()
             .lock()
-            .write_all(format!("{port}\n").as_bytes());
+            .write_all(format!("{}\n", bound.port).as_bytes());
     }
     // fds 0 and 1 are the connection's in every child; ours are closed, as
     // the original does, so that accept can use them: the server needs no
@@ -599,7 +613,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
                 &*flavor,
                 &conn,
                 &peer,
-                port,
+                &bound,
                 conn_num,
                 Place::Parent,
                 work,
@@ -633,7 +647,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
             Ok(Forked::Child) => {
                 rt.reset_child();
                 drop(listener);
-                child(&o, &*flavor, conn, peer, port, conn_num)
+                child(&o, &*flavor, conn, peer, &bound, conn_num)
             }
             Ok(Forked::Parent(pid)) => children.adopt(pid, Client { ip }),
             Err(e) => {
@@ -825,7 +839,7 @@ fn decide(
     flavor: &dyn Flavor,
     conn: &Socket,
     peer: &socket2::SockAddr,
-    listen_port: u16,
+    bound: &Bound,
     conn_num: u32,
     place: Place,
     work: &mut Work,
@@ -853,11 +867,14 @@ fn decide(
             return Err(Dropped::new("unable to print banner", errno_of(&e)));
         }
     }
-    let local: SocketAddr = match conn.local_addr() {
-        Ok(a) => a
-            .as_socket()
-            .ok_or(Dropped::new("unable to get local address", Errno::EINVAL))?,
-        Err(e) => return Err(Dropped::new("unable to get local address", errno_of(&e))),
+    let local: SocketAddr = match bound.local {
+        Some(a) => a,
+        None => match conn.local_addr() {
+            Ok(a) => a
+                .as_socket()
+                .ok_or(Dropped::new("unable to get local address", Errno::EINVAL))?,
+            Err(e) => return Err(Dropped::new("unable to get local address", errno_of(&e))),
+        },
     };
     let (lip, _, lscope) = net::split(&local);
     let local_ip = ip_text(&lip, fake4);
@@ -900,7 +917,7 @@ fn decide(
         local_ip: &local_ip,
         lip: &lip,
         lscope,
-        listen_port,
+        listen_port: bound.port,
         local_host,
         remote_ip: &remote_ip,
         rip: &rip,
@@ -1057,7 +1074,7 @@ fn child(
     flavor: &dyn Flavor,
     conn: Socket,
     peer: socket2::SockAddr,
-    listen_port: u16,
+    bound: &Bound,
     conn_num: u32,
 ) -> ! {
     let mut work = Work::new();
@@ -1066,7 +1083,7 @@ fn child(
         flavor,
         &conn,
         &peer,
-        listen_port,
+        bound,
         conn_num,
         Place::Child,
         &mut work,

@@ -124,6 +124,17 @@ fn environment_dual_stack() {
             ("TCP6REMOTEPORT", c),
         ])
     );
+    // Bound to one address, the server takes the local address from the
+    // listening socket: the same variables.
+    let one = server(
+        &["-R", "-H", "-l0", "::1", "0", "sh", "-c", SHOW_ENV],
+        &[],
+        &t,
+    );
+    let (out, _) = talk_from(SocketAddr::from((Ipv6Addr::LOCALHOST, one.port)), None, b"");
+    let got = env_map(&out);
+    assert_eq!(got["TCP6LOCALIP"], "::1");
+    assert_eq!(got["TCPLOCALPORT"], one.port.to_string());
     // -6: IPv4 clients in IPv6 form.
     let s6 = server(
         &["-6", "-R", "-H", "-l0", "0", "0", "sh", "-c", SHOW_ENV],
