@@ -548,42 +548,52 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         }
     });
     status(&o, 0);
+    // Connections accepted since the last wait: while the backlog holds
+    // more, the next is accepted at once, up to ACCEPT_BURST of them, and
+    // only then does the loop wait again (where signals are let in: a TERM
+    // or a child's exit waits at most that many starts).
+    let mut burst = 0u32;
     loop {
         let now = Instant::now();
         let accepting = (children.len() as u64) < o.limit && !accept_backoff.waiting(now);
-        let wake = {
-            let watch = [(listener.as_fd(), PollFlags::POLLIN)];
-            let watch: &[_] = if accepting { &watch } else { &[] };
-            let deadline = if accepting {
-                None
-            } else {
-                accept_backoff.deadline()
+        if !(accepting && (1..ACCEPT_BURST).contains(&burst)) {
+            burst = 0;
+            let wake = {
+                let watch = [(listener.as_fd(), PollFlags::POLLIN)];
+                let watch: &[_] = if accepting { &watch } else { &[] };
+                let deadline = if accepting {
+                    None
+                } else {
+                    accept_backoff.deadline()
+                };
+                rt.wait(watch, deadline)
             };
-            rt.wait(watch, deadline)
-        };
-        if rt.take(Signal::SIGTERM) {
-            return 0;
-        }
-        if rt.take(Signal::SIGCHLD) {
-            while let Some((pid, client, ws)) = children.reap() {
-                if let (true, Some(c)) = (counting, client) {
-                    per_ip.remove(&c.ip);
-                }
-                verbose(&o, format_args!("end {pid} status {}", wstat(&ws)));
-                status(&o, children.len() as u64);
-                // A descriptor or a process slot may be free again.
-                accept_backoff.retry_now();
+            if rt.take(Signal::SIGTERM) {
+                return 0;
             }
-        }
-        if !(accepting && wake.ready(0)) {
-            continue;
+            if rt.take(Signal::SIGCHLD) {
+                while let Some((pid, client, ws)) = children.reap() {
+                    if let (true, Some(c)) = (counting, client) {
+                        per_ip.remove(&c.ip);
+                    }
+                    verbose(&o, format_args!("end {pid} status {}", wstat(&ws)));
+                    status(&o, children.len() as u64);
+                    // A descriptor or a process slot may be free again.
+                    accept_backoff.retry_now();
+                }
+            }
+            if !(accepting && wake.ready(0)) {
+                continue;
+            }
         }
         let (conn, peer) = match listener.accept() {
             Ok(c) => {
                 accept_backoff.succeeded();
+                burst += 1;
                 c
             }
             Err(e) => {
+                burst = 0;
                 match errno_of(&e) {
                     Errno::EAGAIN | Errno::EINTR | Errno::ECONNABORTED | Errno::EPROTO => {}
                     // Out of descriptors or memory: wait (a child's exit,
@@ -828,6 +838,10 @@ enum Place {
 /// forked child): what the parent allocates and how long it reads for a
 /// connection stay small.
 const PARENT_READ_MAX: u64 = 16 * 1024;
+
+/// Most connections accepted one after another without a wait
+/// ([`serve`]'s loop).
+const ACCEPT_BURST: u32 = 16;
 
 /// Lookups, environment and rules of one connection: the first half of
 /// the original's child, shared by the two places it runs in.

@@ -501,6 +501,61 @@ fn sigterm_ends_the_server() {
 }
 
 #[test]
+fn sigterm_ends_the_server_under_a_flood_of_connections() {
+    // While the backlog holds connections the parent accepts them one
+    // after another without a wait, and signals come in only at a wait: a
+    // flood must not keep a TERM out. The clients connect and hang up
+    // without reading, faster than the server, on one CPU, starts
+    // programs. (TCP's own back-off lets the backlog empty now and then,
+    // so this passes with an unbounded burst too; ACCEPT_BURST bounds it
+    // where nothing else would.)
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let t = TempDir::new("ts-term-flood");
+    let args = [
+        "-RHl0",
+        "-c",
+        "1000",
+        "-b",
+        "1000",
+        "127.0.0.1",
+        "0",
+        "true",
+    ];
+    let mut s = Listening::start_under(&["taskset", "-c", "0"], TCPSERVER, &args, &[], t.path());
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let (stop, served, port) = (Arc::clone(&stop), Arc::clone(&served), s.port);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if std::net::TcpStream::connect(v4(port)).is_ok() {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    assert!(wait_until(10.0, || served.load(Ordering::Relaxed) >= 1000));
+    kill("-TERM", s.child.id());
+    let mut code = None;
+    let ended = wait_until(5.0, || match s.child.try_wait() {
+        Ok(Some(st)) => {
+            code = st.code();
+            true
+        }
+        _ => false,
+    });
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(ended, "still running 5 s after TERM under a flood");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
 fn usage_and_setup_errors() {
     let t = TempDir::new("ts-usage");
     let usage = "tcpserver: usage: tcpserver [ -461UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] host port program\n";
