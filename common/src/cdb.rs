@@ -51,6 +51,14 @@ impl Source for Vec<u8> {
     }
 }
 
+/// Two little-endian u32 from 8 bytes.
+fn pair(b: &[u8]) -> (u32, u32) {
+    (
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+    )
+}
+
 /// Why a lookup failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -84,6 +92,9 @@ pub struct Reader<S: Source = std::fs::File> {
     size: u64,
     /// Most bytes one lookup reads ([`Reader::reading_at_most`]).
     max: u64,
+    /// The header, when read whole ([`Held`]); empty otherwise, and each
+    /// lookup reads the one pair it needs.
+    header: Vec<u8>,
 }
 
 impl Reader<std::fs::File> {
@@ -102,6 +113,7 @@ impl Reader<std::fs::File> {
             src: f,
             size: m.len(),
             max: u64::MAX,
+            header: Vec::new(),
         };
         Ok((r, Identity::of(&m)))
     }
@@ -128,7 +140,25 @@ impl Identity {
             m.ctime_nsec(),
         ])
     }
+
+    /// Whether the file was last changed (content or inode) at least
+    /// [`SETTLED`] before `now`. A change after `now` then gives it other
+    /// times, whatever the granularity of the file system's clock (a
+    /// change within the same tick as the last one would not: a header
+    /// read then may be older than the file, and is read again).
+    fn settled_at(&self, now: std::time::SystemTime) -> bool {
+        let [.., m, mn, c, cn] = self.0;
+        // Whole seconds, rounded up.
+        let last = m.max(c) + i64::from(mn > 0 || cn > 0);
+        now.duration_since(std::time::UNIX_EPOCH)
+            .is_ok_and(|d| last.saturating_add(SETTLED) <= d.as_secs() as i64)
+    }
 }
+
+/// Seconds after its last change when a file's header may be kept
+/// ([`Held`]): more than any file system's timestamp granularity (FAT's
+/// two seconds) and the lag of the kernel's coarse clock.
+const SETTLED: i64 = 3;
 
 /// A database file kept open from lookup to lookup by a server's loop
 /// (tcpserver's parent): each [`Held::get`] looks at the path (one stat)
@@ -136,22 +166,43 @@ impl Identity {
 /// otherwise it opens the path again. What a lookup finds is what the
 /// original's open for each connection finds: a new file renamed into
 /// place (tcprules), a changed one, a removed one (the open's error) are
-/// all seen at the next lookup. Nothing of the file's content is kept.
+/// all seen at the next lookup.
+///
+/// The header (the 256 table pointers every key's lookup starts from) is
+/// read whole, once for all of a connection's keys, and kept from
+/// connection to connection once the file has not changed for
+/// [`SETTLED`] seconds: any later change gives the file other times, and
+/// the header is read again. Nothing else of the content is kept.
 pub struct Held {
     max: u64,
     open: Option<(Reader, Identity)>,
+    /// Whether the held reader's header may serve the next lookups.
+    settled: bool,
 }
 
 impl Held {
     /// Nothing held yet; each reader read at most `max` bytes a lookup
     /// ([`Reader::reading_at_most`]).
     pub fn new(max: u64) -> Held {
-        Held { max, open: None }
+        Held {
+            max,
+            open: None,
+            settled: false,
+        }
     }
 
     /// The database `path` names now.
     pub fn get(&mut self, path: impl AsRef<std::path::Path>) -> io::Result<&Reader> {
-        let path = path.as_ref();
+        // The clock before the stat: a change after the stat comes later.
+        self.get_at(path.as_ref(), std::time::SystemTime::now())
+    }
+
+    /// [`Held::get`] with the clock read before the stat.
+    fn get_at(
+        &mut self,
+        path: &std::path::Path,
+        clock: std::time::SystemTime,
+    ) -> io::Result<&Reader> {
         let now = match std::fs::metadata(path) {
             Ok(m) => Identity::of(&m),
             Err(e) => {
@@ -161,14 +212,19 @@ impl Held {
         };
         // Another file, or a changed one, is closed before the open: a
         // server at its descriptor limit has room for the new one.
-        let held = match self.open.take().filter(|(_, id)| *id == now) {
+        let (mut r, id) = match self.open.take().filter(|(_, id)| *id == now) {
+            Some(h) if self.settled => return Ok(&self.open.insert(h).0),
             Some(h) => h,
             None => {
+                self.settled = false;
                 let (r, id) = Reader::open_as(path)?;
                 (r.reading_at_most(self.max), id)
             }
         };
-        Ok(&self.open.insert(held).0)
+        // A change after the stat, while the header is read or later,
+        // gives the file other times than `id`: seen at the next stat.
+        self.settled = r.read_header() && id.settled_at(clock);
+        Ok(&self.open.insert((r, id)).0)
     }
 }
 
@@ -180,6 +236,7 @@ impl Reader<Vec<u8>> {
             src: data,
             size,
             max: u64::MAX,
+            header: Vec::new(),
         }
     }
 }
@@ -204,10 +261,25 @@ impl<S: Source> Reader<S> {
     fn pair_at(&self, pos: u64) -> Result<(u32, u32), Error> {
         let mut b = [0u8; 8];
         self.src.read_at(&mut b, pos)?;
-        Ok((
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
-        ))
+        Ok(pair(&b))
+    }
+
+    /// Reads the header whole, for the lookups to come ([`Held`]);
+    /// whether it was read. A database smaller than a header, a failed
+    /// read or no memory for it leave each lookup to read its pair, and
+    /// find what is wrong.
+    fn read_header(&mut self) -> bool {
+        let h = &mut self.header;
+        h.clear();
+        if self.size < HEADER as u64 || crate::sys::fallible(|| h.try_reserve(HEADER)).is_err() {
+            return false;
+        }
+        h.resize(HEADER, 0);
+        if self.src.read_at(h, 0).is_err() {
+            h.clear();
+            return false;
+        }
+        true
     }
 
     /// The `len` bytes at `pos`, into `out` (its earlier contents gone).
@@ -325,7 +397,11 @@ impl<S: Source> Reader<S> {
         let mut budget = self.max;
         let h = hash(key);
         self.spend(&mut budget, 8)?;
-        let (tpos, slots) = self.pair_at((h as u64 & 255) * 8)?;
+        let at = (h as usize & 255) * 8;
+        let (tpos, slots) = match self.header.get(at..at + 8) {
+            Some(b) => pair(b),
+            None => self.pair_at(at as u64)?,
+        };
         if slots == 0 {
             return Ok(false);
         }
@@ -504,6 +580,94 @@ mod tests {
             );
         }
         assert_eq!(db.get(&[b'k'; 250]).unwrap(), None);
+    }
+
+    /// An empty directory of this test run's.
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("cdb-held-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A database of one record, `key` -> `data`.
+    fn one_record(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new(io::Cursor::new(Vec::new())).unwrap();
+        w.add(key, data).unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_held_file_rewritten_in_place_at_once_is_read_anew() {
+        // Rewritten faster than the file system's clock ticks, in place,
+        // to the same size: the times may not change from one rewrite to
+        // the next, so the header of a file this young is read again for
+        // every lookup. Two keys in different header slots.
+        let dir = scratch("young");
+        let path = dir.join("rules.cdb");
+        let (a, b) = (b"1.2.3.4".as_slice(), b"1.2.3.5".as_slice());
+        assert_ne!(hash(a) & 255, hash(b) & 255);
+        let mut held = Held::new(u64::MAX);
+        for i in 0..200 {
+            let (key, other) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            std::fs::write(&path, one_record(key, b"+X=y")).unwrap();
+            let db = held.get(&path).unwrap();
+            assert_eq!(
+                db.get(key).unwrap().as_deref(),
+                Some(&b"+X=y"[..]),
+                "rewrite {i}"
+            );
+            assert_eq!(db.get(other).unwrap(), None);
+        }
+        assert!(!held.settled);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_settled_file_keeps_its_header_until_it_changes() {
+        let dir = scratch("settled");
+        let path = dir.join("rules.cdb");
+        std::fs::write(&path, one_record(b"a", b"1")).unwrap();
+        let mut held = Held::new(u64::MAX);
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+        assert_eq!(
+            held.get_at(&path, later).unwrap().get(b"a").unwrap(),
+            Some(b"1".to_vec())
+        );
+        assert!(held.settled);
+        assert_eq!(held.open.as_ref().unwrap().0.header.len(), HEADER);
+        // Changed in place, to the same size, at another time: read anew.
+        std::fs::write(&path, one_record(b"b", b"2")).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1 << 30))
+            .unwrap();
+        let db = held.get_at(&path, later).unwrap();
+        assert_eq!(db.get(b"b").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(db.get(b"a").unwrap(), None);
+        // Smaller than a header: no header kept, the lookup's error.
+        std::fs::write(&path, b"short").unwrap();
+        assert_eq!(
+            held.get_at(&path, later).unwrap().get(b"a"),
+            Err(Error::Corrupt)
+        );
+        assert!(!held.settled);
+        // Gone: the stat's error, nothing held.
+        std::fs::remove_file(&path).unwrap();
+        assert!(held.get_at(&path, later).is_err());
+        assert!(held.open.is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn settled_three_seconds_after_the_last_change() {
+        let id = |m: i64, mn: i64, c: i64, cn: i64| Identity([0, 0, 0, 0, 0, 0, m, mn, c, cn]);
+        let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        assert!(id(100, 0, 100, 0).settled_at(at(103)));
+        assert!(!id(100, 0, 100, 0).settled_at(at(102)));
+        // The later of the two times, rounded up to a whole second.
+        assert!(!id(100, 0, 101, 0).settled_at(at(103)));
+        assert!(!id(100, 1, 100, 0).settled_at(at(103)));
+        assert!(id(100, 1, 100, 0).settled_at(at(104)));
     }
 
     #[test]
