@@ -51,6 +51,18 @@ impl Source for Vec<u8> {
     }
 }
 
+/// Empties `v` and makes room in it for `n` bytes, or fails with ENOMEM
+/// when the memory left cannot give it. A buffer that has the room is
+/// left alone, and so is the allocator's flag ([`crate::sys::fallible`]):
+/// a static, whose page a parent that forks after each lookup would copy.
+fn room(v: &mut Vec<u8>, n: usize) -> Result<(), Error> {
+    v.clear();
+    if v.capacity() >= n {
+        return Ok(());
+    }
+    crate::sys::fallible(|| v.try_reserve(n)).map_err(|_| Error::Io(nix::errno::Errno::ENOMEM))
+}
+
 /// Two little-endian u32 from 8 bytes.
 fn pair(b: &[u8]) -> (u32, u32) {
     (
@@ -271,7 +283,7 @@ impl<S: Source> Reader<S> {
     fn read_header(&mut self) -> bool {
         let h = &mut self.header;
         h.clear();
-        if self.size < HEADER as u64 || crate::sys::fallible(|| h.try_reserve(HEADER)).is_err() {
+        if self.size < HEADER as u64 || room(h, HEADER).is_err() {
             return false;
         }
         h.resize(HEADER, 0);
@@ -293,9 +305,7 @@ impl<S: Source> Reader<S> {
         {
             return Err(Error::Corrupt);
         }
-        out.clear();
-        crate::sys::fallible(|| out.try_reserve(len as usize))
-            .map_err(|_| Error::Io(nix::errno::Errno::ENOMEM))?;
+        room(out, len as usize)?;
         out.resize(len as usize, 0);
         self.src.read_at(out, pos)
     }
@@ -340,8 +350,8 @@ impl<S: Source> Reader<S> {
         let mut block = [0u8; RECORD_BLOCK];
         // Past the end of the file, the lengths are corrupt, as a read of
         // them alone would find.
-        let room = self.size.checked_sub(rpos).filter(|&r| r >= 8);
-        let n = room.ok_or(Error::Corrupt)?.min(RECORD_BLOCK as u64) as usize;
+        let left = self.size.checked_sub(rpos).filter(|&r| r >= 8);
+        let n = left.ok_or(Error::Corrupt)?.min(RECORD_BLOCK as u64) as usize;
         let got = &mut block[..n];
         self.src.read_at(got, rpos)?;
         let klen = u32::from_le_bytes([got[0], got[1], got[2], got[3]]);
@@ -363,9 +373,7 @@ impl<S: Source> Reader<S> {
         let dstart = kstart + u64::from(klen);
         match kend.checked_add(dlen as usize).filter(|&e| e <= n) {
             Some(dend) => {
-                data.clear();
-                crate::sys::fallible(|| data.try_reserve(dlen as usize))
-                    .map_err(|_| Error::Io(nix::errno::Errno::ENOMEM))?;
+                room(data, dlen as usize)?;
                 data.extend_from_slice(&got[kend..dend]);
             }
             None => self.bytes_at(dstart, dlen, data)?,

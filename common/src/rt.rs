@@ -175,7 +175,11 @@ impl Runtime {
     fn collect(&mut self) -> bool {
         let mut any = false;
         for (sig, flag) in &self.flags {
-            if flag.swap(false, Ordering::SeqCst) {
+            // A flag that is not set is only read: a write would cost a
+            // parent that forks after each wait (tcpserver) a copy of its
+            // page. (The handlers run only inside the wait: none sets a
+            // flag between the load and the swap.)
+            if flag.load(Ordering::SeqCst) && flag.swap(false, Ordering::SeqCst) {
                 self.arrived |= 1u64 << (*sig as u32 % 64);
                 any = true;
             }
