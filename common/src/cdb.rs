@@ -354,8 +354,7 @@ impl<S: Source> Reader<S> {
         let n = left.ok_or(Error::Corrupt)?.min(RECORD_BLOCK as u64) as usize;
         let got = &mut block[..n];
         self.src.read_at(got, rpos)?;
-        let klen = u32::from_le_bytes([got[0], got[1], got[2], got[3]]);
-        let dlen = u32::from_le_bytes([got[4], got[5], got[6], got[7]]);
+        let (klen, dlen) = pair(got);
         if klen as usize != key.len() {
             return Ok(false);
         }
