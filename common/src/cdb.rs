@@ -183,7 +183,7 @@ const SETTLED: i64 = 3;
 /// The header (the 256 table pointers every key's lookup starts from) is
 /// read whole, once for all of a connection's keys, and kept from
 /// connection to connection once the file has not changed for
-/// [`SETTLED`] seconds: any later change gives the file other times, and
+/// three seconds: any later change gives the file other times, and
 /// the header is read again. Nothing else of the content is kept.
 pub struct Held {
     max: u64,
