@@ -9,7 +9,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use testutil::*;
@@ -82,21 +81,8 @@ fn through(bin: &Path, proxy: &Path, lib: &Path, backend: u16, dir: &Path) -> (S
 #[test]
 fn debians_ucspi_proxy_behind_our_tcpserver_and_tcpclient_as_behind_the_cs() {
     let t = TempDir::new("e2e-ucspi-proxy");
-    let debs = debian_debs(&["ucspi-proxy", "libbg2"]);
     let root = t.join("root");
-    for f in std::fs::read_dir(&debs).unwrap() {
-        let p = f.unwrap().path();
-        let n = p.file_name().unwrap().to_string_lossy().into_owned();
-        if n.starts_with("ucspi-proxy_") || n.starts_with("libbg2_") {
-            let o = Command::new("dpkg-deb")
-                .arg("-x")
-                .arg(&p)
-                .arg(&root)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{o:?}");
-        }
-    }
+    unpack_debs(&["ucspi-proxy", "libbg2"], &root);
     let (proxy, lib) = (root.join("usr/bin/ucspi-proxy"), root.join("usr/lib"));
     let backend = Listening::start(
         bin_dir().join("tcpserver").to_str().unwrap(),

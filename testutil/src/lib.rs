@@ -819,15 +819,39 @@ pub fn build_deb(out: &Path) -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
 
-/// Copies Debian's packages `names` (downloaded as by [`debian_debs`])
-/// into `dir`, for a throwaway root to install them from.
-pub fn debs_into(names: &[&str], dir: &Path) {
+/// The files of Debian's packages `names` (downloaded as by
+/// [`debian_debs`]), with their names.
+fn debs_named(names: &[&str]) -> Vec<(PathBuf, String)> {
     let debs = debian_debs(names);
+    let mut found = Vec::new();
     for f in fs::read_dir(&debs).unwrap() {
         let p = f.unwrap().path();
         let n = p.file_name().unwrap().to_string_lossy().into_owned();
         if names.iter().any(|k| n.starts_with(&format!("{k}_"))) {
-            fs::copy(&p, dir.join(&n)).unwrap();
+            found.push((p, n));
         }
+    }
+    found
+}
+
+/// Unpacks Debian's packages `names` into `root` with `dpkg-deb -x`:
+/// their files, not installed (no maintainer scripts, no root needed).
+pub fn unpack_debs(names: &[&str], root: &Path) {
+    for (p, n) in debs_named(names) {
+        let o = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(&p)
+            .arg(root)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{n}: {o:?}");
+    }
+}
+
+/// Copies Debian's packages `names` into `dir`, for a throwaway root to
+/// install them from.
+pub fn debs_into(names: &[&str], dir: &Path) {
+    for (p, n) in debs_named(names) {
+        fs::copy(&p, dir.join(&n)).unwrap();
     }
 }
