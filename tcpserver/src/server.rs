@@ -957,11 +957,16 @@ fn decide(
         // Only the records this lookup needs are read (pread), never the
         // whole file.
         // The parent keeps the file open while its path names it (one
-        // stat a connection instead of an open and a close).
+        // stat a connection instead of an open and a close), and its
+        // header once it has settled; a child reads the header once for
+        // all the keys it tries.
         let mut fresh = None;
         let db = match place {
             Place::Parent => held.get(file),
-            Place::Child => common::cdb::Reader::open(file).map(|r| &*fresh.insert(r)),
+            Place::Child => common::cdb::Reader::open(file).map(|mut r| {
+                r.read_header();
+                &*fresh.insert(r)
+            }),
         };
         match db {
             Err(e) if errno_of(&e) == Errno::ENOENT && o.rules_missing_ok => {}
