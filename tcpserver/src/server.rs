@@ -126,6 +126,9 @@ pub struct Connection<'a> {
     pub banner: &'a [u8],
     /// `-v`.
     pub verbose: bool,
+    /// The program made ready at start, where the flavor runs it on the
+    /// socket ([`Flavor::runs_program`]).
+    pub ready: Option<&'a mut Ready>,
 }
 
 /// tcpserver itself: the socket becomes fds 0 and 1 of the program.
@@ -166,9 +169,11 @@ impl Flavor for Tcp {
         } else {
             drop(fd);
         }
-        let prepared = Prepared::new(c.program, Some(&c.env));
         sys::default_signal(Signal::SIGPIPE);
-        let e = prepared.exec();
+        let e = match c.ready {
+            Some(ready) => ready.exec(&c.env),
+            None => Prepared::new(c.program, Some(&c.env)).exec(),
+        };
         drop_conn(&[&"unable to run ", &c.program[0]], e)
     }
     fn runs_program(&self) -> bool {
@@ -528,6 +533,12 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         && !o.ident
         && o.localname.is_some()
         && o.banner.is_empty();
+    // The program made ready once, for every start: by the parent, or by
+    // a forked child after its lookups.
+    let mut ready = flavor.runs_program().then(|| Ready {
+        prog: Prepared::new(&o.program, None),
+        environ: Environ::current(),
+    });
     let mut launch = in_parent.then(|| {
         let spawner = rt.spawner();
         // With one CPU to run on, the parent starts each program with
@@ -542,8 +553,6 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         Launch {
             spawner,
             how,
-            prog: Prepared::new(&o.program, None),
-            environ: Environ::current(),
             work: Work::new(),
         }
     });
@@ -615,7 +624,8 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         // before the child's lines.
         status(&o, children.len() as u64 + 1);
         let conn_num = if counting { per_ip.add(&ip) } else { 0 };
-        if let (Some(launch), 0) = (launch.as_mut(), conn.as_raw_fd()) {
+        if let (Some(launch), Some(ready), 0) = (launch.as_mut(), ready.as_mut(), conn.as_raw_fd())
+        {
             // None: go on to fork a child; Some(pid or None): done.
             let work = &mut launch.work;
             let decided = decide(
@@ -630,7 +640,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
             );
             let started = match decided {
                 Ok(Decision::Fork) => None,
-                Ok(Decision::Run) => Some(start(&o, launch)),
+                Ok(Decision::Run) => Some(start(&o, launch, ready)),
                 Ok(Decision::Refused) => Some(None),
                 Err(d) => {
                     d.warn(&o);
@@ -657,7 +667,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
             Ok(Forked::Child) => {
                 rt.reset_child();
                 drop(listener);
-                child(&o, &*flavor, conn, peer, &bound, conn_num)
+                child(&o, &*flavor, conn, peer, &bound, conn_num, ready.as_mut())
             }
             Ok(Forked::Parent(pid)) => children.adopt(pid, Client { ip }),
             Err(e) => {
@@ -1054,7 +1064,7 @@ enum Start {
 /// Starts the program of a connection decided in the parent, its socket
 /// (fd 0) as fds 0 and 1: the pid, or `None` after the warning the
 /// original would have written (`unable to fork`, `unable to run PROG`).
-fn start(o: &Opts, l: &mut Launch) -> Option<nix::unistd::Pid> {
+fn start(o: &Opts, l: &mut Launch, ready: &mut Ready) -> Option<nix::unistd::Pid> {
     let plan = PLAN;
     let cannot_run = |e: Errno| drop_line(&[&"unable to run ", &o.program[0]], e);
     let spawner = &l.spawner;
@@ -1066,9 +1076,10 @@ fn start(o: &Opts, l: &mut Launch) -> Option<nix::unistd::Pid> {
         (Start::Fork, e) | (Start::Spawn(_), e @ Errno::EAGAIN) => cannot_fork(e),
         (Start::Spawn(_), e) => cannot_run(e),
     };
-    let r = l.environ.with_edited(&l.work.env, |env| match &l.how {
-        Start::Spawn(p) => p.spawn(&l.prog, env),
-        Start::Fork => spawner.fork_exec_with_env(&l.prog, env, &plan, None, &cannot_run),
+    let Ready { prog, environ } = ready;
+    let r = environ.with_edited(&l.work.env, |env| match &l.how {
+        Start::Spawn(p) => p.spawn(prog, env),
+        Start::Fork => spawner.fork_exec_with_env(prog, env, &plan, None, &cannot_run),
     });
     r.map_err(failed).ok()
 }
@@ -1077,14 +1088,29 @@ fn start(o: &Opts, l: &mut Launch) -> Option<nix::unistd::Pid> {
 /// starts it, stays 0 and becomes 1 too.
 const PLAN: [FdAction; 2] = [FdAction(0, 0), FdAction(0, 1)];
 
-/// What the parent keeps to start programs: the program prepared once
-/// (argv, the places to look for it), and its own environment.
+/// What the parent keeps to start programs itself.
 struct Launch {
     spawner: Spawner,
     how: Start,
+    work: Work,
+}
+
+/// The program, made ready once at start for every connection (no copy of
+/// the environment for each): its argv and the places to look for it, and
+/// the server's environment, which each start edits in place
+/// ([`Environ::with_edited`]). A forked child inherits it.
+pub struct Ready {
     prog: Prepared,
     environ: Environ,
-    work: Work,
+}
+
+impl Ready {
+    /// Runs the program in place of this process, its environment this
+    /// one's edited by `edit`: the error to report if it cannot.
+    pub fn exec(&mut self, edit: &EnvEdit) -> Errno {
+        let Ready { prog, environ } = self;
+        environ.with_edited(edit, |env| prog.exec_with_env(env))
+    }
 }
 
 /// The per-connection child: [`decide`], then the flavor's last step.
@@ -1095,6 +1121,7 @@ fn child(
     peer: socket2::SockAddr,
     bound: &Bound,
     conn_num: u32,
+    ready: Option<&mut Ready>,
 ) -> ! {
     let mut work = Work::new();
     match decide(
@@ -1123,6 +1150,7 @@ fn child(
                 &o.banner
             },
             verbose: o.verbosity == Verbosity::Verbose,
+            ready,
         }),
     }
 }
