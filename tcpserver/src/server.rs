@@ -495,36 +495,6 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
     } else {
         0
     });
-    // Each child starts as a copy of this process and then needs some heap
-    // of its own (names, environment, argv): it is reserved here, a block
-    // taken and given back at the top of the heap, which stays mapped. So
-    // a memory limit the server starts under also serves connections: the
-    // child's needs are counted at start, not found missing in a child.
-    let headroom: Vec<u8> = Vec::with_capacity(CHILD_HEADROOM);
-    drop(std::hint::black_box(headroom));
-    if o.print_port {
-        let _ = std::io::stdout()
-            .lock()
-            .write_all(format!("{}\n", bound.port).as_bytes());
-    }
-    // fds 0 and 1 are the connection's in every child; ours are closed, as
-    // the original does, so that accept can use them: the server needs no
-    // more descriptors than the C one (0 and 1 free, 2, the listener). A
-    // listener started on 0 or 1 (closed by whoever started us) moves up.
-    let listener = if listener.as_raw_fd() <= 1 {
-        match sys::dup_inherited(listener.as_raw_fd()) {
-            Ok(fd) => {
-                drop(listener);
-                Socket::from(fd)
-            }
-            Err(e) => diag::fatal_sys(&[&"unable to listen"], e),
-        }
-    } else {
-        listener
-    };
-    sys::close_std(0);
-    sys::close_std(1);
-    let mut accept_backoff = Backoff::new();
     // No lookup that can block and no line that needs the child's pid
     // before its exec: the parent does the child's work itself.
     let in_parent = flavor.runs_program()
@@ -556,6 +526,36 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
             work: Work::new(),
         }
     });
+    // Each child starts as a copy of this process and then needs some heap
+    // of its own (names, environment, argv): it is reserved here, a block
+    // taken and given back at the top of the heap, which stays mapped. So
+    // a memory limit the server starts under also serves connections: the
+    // child's needs are counted at start, not found missing in a child.
+    let headroom: Vec<u8> = Vec::with_capacity(CHILD_HEADROOM);
+    drop(std::hint::black_box(headroom));
+    if o.print_port {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(format!("{}\n", bound.port).as_bytes());
+    }
+    // fds 0 and 1 are the connection's in every child; ours are closed, as
+    // the original does, so that accept can use them: the server needs no
+    // more descriptors than the C one (0 and 1 free, 2, the listener). A
+    // listener started on 0 or 1 (closed by whoever started us) moves up.
+    let listener = if listener.as_raw_fd() <= 1 {
+        match sys::dup_inherited(listener.as_raw_fd()) {
+            Ok(fd) => {
+                drop(listener);
+                Socket::from(fd)
+            }
+            Err(e) => diag::fatal_sys(&[&"unable to listen"], e),
+        }
+    } else {
+        listener
+    };
+    sys::close_std(0);
+    sys::close_std(1);
+    let mut accept_backoff = Backoff::new();
     status(&o, 0);
     // Connections accepted since the last wait: while the backlog holds
     // more, the next is accepted at once, up to ACCEPT_BURST of them, and
