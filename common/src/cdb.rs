@@ -51,16 +51,11 @@ impl Source for Vec<u8> {
     }
 }
 
-/// Empties `v` and makes room in it for `n` bytes, or fails with ENOMEM
-/// when the memory left cannot give it. A buffer that has the room is
-/// left alone, and so is the allocator's flag ([`crate::sys::fallible`]):
-/// a static, whose page a parent that forks after each lookup would copy.
+/// Empties `v` and makes room in it for `n` bytes
+/// ([`crate::sys::reserve_or_enomem`]), or fails with ENOMEM.
 fn room(v: &mut Vec<u8>, n: usize) -> Result<(), Error> {
     v.clear();
-    if v.capacity() >= n {
-        return Ok(());
-    }
-    crate::sys::fallible(|| v.try_reserve(n)).map_err(|_| Error::Io(nix::errno::Errno::ENOMEM))
+    crate::sys::reserve_or_enomem(v, n).map_err(|_| Error::Io(nix::errno::Errno::ENOMEM))
 }
 
 /// Two little-endian u32 from 8 bytes.

@@ -529,10 +529,20 @@ pub fn fallible<T>(f: impl FnOnce() -> T) -> T {
 /// the memory left cannot hold it, for the caller to report with what it
 /// was reading (the originals' stralloc growth failing in getln or a read).
 pub fn extend_or_enomem(v: &mut Vec<u8>, part: &[u8]) -> std::io::Result<()> {
-    fallible(|| v.try_reserve(part.len()))
-        .map_err(|_| std::io::Error::from_raw_os_error(nix::libc::ENOMEM))?;
+    reserve_or_enomem(v, part.len())?;
     v.extend_from_slice(part);
     Ok(())
+}
+
+/// Room in `v` for `n` more bytes, or ENOMEM when the memory left cannot
+/// give it. A vector that has the room is left alone, and so is the flag
+/// of [`fallible`]: a static, whose page a parent that forks after each
+/// use (tcpserver's) would copy.
+pub fn reserve_or_enomem<T>(v: &mut Vec<T>, n: usize) -> std::io::Result<()> {
+    if v.capacity() - v.len() >= n {
+        return Ok(());
+    }
+    fallible(|| v.try_reserve(n)).map_err(|_| std::io::Error::from_raw_os_error(nix::libc::ENOMEM))
 }
 
 /// A null result: given back inside [`fallible`], else the end.

@@ -170,10 +170,16 @@ impl Flavor for Tcp {
             drop(fd);
         }
         sys::default_signal(Signal::SIGPIPE);
-        let e = match c.ready {
-            Some(ready) => ready.exec(&c.env),
-            None => Prepared::new(c.program, Some(&c.env)).exec(),
+        // (The server makes it ready at start for this flavor.)
+        let mut here;
+        let ready = match c.ready {
+            Some(r) => r,
+            None => {
+                here = Ready::new(c.program);
+                &mut here
+            }
         };
+        let e = ready.exec(&c.env);
         drop_conn(&[&"unable to run ", &c.program[0]], e)
     }
     fn runs_program(&self) -> bool {
@@ -505,10 +511,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
         && o.banner.is_empty();
     // The program made ready once, for every start: by the parent, or by
     // a forked child after its lookups.
-    let mut ready = flavor.runs_program().then(|| Ready {
-        prog: Prepared::new(&o.program, None),
-        environ: Environ::current(),
-    });
+    let mut ready = flavor.runs_program().then(|| Ready::new(&o.program));
     let mut launch = in_parent.then(|| {
         let spawner = rt.spawner();
         // With one CPU to run on, the parent starts each program with
@@ -1105,6 +1108,14 @@ pub struct Ready {
 }
 
 impl Ready {
+    /// `program` (argv) with this process's environment.
+    pub fn new(program: &[OsString]) -> Ready {
+        Ready {
+            prog: Prepared::new(program, None),
+            environ: Environ::current(),
+        }
+    }
+
     /// Runs the program in place of this process, its environment this
     /// one's edited by `edit`: the error to report if it cannot.
     pub fn exec(&mut self, edit: &EnvEdit) -> Errno {
