@@ -894,3 +894,100 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
         "{log}"
     );
 }
+
+/// Connects with TLS and, at once and in both directions, sends `input`
+/// (then close_notify, the client's half-close) and reads until the
+/// server's close_notify or end of file, on one nonblocking socket: the
+/// bytes received, or what ended the session. Unlike [`tls_talk`] it
+/// never writes while the server waits for it to read, so a program that
+/// answers as it reads (`cat`) can stream more than the buffers hold.
+fn tls_stream(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    input: &[u8],
+    secs: u64,
+) -> Result<Vec<u8>, String> {
+    use std::io::ErrorKind::WouldBlock;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (mut sent, mut closed, mut out) = (0, false, Vec::new());
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        if Instant::now() > deadline {
+            return Err(format!("stalled: {sent} sent, {} received", out.len()));
+        }
+        let mut moved = false;
+        if !conn.is_handshaking() && sent < input.len() && !conn.wants_write() {
+            let end = input.len().min(sent + (1 << 14));
+            sent += conn.writer().write(&input[sent..end]).unwrap();
+            moved = true;
+        }
+        if !conn.is_handshaking() && sent == input.len() && !closed {
+            conn.send_close_notify();
+            closed = true;
+        }
+        while conn.wants_write() {
+            match conn.write_tls(&mut sock) {
+                Ok(_) => moved = true,
+                Err(e) if e.kind() == WouldBlock => break,
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+        match conn.read_tls(&mut sock) {
+            Ok(0) => return Ok(out),
+            Ok(_) => {
+                moved = true;
+                let state = conn.process_new_packets().map_err(|e| e.to_string())?;
+                let mut n = state.plaintext_bytes_to_read();
+                while n > 0 {
+                    let k = conn.reader().read(&mut buf[..n.min(1 << 16)]).unwrap();
+                    out.extend_from_slice(&buf[..k]);
+                    n -= k;
+                }
+                if state.peer_has_closed() {
+                    return Ok(out);
+                }
+            }
+            Err(e) if e.kind() == WouldBlock => {}
+            Err(e) => return Err(format!("read: {e}")),
+        }
+        if !moved {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+#[test]
+fn large_streams_both_ways_through_the_relay() {
+    let dir = TempDir::new("ssl-stream");
+    certs(dir.path());
+    let config = client_config(dir.path(), None);
+    let input = Rand::new(7).bytes(8 << 20);
+    // An echo: the program writes as it reads, so both directions are
+    // full at once; the client's half-close ends it, and every byte comes
+    // back in order.
+    let echo = local(&["-v"], "cat", &[], dir.path());
+    let got = tls_stream(addr(&echo), config.clone(), &input, 60).unwrap();
+    assert_eq!(got.len(), input.len());
+    assert!(got == input, "the echo differs");
+    ends(&echo, 1);
+    // A program that reads all, then answers: the half-close reaches it
+    // as end of file, and its answer still goes out.
+    script(dir.join("count"), "#!/bin/sh\nwc -c\n");
+    let count = local(&["-v"], "./count", &[], dir.path());
+    let got = tls_stream(addr(&count), config.clone(), &input, 60).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got).trim(), (8 << 20).to_string());
+    ends(&count, 1);
+    // A program that writes much without reading: all of it arrives, and
+    // its exit ends the session.
+    script(dir.join("spew"), "#!/bin/sh\nhead -c 33554432 /dev/zero\n");
+    let spew = local(&["-v"], "./spew", &[], dir.path());
+    let got = tls_stream(addr(&spew), config, b"", 60).unwrap();
+    assert_eq!(got.len(), 32 << 20);
+    assert!(got.iter().all(|&b| b == 0));
+    let log = ends(&spew, 1);
+    assert!(log.contains(" status 0\n"), "{log}");
+}
