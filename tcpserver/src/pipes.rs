@@ -99,6 +99,39 @@ pub fn main(args: &[OsString], mode: Mode) -> i32 {
     }
 }
 
+/// One direction's chunk, read and not yet all written on.
+#[derive(Default)]
+struct Pending {
+    data: Vec<u8>,
+    /// How much of `data` has been written.
+    done: usize,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.done == self.data.len()
+    }
+
+    /// Writes what the descriptor takes now (it polled writable: a pipe
+    /// then takes a chunk this small whole); false on an error.
+    fn write_to(&mut self, to: &mut File) -> bool {
+        match to.write(&self.data[self.done..]) {
+            Ok(n) if n > 0 => {
+                self.done += n;
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => true,
+            _ => false,
+        }
+    }
+}
+
+/// The copier, as the original's: each direction either reads a chunk
+/// (when it has none left to write) or writes the one it has (when the
+/// other end can take it), and one wait covers both. A write never waits
+/// on its own: a program that answers as it reads (`cat`) can fill both
+/// pipes at once, and a copier blocked writing to it while it is blocked
+/// writing to the copier would wait forever.
 fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
     let stdin = std::io::stdin();
     let mut input = stdin.as_fd().try_clone_to_owned().map(File::from).ok();
@@ -109,6 +142,7 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
         .ok();
     let mut to_prog = Some(to_prog);
     let (mut prev_in, mut prev_out) = (0u8, 0u8);
+    let (mut left, mut right) = (Pending::default(), Pending::default());
     let mut buf = [0u8; CHUNK];
     // The runtime's wait: a poll error that persists warns once and waits,
     // never spins.
@@ -116,56 +150,65 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
         return;
     };
     loop {
-        let (in_ready, out_ready) = {
-            let from = (from_prog.as_fd(), PollFlags::POLLIN);
-            let wake = match (&input, &to_prog) {
-                (Some(i), Some(_)) => rt.wait(&[from, (i.as_fd(), PollFlags::POLLIN)], None),
-                _ => rt.wait(&[from], None),
-            };
-            (wake.ready(1), wake.ready(0))
+        // Left: the original stdin to the program; right: the program's
+        // output to the original stdout.
+        let read_in = left.is_empty() && to_prog.is_some();
+        let left_watch = match (read_in, &input, &to_prog) {
+            (true, Some(i), _) => Some((i.as_fd(), PollFlags::POLLIN)),
+            (false, _, Some(t)) => Some((t.as_fd(), PollFlags::POLLOUT)),
+            _ => None,
         };
-        if in_ready {
-            let n = input
-                .as_mut()
-                .map_or(Ok(0), |i| i.read(&mut buf))
-                .unwrap_or(0);
-            if n == 0 {
-                input = None;
-                to_prog = None;
-                if mode == Mode::Record {
-                    let _ = std::io::stderr().write_all(format!("{pid} < [EOF]\n").as_bytes());
+        let right_watch = match (right.is_empty(), &output) {
+            (true, _) => (from_prog.as_fd(), PollFlags::POLLIN),
+            (false, Some(o)) => (o.as_fd(), PollFlags::POLLOUT),
+            (false, None) => return,
+        };
+        let (wake, left_at, right_at) = match left_watch {
+            Some(l) => (rt.wait(&[l, right_watch], None), Some(0), 1),
+            None => (rt.wait(&[right_watch], None), None, 0),
+        };
+        if left_at.is_some_and(|i| wake.ready(i)) {
+            if read_in {
+                let n = input
+                    .as_mut()
+                    .map_or(Ok(0), |i| i.read(&mut buf))
+                    .unwrap_or(0);
+                if n == 0 {
+                    input = None;
+                    to_prog = None;
+                    if mode == Mode::Record {
+                        let _ = std::io::stderr().write_all(format!("{pid} < [EOF]\n").as_bytes());
+                    }
+                } else {
+                    take(mode, pid, b'<', &buf[..n], &mut prev_in, &mut left);
                 }
-            } else if !forward(mode, pid, b'<', &buf[..n], &mut prev_in, to_prog.as_mut()) {
+            } else if !to_prog.as_mut().is_some_and(|t| left.write_to(t)) {
                 return;
             }
         }
-        if out_ready {
-            let n = from_prog.read(&mut buf).unwrap_or(0);
-            if n == 0 {
-                if mode == Mode::Record {
-                    let _ = std::io::stderr().write_all(format!("{pid} > [EOF]\n").as_bytes());
+        if wake.ready(right_at) {
+            if right.is_empty() {
+                let n = from_prog.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    if mode == Mode::Record {
+                        let _ = std::io::stderr().write_all(format!("{pid} > [EOF]\n").as_bytes());
+                    }
+                    return;
                 }
-                return;
-            }
-            if !forward(mode, pid, b'>', &buf[..n], &mut prev_out, output.as_mut()) {
+                take(mode, pid, b'>', &buf[..n], &mut prev_out, &mut right);
+            } else if !output.as_mut().is_some_and(|o| right.write_to(o)) {
                 return;
             }
         }
     }
 }
 
-/// Records or fixes one chunk of direction `dir`, then writes it on; false
-/// when it cannot be written.
-fn forward(
-    mode: Mode,
-    pid: u32,
-    dir: u8,
-    chunk: &[u8],
-    prev: &mut u8,
-    to: Option<&mut File>,
-) -> bool {
-    let mut fixed = Vec::new();
-    let data = match mode {
+/// Records or fixes one chunk of direction `dir` as it is read, and keeps
+/// it in `to` to be written on.
+fn take(mode: Mode, pid: u32, dir: u8, chunk: &[u8], prev: &mut u8, to: &mut Pending) {
+    to.data.clear();
+    to.done = 0;
+    match mode {
         Mode::Record => {
             let mut lines = Vec::new();
             record(pid, dir, chunk, &mut lines);
@@ -173,14 +216,10 @@ fn forward(
             for l in &lines {
                 let _ = err.write_all(l);
             }
-            chunk
+            to.data.extend_from_slice(chunk);
         }
-        Mode::FixCr => {
-            fixcr(chunk, prev, &mut fixed);
-            &fixed[..]
-        }
-    };
-    to.is_some_and(|w| w.write_all(data).is_ok())
+        Mode::FixCr => fixcr(chunk, prev, &mut to.data),
+    }
 }
 
 #[cfg(test)]

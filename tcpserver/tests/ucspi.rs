@@ -165,6 +165,69 @@ fn fixcrio_both_directions() {
     );
 }
 
+/// The data of one direction (`<` or `>`) of a recordio transcript, put
+/// back together from its lines.
+fn transcribed(err: &[u8], dir: u8) -> Vec<u8> {
+    let mut data = Vec::new();
+    for line in err.split_inclusive(|&b| b == b'\n') {
+        let rest = &line[line.iter().position(|&b| b == b' ').unwrap() + 1..];
+        let Some(piece) = rest.strip_prefix(&[dir, b' ']) else {
+            continue;
+        };
+        if piece == b"[EOF]\n" {
+            continue;
+        }
+        match piece.strip_suffix(b" \n") {
+            Some(p) => {
+                data.extend_from_slice(p);
+                data.push(b'\n');
+            }
+            None => data.extend_from_slice(piece.strip_suffix(b"+\n").unwrap()),
+        }
+    }
+    data
+}
+
+#[test]
+fn recordio_and_fixcrio_copy_both_ways_at_once() {
+    // A program that writes as it reads, more than it reads: once both
+    // pipes are full (64 KiB each), the copier must go on reading the
+    // program's output while the program cannot take more input. A copier
+    // blocked writing to the program, while the program is blocked writing
+    // to it, waits forever (as ours did).
+    let mut r = Rand::new(0x10);
+    let mut input = r.from(b"abc\r\n", 4 << 20);
+    input.push(b'\n');
+    let twice: Vec<u8> = input
+        .split_inclusive(|&b| b == b'\n')
+        .flat_map(|l| [l, l].concat())
+        .collect();
+    let here = std::path::Path::new(".");
+    let (code, out, err) = run_input_within(60.0, RECORDIO, &["sed", "p"], &input, here);
+    assert_eq!(code, 0);
+    assert!(out == twice, "recordio sed p: the output differs");
+    assert!(
+        transcribed(&err, b'<') == input,
+        "the transcript of the input"
+    );
+    assert!(
+        transcribed(&err, b'>') == twice,
+        "the transcript of the output"
+    );
+    let (code, out, err) = run_input_within(60.0, FIXCRIO, &["sed", "p"], &input, here);
+    assert_eq!((code, err), (0, vec![]));
+    let mut prev = 0;
+    let mut fixed = Vec::new();
+    for b in &twice {
+        if *b == b'\n' && prev != b'\r' {
+            fixed.push(b'\r');
+        }
+        fixed.push(*b);
+        prev = *b;
+    }
+    assert!(out == fixed, "fixcrio sed p: the output differs");
+}
+
 #[test]
 fn argv0_runs_with_another_name() {
     assert_eq!(

@@ -585,6 +585,16 @@ fn cr_filters_random_bytes() {
             assert_eq!(o, c, "case {case}, {name}: {input:?}");
         }
     }
+    // fixcrio relays both ways at once: 4 MiB through `cat` fills the pipes
+    // in both directions (64 KiB each), which the short inputs above never
+    // do. The same bytes come out of both, and nothing waits forever.
+    // (A copier that waits forever fails the test after a minute.)
+    let input = r.from(b"abc\r\n\n\0", 4 << 20);
+    let [c, o] = [reference_bin("fixcrio"), bin_dir().join("fixcrio")]
+        .map(|bin| run_input_within(60.0, bin.to_str().unwrap(), &["cat"], &input, t.path()));
+    assert_eq!((o.0, &o.2), (c.0, &c.2));
+    assert!(o.1 == c.1, "fixcrio cat, 4 MiB: outputs differ");
+    assert!(c.1.len() > input.len(), "no CR added");
 }
 
 /// What a log line or the program's environment says, with the numbers

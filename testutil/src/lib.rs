@@ -236,14 +236,26 @@ pub fn run_input(
     env: &[(&str, &str)],
     remove: &[&str],
 ) -> (i32, Vec<u8>, Vec<u8>) {
-    use std::io::Write;
     let mut cmd = Command::new(bin);
     cmd.args(args).current_dir(cwd);
     for r in remove {
         cmd.env_remove(r);
     }
+    let (c, writer) = spawn_with_input(cmd.envs(env.iter().copied()), input);
+    let o = c.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (o.status.code().unwrap_or(-1), o.stdout, o.stderr)
+}
+
+/// Starts `cmd` with stdin, stdout and stderr on pipes, and `input` written
+/// to its stdin from another thread (so large inputs cannot deadlock),
+/// which ends once all of it is written or the program's stdin is gone.
+fn spawn_with_input(
+    cmd: &mut Command,
+    input: &[u8],
+) -> (std::process::Child, std::thread::JoinHandle<()>) {
+    use std::io::Write;
     let mut c = cmd
-        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -254,9 +266,53 @@ pub fn run_input(
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
-    let o = c.wait_with_output().unwrap();
-    writer.join().unwrap();
-    (o.status.code().unwrap_or(-1), o.stdout, o.stderr)
+    (c, writer)
+}
+
+/// [`run_input`] with a deadline: the test fails if `bin` has not ended,
+/// and closed its stdout and stderr, within `secs` (it is killed first).
+/// A program that deadlocks fails the test instead of stalling the suite.
+/// The output is read to its end, so what a process `bin` started writes
+/// there after `bin` ends is in it too (recordio's copier).
+pub fn run_input_within(
+    secs: f64,
+    bin: &str,
+    args: &[&str],
+    input: &[u8],
+    cwd: &Path,
+) -> (i32, Vec<u8>, Vec<u8>) {
+    use std::io::Read;
+    use std::sync::mpsc;
+    let (mut c, _writer) = spawn_with_input(Command::new(bin).args(args).current_dir(cwd), input);
+    // Each stream read to its end on a thread of its own, which sends it.
+    let read_all = |mut r: Box<dyn Read + Send>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            let _ = tx.send(v);
+        });
+        rx
+    };
+    let out = read_all(Box::new(c.stdout.take().unwrap()));
+    let err = read_all(Box::new(c.stderr.take().unwrap()));
+    let (mut status, mut got_out, mut got_err) = (None, None, None);
+    let ended = wait_until(secs, || {
+        status = c.try_wait().unwrap();
+        got_out = got_out.take().or_else(|| out.try_recv().ok());
+        got_err = got_err.take().or_else(|| err.try_recv().ok());
+        status.is_some() && got_out.is_some() && got_err.is_some()
+    });
+    if !ended {
+        let _ = c.kill();
+        let _ = c.wait();
+        panic!("{bin} {args:?} still running after {secs} s");
+    }
+    (
+        status.and_then(|s| s.code()).unwrap_or(-1),
+        got_out.unwrap_or_default(),
+        got_err.unwrap_or_default(),
+    )
 }
 
 /// Starts `cmd` with `input` on a stdin it keeps open (a client that waits
