@@ -608,13 +608,17 @@ impl LogDir {
         let sh = Prepared::with_path(OsStr::new("/bin/sh"), &argv, None);
         let spawner = rt.spawner();
         loop {
-            let ok = match self.run_processor(rt, &spawner, &sh) {
+            // Whether it ran and failed; a fork that failed is tried again
+            // after its own pause, without the "processor failed" one (the
+            // original's fork loop).
+            let failed = match self.run_processor(rt, &spawner, &sh) {
                 Ok(ws) => match ws {
-                    WaitStatus::Exited(_, code) => code == 0,
+                    WaitStatus::Exited(_, 0) => break,
+                    WaitStatus::Exited(..) => true,
                     _ => {
                         // Divergence: the original appends a stale errno here.
                         pause(rt, &[&"processor crashed in ", &d], None);
-                        false
+                        true
                     }
                 },
                 Err(e @ (Errno::EAGAIN | Errno::ENOMEM)) => {
@@ -628,12 +632,9 @@ impl LogDir {
                         &[&"unable to run ", &processor],
                         Some(e),
                     ));
-                    false
+                    true
                 }
             };
-            if ok {
-                break;
-            }
             if unlinked(self.dir.as_fd()) {
                 return self.start_again(rt);
             }
@@ -646,7 +647,9 @@ impl LogDir {
                 self.abandoned = true;
                 return;
             }
-            pause(rt, &[&"processor failed in ", &d], None);
+            if failed {
+                pause(rt, &[&"processor failed in ", &d], None);
+            }
         }
         if self.publish(rt).is_none() {
             self.start_again(rt);

@@ -500,6 +500,69 @@ fn a_failing_processor_is_given_up_on_after_term_and_nothing_is_lost() {
 }
 
 #[test]
+fn a_processor_that_cannot_be_forked_is_forked_again_alone() {
+    require_root("a process limit, which binds only other accounts");
+    let t = TempDir::new("ml-nofork");
+    // Copies every account can run, made by cp: a descriptor of this
+    // process open for writing could reach another test's child and make
+    // the exec fail with "text busy".
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let softlimit = workspace_bin(MULTILOG, "softlimit");
+    for bin in [softlimit.as_os_str(), MULTILOG.as_ref()] {
+        let cp = Command::new("cp").arg(bin).arg(t.path()).status().unwrap();
+        assert!(cp.success());
+    }
+    let mut input = String::new();
+    for i in 0..80 {
+        input.push_str(&format!("{i:03} {}\n", "f".repeat(60)));
+    }
+    let err = t.join("err");
+    // nobody may have one process: multilog itself, so its processor
+    // cannot be forked.
+    let mut c = Command::new(workspace_bin(MULTILOG, "setuidgid"))
+        .args(["nobody", "./softlimit", "-p", "1", "./multilog"])
+        .args(["s4096", "!cat", "./p"])
+        .current_dir(t.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let _failed = KillOnDrop(c.id());
+    let mut stdin = c.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    let fork =
+        "multilog: warning: unable to fork for processor in ./p, pausing: temporary failure\n";
+    let log = || fs::read_to_string(&err).unwrap_or_default();
+    assert!(wait_until(10.0, || log().contains(fork)), "{}", log());
+    // ALRM ends the pause: the fork is tried again at once, and only the
+    // fork (the original's fork loop), without a "processor failed" pause.
+    kill("-ALRM", c.id());
+    assert!(
+        wait_until(4.0, || log().matches(fork).count() == 2),
+        "{}",
+        log()
+    );
+    kill("-TERM", c.id());
+    assert_eq!(exit_within(&mut c, 4.0), Some(0));
+    assert_eq!(
+        log(),
+        format!(
+            "{fork}{fork}multilog: warning: processor failed in ./p, leaving previous to the next start\n"
+        )
+    );
+    drop(stdin);
+    // The next start recovers previous and current as old files.
+    assert_eq!(feed(MULTILOG, &["s4096", "./p"], b"", t.path(), &[]).0, 0);
+    let mut all = Vec::new();
+    for (_, _, body) in old_files(&t.join("p")) {
+        all.extend_from_slice(&body);
+    }
+    all.extend_from_slice(&fs::read(t.join("p/current")).unwrap());
+    assert_eq!(String::from_utf8(all).unwrap(), input);
+}
+
+#[test]
 fn recovery_after_kill_9() {
     let t = TempDir::new("ml-kill");
     let mut c = Command::new(MULTILOG)
