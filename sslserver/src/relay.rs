@@ -122,7 +122,12 @@ pub fn run(c: Connection<'_>, s: Settings) -> ! {
     let child = rt
         .spawner()
         .spawn(&prepared, &fds, None)
-        .unwrap_or_else(|e| drop_sys(&[&"unable to run ", &c.program[0]], e));
+        .unwrap_or_else(|e| match e {
+            // posix_spawn's EAGAIN is its clone's (out of processes): what
+            // tcpserver, and ucspi-ssl's relay, call `unable to fork`.
+            Errno::EAGAIN => drop_sys(&[&"unable to fork"], e),
+            e => drop_sys(&[&"unable to run ", &c.program[0]], e),
+        });
     drop((to_r, from_w, prepared, env, fds));
     nonblocking(&to_w);
     relay.to_prog = Some(File::from(to_w));

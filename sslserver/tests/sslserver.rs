@@ -895,6 +895,39 @@ fn banner_inside_tls_and_per_ip_limit_as_tcpserver() {
     );
 }
 
+#[test]
+fn out_of_processes_after_the_handshake_drops_the_connection_as_tcpserver() {
+    // Under a uid of its own with a process limit of two, the server (one)
+    // makes the connection's TLS process (two), which cannot make the
+    // program's: the line is tcpserver's (and ucspi-ssl's) `unable to
+    // fork`, and the server stays.
+    let dir = TempDir::new("ssl-nproc");
+    certs(dir.path());
+    let env = [("CERTFILE", "server.pem"), ("KEYFILE", "server.key")];
+    let mut args = vec!["-v", "-u", "61234", "-g", "61234", "-R", "-H", "-l"];
+    args.extend(["localhost", "127.0.0.1", "0", "/bin/echo", "yes"]);
+    let mut s = Listening::start_under(
+        &["prlimit", "--nproc=2:2"],
+        SSLSERVER,
+        &args,
+        &env,
+        dir.path(),
+    );
+    let dropped = "sslserver: warning: dropping connection, unable to fork: temporary failure\n";
+    for n in 1..=2 {
+        // The handshake succeeds; then the connection is closed.
+        let got = tls_talk(addr(&s), client_config(dir.path(), None), b"");
+        assert!(got.as_ref().map_or(true, Vec::is_empty), "{got:?}");
+        let log = ends(&s, n);
+        // The TLS process's line, then its warning: its spawn failed.
+        let tls = log.lines().filter(|l| l.contains(" tls ")).count();
+        assert_eq!((tls, log.matches(dropped).count()), (n, n), "{log}");
+        let after = &log[log.rfind(" tls ").unwrap()..];
+        assert!(after.contains(dropped), "{log}");
+    }
+    assert!(s.child.try_wait().unwrap().is_none(), "the server is gone");
+}
+
 /// Connects with TLS and, at once and in both directions, sends `input`
 /// (then close_notify, the client's half-close) and reads until the
 /// server's close_notify or end of file, on one nonblocking socket: the
