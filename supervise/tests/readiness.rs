@@ -205,6 +205,31 @@ fn finish_past_timeout_finish_is_killed() {
 }
 
 #[test]
+fn a_finish_that_cannot_be_started_is_skipped_with_a_warning() {
+    let t = TempDir::new("rd-finish-noexec");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    fs::write(t.join("a/finish"), "touch ran\n").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    assert!(wait_until(5.0, || s.pid() != 0));
+    // Not executable: one warning, and D comes at once, as without one.
+    assert_eq!(
+        run_within(5.0, SVC, &["-wD", "-T", "3000", "-d", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert_eq!(
+        s.stderr_text(),
+        "supervise: warning: unable to start a/finish: access denied\n"
+    );
+    assert!(!t.join("a/ran").exists());
+    // The service starts again as usual.
+    assert_eq!(
+        run_within(5.0, SVC, &["-wu", "-T", "3000", "-u", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert_eq!(s.shape(), "up (pid P) N seconds");
+}
+
+#[test]
 fn finish_exit_125_leaves_the_service_down_and_emits_o() {
     let t = TempDir::new("rd-125");
     script(t.join("a/run"), "exit 1\n");
