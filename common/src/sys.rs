@@ -3,8 +3,10 @@
 //! Each block says why it is sound. Everything here is a thin wrapper over a
 //! system call that `nix` exposes only as `unsafe` because of what it does to
 //! the whole process (fork, signal dispositions), or does not wrap at all
-//! (the chdir step of a posix_spawn plan), and [`ArgvArea`], which writes
-//! our own argv memory.
+//! (the chdir step of a posix_spawn plan), [`ArgvArea`], which writes
+//! our own argv memory, and a start-up hook that notes which standard
+//! descriptors were closed before the Rust runtime hid it
+//! ([`closed_at_start`]).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -611,6 +613,61 @@ const SMALL_ZEROED: usize = 1024;
 
 #[global_allocator]
 static ALLOCATOR: OutOfMemoryExits = OutOfMemoryExits;
+
+/// Bit N set: descriptor N (0, 1 or 2) was closed when the program was
+/// started, before the Rust runtime opened `/dev/null` on it (it does so
+/// before `main`, and nothing can tell the two apart afterwards).
+static CLOSED_AT_START: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Notes which standard descriptors are closed; run by the C library at
+/// start, before `main`. One poll, as the runtime's own check: POLLNVAL
+/// marks a descriptor that is not open (fcntl for each where poll fails).
+extern "C" fn note_closed_standard_descriptors() {
+    use nix::libc::{fcntl, poll, pollfd, F_GETFD, POLLNVAL};
+    let mut fds = [0, 1, 2].map(|fd| pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    let mut closed = 0;
+    // SAFETY: poll writes only the `revents` of the three entries of
+    // `fds`, which lives across the call; with a zero timeout it returns
+    // at once.
+    if unsafe { poll(fds.as_mut_ptr(), 3, 0) } >= 0 {
+        for p in fds {
+            if p.revents & POLLNVAL != 0 {
+                closed |= 1 << p.fd;
+            }
+        }
+    } else {
+        for fd in 0..3 {
+            // SAFETY: fcntl(F_GETFD) reads no memory and changes nothing;
+            // on a descriptor that is not open it fails with EBADF.
+            if unsafe { fcntl(fd, F_GETFD) } == -1 && Errno::last() == Errno::EBADF {
+                closed |= 1 << fd;
+            }
+        }
+    }
+    CLOSED_AT_START.store(closed, std::sync::atomic::Ordering::Relaxed);
+}
+
+// SAFETY: an entry of `.init_array` is called by the C library's start-up
+// code, after the C library itself is ready and before `main` (where the
+// Rust runtime replaces closed standard descriptors); std registers its
+// own argument hook the same way on Linux. The function only makes
+// a poll (or fcntl) call and one atomic store, needs nothing of the Rust runtime,
+// and takes no arguments (the extra ones glibc passes are ignored under
+// the C calling convention).
+#[used]
+#[link_section = ".init_array"]
+static NOTE_CLOSED_STANDARD_DESCRIPTORS: extern "C" fn() = note_closed_standard_descriptors;
+
+/// Whether descriptor `fd` (0, 1 or 2) was closed when the program was
+/// started: it now holds `/dev/null`, which the Rust runtime put there.
+pub fn closed_at_start(fd: std::os::fd::RawFd) -> bool {
+    (0..3).contains(&fd)
+        && CLOSED_AT_START.load(std::sync::atomic::Ordering::Relaxed) & (1 << fd) != 0
+}
 
 #[cfg(test)]
 mod tests {

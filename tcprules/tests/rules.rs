@@ -740,6 +740,21 @@ fn input_that_cannot_be_read_keeps_the_old_database() {
         );
         old_database_kept(t.path(), &good);
     }
+    // Descriptor 0 closed (`<&-`): the same, where the /dev/null that the
+    // Rust runtime puts in its place would compile to an empty database.
+    let o = Command::new("sh")
+        .args(["-c", "exec \"$0\" rules.cdb rules.tmp <&-", TCPRULES])
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).as_ref()),
+        (
+            Some(111),
+            "tcprules: fatal: unable to read input: file descriptor not open\n"
+        )
+    );
+    old_database_kept(t.path(), &good);
 }
 
 #[test]
