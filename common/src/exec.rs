@@ -422,6 +422,15 @@ pub fn exec_or_die(argv: &[OsString], edit: Option<&EnvEdit>) -> ! {
     crate::diag::fatal_sys(&[&"unable to run ", &name], e)
 }
 
+/// [`exec_or_die`] for a chain-loader, which passes its standard
+/// descriptors on untouched: one that was closed at start is closed again
+/// first ([`sys::reclose_standard_descriptors`]), so that the program sees
+/// what it would see under the original.
+pub fn chain(argv: &[OsString], edit: Option<&EnvEdit>) -> ! {
+    sys::reclose_standard_descriptors();
+    exec_or_die(argv, edit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

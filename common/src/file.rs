@@ -99,12 +99,15 @@ pub fn open_write(path: impl AsRef<Path>) -> io::Result<File> {
 /// descriptor 0 would not see what a buffer held), and every error returned.
 /// Rust's `std::io::stdin()` takes EBADF for end of input, so a descriptor 0
 /// opened for writing, say, read as empty: tcprules then compiled an empty
-/// rules.cdb in place of the old one, where the original fails.
+/// rules.cdb in place of the old one, where the original fails. So does a
+/// descriptor 0 that was closed at start (EBADF, as the original's read),
+/// not the runtime's /dev/null there.
 pub struct Stdin(io::Stdin);
 
 /// Descriptor 1, written directly: no buffer of its own (a partial line is
 /// written at once, as the originals flush before each read), and every
-/// error returned, EBADF too, which `std::io::stdout()` takes for success.
+/// error returned, EBADF too, which `std::io::stdout()` takes for success,
+/// and EBADF for a descriptor 1 that was closed at start.
 pub struct Stdout(io::Stdout);
 
 pub fn stdin() -> Stdin {
@@ -117,6 +120,11 @@ pub fn stdout() -> Stdout {
 
 impl io::Read for Stdin {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Closed at start, it fails as the originals' read does, not as
+        // the /dev/null the runtime put there.
+        if crate::sys::closed_at_start(0) {
+            return Err(nix::errno::Errno::EBADF.into());
+        }
         Ok(nix::unistd::read(&self.0, buf)?)
     }
 }
@@ -129,6 +137,9 @@ impl AsFd for Stdin {
 
 impl io::Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if crate::sys::closed_at_start(1) {
+            return Err(nix::errno::Errno::EBADF.into());
+        }
         Ok(nix::unistd::write(&self.0, buf)?)
     }
 

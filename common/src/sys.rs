@@ -669,6 +669,21 @@ pub fn closed_at_start(fd: std::os::fd::RawFd) -> bool {
         && CLOSED_AT_START.load(std::sync::atomic::Ordering::Relaxed) & (1 << fd) != 0
 }
 
+/// Closes again each standard descriptor that was closed at start (the
+/// runtime's `/dev/null` is there now), just before a chain-loader's exec:
+/// the program run in its place finds it closed, as under the originals.
+pub fn reclose_standard_descriptors() {
+    for fd in 0..3 {
+        if closed_at_start(fd) {
+            // SAFETY: as in `close_std`: no Rust object owns the runtime's
+            // /dev/null on a standard descriptor, and the caller execs next.
+            unsafe {
+                nix::libc::close(fd);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

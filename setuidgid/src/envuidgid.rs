@@ -19,5 +19,5 @@ pub fn main(args: &[OsString]) -> i32 {
     let mut edit = EnvEdit::new();
     edit.set("GID", pw.gid.to_string());
     edit.set("UID", pw.uid.to_string());
-    exec::exec_or_die(&args[2..], Some(&edit))
+    exec::chain(&args[2..], Some(&edit))
 }

@@ -26,5 +26,5 @@ pub fn main(args: &[OsString]) -> i32 {
     if let Err(e) = nix::unistd::setuid(uid) {
         diag::fatal_sys(&[&"unable to setuid"], e);
     }
-    exec::exec_or_die(&args[2..], None)
+    exec::chain(&args[2..], None)
 }

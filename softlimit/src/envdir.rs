@@ -112,7 +112,7 @@ pub fn main(args: &[OsString]) -> i32 {
     if let Err(e) = nix::unistd::fchdir(&home) {
         diag::fatal_sys(&[&"unable to switch to starting directory"], e);
     }
-    exec::exec_or_die(&args[2..], Some(&edit))
+    exec::chain(&args[2..], Some(&edit))
 }
 
 #[cfg(test)]

@@ -15,5 +15,5 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     // Fails only if we already lead a group; the original ignores that too.
     let _ = nix::unistd::setsid();
-    exec::exec_or_die(child, None)
+    exec::chain(child, None)
 }

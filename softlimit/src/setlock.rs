@@ -64,5 +64,5 @@ pub fn main(args: &[OsString]) -> i32 {
     let lock = Flock::lock(f, how).unwrap_or_else(|(_, e)| fail("unable to lock ", e));
     // Dropping the guard would unlock: the lock must outlive the exec.
     std::mem::forget(lock);
-    exec::exec_or_die(&rest[1..], None)
+    exec::chain(&rest[1..], None)
 }

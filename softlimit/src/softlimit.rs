@@ -78,7 +78,7 @@ pub fn main(args: &[OsString]) -> i32 {
     if child.is_empty() {
         diag::usage(USAGE);
     }
-    exec::exec_or_die(child, None)
+    exec::chain(child, None)
 }
 
 #[cfg(test)]

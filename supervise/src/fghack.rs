@@ -30,6 +30,9 @@ pub fn main(args: &[OsString]) -> i32 {
         Err(e) => diag::fatal_sys(&[&"unable to fork"], e),
         Ok(Forked::Child) => {
             drop(r);
+            // A standard descriptor closed at start is free again, as
+            // under the original: the first dup takes it.
+            sys::reclose_standard_descriptors();
             // dup() returns descriptors without close-on-exec, on the lowest
             // free numbers; they are leaked into the exec on purpose.
             for _ in 0..DUPS {

@@ -30,12 +30,6 @@ pub fn main(args: &[OsString]) -> i32 {
         diag::usage("tcprules rules.cdb rules.tmp");
     }
     let (cdb, tmp) = (&args[1], &args[2]);
-    // Started with no input at all (`<&-`): the original's read fails, and
-    // the old database stays. The runtime has put /dev/null there, which
-    // would compile to an empty database: one that lets everybody in.
-    if common::sys::closed_at_start(0) {
-        diag::fatal_sys(&[&"unable to read input"], Errno::EBADF);
-    }
     let file = common::file::open_trunc(tmp, 0o644)
         .unwrap_or_else(|e| diag::fatal_sys(&[&"unable to create ", tmp], errno_of(&e)));
     let write_failed =

@@ -133,14 +133,21 @@ impl Pending {
 /// pipes at once, and a copier blocked writing to it while it is blocked
 /// writing to the copier would wait forever.
 fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
-    let stdin = std::io::stdin();
-    let mut input = stdin.as_fd().try_clone_to_owned().map(File::from).ok();
-    let mut output = std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(File::from)
-        .ok();
-    let mut to_prog = Some(to_prog);
+    // A descriptor closed at start is none (the runtime's /dev/null in its
+    // place is not used): an input that ends at once, an output whose first
+    // write fails, as the original's.
+    let original = |fd: std::os::fd::BorrowedFd<'_>, n| {
+        let open = !common::sys::closed_at_start(n);
+        open.then(|| fd.try_clone_to_owned().map(File::from).ok())
+            .flatten()
+    };
+    let mut input = original(std::io::stdin().as_fd(), 0);
+    let mut output = original(std::io::stdout().as_fd(), 1);
+    // No input at all ends it at once, as a read error would.
+    let mut to_prog = input.is_some().then_some(to_prog);
+    if to_prog.is_none() && mode == Mode::Record {
+        let _ = std::io::stderr().write_all(format!("{pid} < [EOF]\n").as_bytes());
+    }
     let (mut prev_in, mut prev_out) = (0u8, 0u8);
     let (mut left, mut right) = (Pending::default(), Pending::default());
     let mut buf = [0u8; CHUNK];

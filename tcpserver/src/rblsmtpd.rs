@@ -134,7 +134,7 @@ pub fn main(args: &[OsString]) -> i32 {
     let (code553, text) = match decision {
         Decision::Reject451(t) => (false, t),
         Decision::Reject553(t) => (true, t),
-        Decision::Undecided | Decision::Accept => exec::exec_or_die(program, None),
+        Decision::Undecided | Decision::Accept => exec::chain(program, None),
     };
     let mut message = if code553 && !no_bounce {
         b"553 ".to_vec()

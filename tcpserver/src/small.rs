@@ -18,6 +18,7 @@ pub fn argv0(args: &[OsString]) -> i32 {
     }
     let p = exec::Prepared::with_path(&args[1], &args[2..], None);
     sys::default_signal(Signal::SIGPIPE);
+    sys::reclose_standard_descriptors();
     let e = p.exec();
     diag::fatal_sys(&[&"unable to run ", &args[1]], e)
 }

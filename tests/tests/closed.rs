@@ -1,0 +1,92 @@
+//! A standard descriptor closed when a program starts (`<&-`, `>&-`), side
+//! by side with the C originals. The Rust runtime puts /dev/null there
+//! before `main`; ours notes the closed ones first (`sys::closed_at_start`),
+//! so that reading or writing them fails as the originals' reads and
+//! writes do, and a chain-loader passes them on closed.
+
+use std::path::Path;
+
+use testutil::*;
+
+/// `prog args` run by `sh -c 'exec "$0" "$@" REDIRECT'` with `a\nb\n` on
+/// stdin: the exit code and stderr, pids (four digits or more) as `PID`.
+fn closed(prog: &Path, args: &[&str], redirect: &str, cwd: &Path) -> (i32, String) {
+    let script = format!("exec \"$0\" \"$@\" {redirect}");
+    let mut all = vec!["-c", &script, prog.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let o = run_within(10.0, "sh", &all, cwd, Some(b"a\nb\n"));
+    let mut err = String::new();
+    let mut run = String::new();
+    for c in o.stderr.chars().chain(['\n']) {
+        if c.is_ascii_digit() {
+            run.push(c);
+            continue;
+        }
+        err.push_str(if run.len() >= 4 { "PID" } else { &run });
+        run.clear();
+        err.push(c);
+    }
+    err.pop();
+    (o.code, err)
+}
+
+#[test]
+fn readers_and_writers_fail_on_a_closed_descriptor_as_the_originals() {
+    let t = TempDir::new("e2e-closed");
+    let cases: &[(&str, &[&str])] = &[
+        ("tai64n", &[]),
+        ("tai64nlocal", &[]),
+        ("addcr", &[]),
+        ("delcr", &[]),
+        ("readproctitle", &["x", "....."]),
+        ("multilog", &["e"]),
+        ("fixcrio", &["cat"]),
+        ("recordio", &["cat"]),
+        ("tcprules", &["rules.cdb", "rules.tmp"]),
+    ];
+    for &(name, args) in cases {
+        for redirect in ["<&-", ">&-", "<&- >&-", "</dev/null >&-"] {
+            let ours = closed(&bin_dir().join(name), args, redirect, t.path());
+            let theirs = closed(&reference_bin(name), args, redirect, t.path());
+            assert_eq!(ours, theirs, "{name} {redirect}");
+        }
+    }
+}
+
+#[test]
+fn chain_loaders_pass_a_closed_descriptor_on_closed() {
+    let t = TempDir::new("e2e-closed-chain");
+    // What the program run at the end sees, on stderr.
+    let report = "for f in 0 1 2; do if [ -e /proc/$$/fd/$f ]; then echo open $f >&2; \
+                  else echo closed $f >&2; fi; done";
+    let cases: &[(&str, &[&str])] = &[
+        ("softlimit", &["-m", "100000000"]),
+        ("setuidgid", &["root"]),
+        ("envuidgid", &["root"]),
+        ("envdir", &["."]),
+        ("pgrphack", &[]),
+        ("argv0", &["sh"]),
+        ("fghack", &[]),
+    ];
+    for &(name, args) in cases {
+        let mut args = args.to_vec();
+        args.extend(["sh", "-c", report]);
+        for redirect in ["<&-", ">&-", "<&- >&-"] {
+            let ours = closed(&bin_dir().join(name), &args, redirect, t.path());
+            let theirs = closed(&reference_bin(name), &args, redirect, t.path());
+            assert_eq!(ours, theirs, "{name} {redirect}");
+            let (_, err) = ours;
+            for fd in 0..2 {
+                let shut = redirect.contains(&format!("{}&-", ["<", ">"][fd]));
+                let said = if shut { "closed" } else { "open" };
+                // fghack's dups take the free numbers, as the original's.
+                if name != "fghack" {
+                    assert!(
+                        err.contains(&format!("{said} {fd}\n")),
+                        "{name} {redirect}: {err}"
+                    );
+                }
+            }
+        }
+    }
+}
