@@ -276,6 +276,8 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     let prepared = Prepared::new(program, Some(&env));
     sys::default_signal(Signal::SIGPIPE);
+    // Descriptors 0-2 are passed on as they came, a closed one closed.
+    sys::reclose_standard_descriptors();
     let e = prepared.exec();
     diag::fatal_sys(&[&"unable to run ", &program[0]], e)
 }

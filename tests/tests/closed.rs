@@ -59,6 +59,14 @@ fn chain_loaders_pass_a_closed_descriptor_on_closed() {
     // What the program run at the end sees, on stderr.
     let report = "for f in 0 1 2; do if [ -e /proc/$$/fd/$f ]; then echo open $f >&2; \
                   else echo closed $f >&2; fi; done";
+    // tcpclient passes them on too, beside the socket on 6 and 7.
+    let server = Listening::start(
+        bin_dir().join("tcpserver").to_str().unwrap(),
+        &["-RHl0", "127.0.0.1", "0", "true"],
+        &[],
+        t.path(),
+    );
+    let port = server.port.to_string();
     let cases: &[(&str, &[&str])] = &[
         ("softlimit", &["-m", "100000000"]),
         ("setuidgid", &["root"]),
@@ -67,6 +75,7 @@ fn chain_loaders_pass_a_closed_descriptor_on_closed() {
         ("pgrphack", &[]),
         ("argv0", &["sh"]),
         ("fghack", &[]),
+        ("tcpclient", &["-RHl0", "127.0.0.1", &port]),
     ];
     for &(name, args) in cases {
         let mut args = args.to_vec();
