@@ -490,15 +490,17 @@ pub fn dup_raw_onto(from: std::os::fd::RawFd, to: std::os::fd::RawFd) -> Result<
     }
 }
 
-/// Closes descriptor 0 or 1 of a server that hands those numbers to each
-/// connection (tcpserver: the original closes both after printing its
-/// port, so that a connection's socket can take them and the server needs
-/// no descriptor of its own for them).
+/// Closes standard descriptor 0, 1 or 2: of a server that hands 0 and 1
+/// to each connection (tcpserver: the original closes both after printing
+/// its port, so that a connection's socket can take them and the server
+/// needs no descriptor of its own for them), or before an exec
+/// ([`reclose_standard_descriptors`]).
 pub fn close_std(fd: std::os::fd::RawFd) {
-    debug_assert!(fd == 0 || fd == 1);
-    // SAFETY: no Rust object owns descriptors 0 and 1 (std's stdin and
-    // stdout handles only name them, and the caller writes nothing through
-    // them afterwards); closing them invalidates no OwnedFd.
+    debug_assert!((0..3).contains(&fd));
+    // SAFETY: no Rust object owns descriptors 0, 1 and 2 (std's stdin,
+    // stdout and stderr handles only name them, and the caller writes
+    // nothing through them afterwards); closing them invalidates no
+    // OwnedFd.
     unsafe {
         nix::libc::close(fd);
     }
@@ -673,14 +675,8 @@ pub fn closed_at_start(fd: std::os::fd::RawFd) -> bool {
 /// runtime's `/dev/null` is there now), just before a chain-loader's exec:
 /// the program run in its place finds it closed, as under the originals.
 pub fn reclose_standard_descriptors() {
-    for fd in 0..3 {
-        if closed_at_start(fd) {
-            // SAFETY: as in `close_std`: no Rust object owns the runtime's
-            // /dev/null on a standard descriptor, and the caller execs next.
-            unsafe {
-                nix::libc::close(fd);
-            }
-        }
+    for fd in (0..3).filter(|&fd| closed_at_start(fd)) {
+        close_std(fd);
     }
 }
 

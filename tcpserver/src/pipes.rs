@@ -136,17 +136,16 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
     // A descriptor closed at start is none (the runtime's /dev/null in its
     // place is not used): an input that ends at once, an output whose first
     // write fails, as the original's.
-    let original = |fd: std::os::fd::BorrowedFd<'_>, n| {
-        let open = !common::sys::closed_at_start(n);
-        open.then(|| fd.try_clone_to_owned().map(File::from).ok())
-            .flatten()
+    let original = |fd: std::os::fd::BorrowedFd<'_>, n| match common::sys::closed_at_start(n) {
+        true => None,
+        false => fd.try_clone_to_owned().map(File::from).ok(),
     };
     let mut input = original(std::io::stdin().as_fd(), 0);
     let mut output = original(std::io::stdout().as_fd(), 1);
     // No input at all ends it at once, as a read error would.
     let mut to_prog = input.is_some().then_some(to_prog);
-    if to_prog.is_none() && mode == Mode::Record {
-        let _ = std::io::stderr().write_all(format!("{pid} < [EOF]\n").as_bytes());
+    if to_prog.is_none() {
+        record_eof(mode, pid, b'<');
     }
     let (mut prev_in, mut prev_out) = (0u8, 0u8);
     let (mut left, mut right) = (Pending::default(), Pending::default());
@@ -183,9 +182,7 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
                 if n == 0 {
                     input = None;
                     to_prog = None;
-                    if mode == Mode::Record {
-                        let _ = std::io::stderr().write_all(format!("{pid} < [EOF]\n").as_bytes());
-                    }
+                    record_eof(mode, pid, b'<');
                 } else {
                     take(mode, pid, b'<', &buf[..n], &mut prev_in, &mut left);
                 }
@@ -197,9 +194,7 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
             if right.is_empty() {
                 let n = from_prog.read(&mut buf).unwrap_or(0);
                 if n == 0 {
-                    if mode == Mode::Record {
-                        let _ = std::io::stderr().write_all(format!("{pid} > [EOF]\n").as_bytes());
-                    }
+                    record_eof(mode, pid, b'>');
                     return;
                 }
                 take(mode, pid, b'>', &buf[..n], &mut prev_out, &mut right);
@@ -207,6 +202,14 @@ fn copy(pid: u32, mode: Mode, to_prog: File, mut from_prog: File) {
                 return;
             }
         }
+    }
+}
+
+/// recordio's `PID < [EOF]` or `PID > [EOF]` line for direction `dir`.
+fn record_eof(mode: Mode, pid: u32, dir: u8) {
+    if mode == Mode::Record {
+        let line = format!("{pid} {} [EOF]\n", dir as char);
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 
