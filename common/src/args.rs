@@ -163,6 +163,14 @@ pub fn scan_ulong(s: &[u8]) -> (u64, usize) {
     (v, n)
 }
 
+/// Seconds as the originals use them where they hand a `scan_ulong` value
+/// to a function that takes an `unsigned int` (`timeoutconn`, `remoteinfo`,
+/// `alarm`): the value modulo 2^32. `-T 4294967297` is one second there,
+/// and no value can make a deadline past what an `Instant` holds.
+pub fn uint_seconds(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(n as u32))
+}
+
 /// `fmt_ulong`: `n` in decimal, written at the end of `buf` (no
 /// allocation: tcpserver's parent writes ports per connection).
 pub fn fmt_ulong(n: u64, buf: &mut [u8; 20]) -> &[u8] {
@@ -277,5 +285,8 @@ mod tests {
         assert_eq!(scan_ulong(b"12abc"), (12, 2));
         assert_eq!(scan_ulong(b"abc"), (0, 0));
         assert_eq!(scan_ulong(b"18446744073709551616").0, 0);
+        assert_eq!(uint_seconds(4_294_967_297).as_secs(), 1);
+        assert_eq!(uint_seconds(4_294_967_296).as_secs(), 0);
+        assert_eq!(uint_seconds(u64::MAX).as_secs(), u64::from(u32::MAX));
     }
 }

@@ -19,7 +19,7 @@ use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::args::scan_ulong;
+use common::args::{scan_ulong, uint_seconds};
 use rustls::ServerConfig;
 use tcpserver::server::{Connection, Flavor, Protocol};
 
@@ -82,7 +82,8 @@ impl Flavor for Ssl {
             b'M' => self.require_client = false,
             b'T' => {
                 let v = value.map(OsStr::as_bytes).unwrap_or_default();
-                self.handshake_timeout = Duration::from_secs(scan_ulong(v).0);
+                // ucspi-ssl's unsigned int: modulo 2^32.
+                self.handshake_timeout = uint_seconds(scan_ulong(v).0);
             }
             _ => common::diag::usage(USAGE),
         }

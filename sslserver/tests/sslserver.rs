@@ -686,6 +686,34 @@ fn garbage_stalls_and_random_bytes_cost_one_connection() {
     assert!(log.contains("unable to accept SSL: timed out\n"), "{log}");
 }
 
+/// `-T` is ucspi-ssl's `unsigned int`: seconds modulo 2^32. `-T 4294967297`
+/// drops a stalled hello after one second; `-T 18446744073709551615` (whose
+/// deadline overflowed ours: the TLS process panicked, every connection
+/// lost) serves.
+#[test]
+fn handshake_timeout_is_taken_modulo_2_32() {
+    let dir = TempDir::new("ssl-wrap");
+    certs(dir.path());
+    script(dir.join("hello"), "#!/bin/sh\necho hello\n");
+    let server = local(&["-T", "4294967297"], "./hello", &[], dir.path());
+    let mut s = TcpStream::connect(addr(&server)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = Instant::now();
+    s.write_all(&[0x16, 0x03, 0x01, 0x00, 0xf0, 0x01, 0x00])
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let took = t.elapsed();
+    assert!(out.is_empty(), "{out:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let server = local(&["-T", "18446744073709551615"], "./hello", &[], dir.path());
+    let out = tls_talk(addr(&server), client_config(dir.path(), None), b"");
+    assert_eq!(out, Ok(b"hello\n".to_vec()), "{}", server.log());
+}
+
 #[test]
 fn the_program_holds_no_key() {
     let dir = TempDir::new("ssl-key");

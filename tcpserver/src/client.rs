@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-use common::args::{scan_ulong, Getopt};
+use common::args::{scan_ulong, uint_seconds, Getopt};
 use common::diag::{self, errno_of};
 use common::exec::{EnvEdit, Prepared};
 use common::sys;
@@ -116,7 +116,7 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     };
     if addrs.len() == 1 {
-        x += y;
+        x = x.wrapping_add(y);
         y = 0;
     }
     let local_bind = local_ip.unwrap_or(addr::mapped([0, 0, 0, 0]));
@@ -137,7 +137,11 @@ pub fn main(args: &[OsString]) -> i32 {
             diag::fatal_sys(&[&"unable to bind socket"], errno_of(&e));
         }
         let to = net::join(ip, port, scope, v4);
-        let t = Duration::from_secs(secs.max(1).min(u32::MAX as u64));
+        // The original's deadline is now + secs (mod 2^32); its poll rounds
+        // up by 20 ms, so even 0 gives a loopback connect its chance.
+        let t = Some(uint_seconds(secs))
+            .filter(|t| !t.is_zero())
+            .unwrap_or(Duration::from_millis(20));
         match s.connect_timeout(&to.into(), t) {
             // Writable is not connected (a connect to port 0 is
             // writable at once): as the original, the peer's address says,
@@ -247,12 +251,7 @@ pub fn main(args: &[OsString]) -> i32 {
     };
     set_or_unset(&mut env, "TCPREMOTEHOST", remote_host);
     let info = if want_info {
-        ident::query(
-            local,
-            remote,
-            Duration::from_secs(ident_timeout),
-            (rport, lport),
-        )
+        ident::query(local, remote, uint_seconds(ident_timeout), (rport, lport))
     } else {
         None
     };

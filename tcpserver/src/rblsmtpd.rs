@@ -12,9 +12,9 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::args::{scan_ulong, Getopt};
+use common::args::{scan_ulong, uint_seconds, Getopt};
 use common::diag;
 use common::exec;
 use common::rt::{Disposition, Runtime};
@@ -167,7 +167,10 @@ fn dialogue(ip: &[u8], message: &[u8], timeout: u64) -> i32 {
         reply(&mut out, message);
         return 0;
     }
-    let deadline = Instant::now() + Duration::from_secs(timeout);
+    // alarm(timeout): seconds modulo 2^32, and an alarm of 0 is none.
+    let deadline = Some(uint_seconds(timeout))
+        .filter(|t| !t.is_zero())
+        .map(|t| Instant::now() + t);
     if !reply(&mut out, b"220 rblsmtpd.local") {
         return 0;
     }
@@ -180,11 +183,11 @@ fn dialogue(ip: &[u8], message: &[u8], timeout: u64) -> i32 {
         return 0;
     };
     loop {
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return 0;
         }
         if !rt
-            .wait(&[(input.as_fd(), PollFlags::POLLIN)], Some(deadline))
+            .wait(&[(input.as_fd(), PollFlags::POLLIN)], deadline)
             .ready(0)
         {
             continue;

@@ -33,9 +33,9 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::args::{fmt_ulong, scan_ulong, Getopt};
+use common::args::{fmt_ulong, scan_ulong, uint_seconds, Getopt};
 use common::diag::{self, errno_of};
 use common::exec::{EnvEdit, Environ, Prepared};
 use common::rt::{wstat, Backoff, Disposition, FdAction, Reaper, Runtime, SpawnPlan, Spawner};
@@ -932,7 +932,7 @@ fn decide(
         ident::query(
             local,
             peer,
-            Duration::from_secs(o.ident_timeout),
+            uint_seconds(o.ident_timeout),
             (rport, local.port()),
         )
     } else {

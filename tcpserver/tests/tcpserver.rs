@@ -276,6 +276,121 @@ fn ident_answer() {
     assert!(!got.contains_key("TCPREMOTEINFO"));
 }
 
+/// The ident timeout is the original's `unsigned int`: `-t` is taken
+/// modulo 2^32 seconds, in tcpserver and in tcpclient. `-t 4294967297`
+/// gives a silent ident server one second, and `-t 18446744073709551615`
+/// (which made our deadline overflow, and the connection's process panic)
+/// is 4294967295 seconds.
+#[test]
+fn ident_timeout_is_taken_modulo_2_32() {
+    use std::time::{Duration, Instant};
+    let t = TempDir::new("ts-ident-wrap");
+    // Accepts (the kernel does) and never answers.
+    let silent = loopback();
+    let _ident = std::net::TcpListener::bind((silent, 113)).unwrap();
+    let show = "echo ${TCPREMOTEINFO-unset}";
+    let within_a_second_or_two =
+        |took: Duration| took >= Duration::from_millis(900) && took < Duration::from_secs(5);
+    // tcpserver asks the client's address.
+    for (timeout, from, silent_for) in [
+        ("4294967297", silent, true),
+        ("18446744073709551615", IpAddr::from([127, 0, 78, 2]), false),
+    ] {
+        let s = server(
+            &["-H", "-l0", "-t", timeout, "0", "0", "sh", "-c", show],
+            &[],
+            &t,
+        );
+        let started = Instant::now();
+        let out = talk(v4(s.port), Some(from), b"");
+        let took = started.elapsed();
+        assert_eq!(out, b"unset\n", "-t {timeout}: {}", s.log());
+        assert!(
+            !silent_for || within_a_second_or_two(took),
+            "-t {timeout}: {took:?}"
+        );
+    }
+    // tcpclient asks the server's.
+    for (timeout, at, silent_for) in [
+        ("4294967297", silent, true),
+        ("18446744073709551615", IpAddr::from([127, 0, 78, 3]), false),
+    ] {
+        let s = server(&["-RH", "-l0", &at.to_string(), "0", "true"], &[], &t);
+        let started = Instant::now();
+        let o = run_within(
+            10.0,
+            TCPCLIENT,
+            &[
+                "-H",
+                "-l0",
+                "-t",
+                timeout,
+                &at.to_string(),
+                &s.port.to_string(),
+                "sh",
+                "-c",
+                show,
+            ],
+            t.path(),
+            None,
+        );
+        let took = started.elapsed();
+        assert_eq!(o, Out::new(0, "unset\n", ""), "-t {timeout}");
+        assert!(
+            !silent_for || within_a_second_or_two(took),
+            "-t {timeout}: {took:?}"
+        );
+    }
+}
+
+/// tcpclient's connect timeouts too: `-T X+Y` are added as the original's
+/// unsigned longs (wrapping; ours overflowed and panicked) and each round
+/// waits X (or Y) modulo 2^32 seconds. A listener whose backlog is full
+/// drops the SYN, so the connection can only time out.
+#[test]
+fn tcpclient_connect_timeout_is_taken_modulo_2_32() {
+    use std::time::{Duration, Instant};
+    let t = TempDir::new("tc-wrap");
+    let full = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    full.bind(&v4(0).into()).unwrap();
+    full.listen(0).unwrap();
+    let to = full.local_addr().unwrap().as_socket().unwrap();
+    let fillers: Vec<socket2::Socket> = (0..4)
+        .map(|_| {
+            let c =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            c.set_nonblocking(true).unwrap();
+            let _ = c.connect(&to.into());
+            c
+        })
+        .collect();
+    let port = to.port().to_string();
+    let timed_out = format!("tcpclient: unable to connect to 127.0.0.1 port {port}: timed out\n");
+    for (timeout, least, most) in [
+        ("4294967297", 900, 5000),
+        ("18446744073709551615+2", 900, 5000),
+        // 0: the original's one poll (it rounds up by 20 ms).
+        ("0", 0, 900),
+        ("4294967296", 0, 900),
+    ] {
+        let started = Instant::now();
+        let o = run_within(
+            10.0,
+            TCPCLIENT,
+            &["-RH", "-T", timeout, "127.0.0.1", &port, "true"],
+            t.path(),
+            None,
+        );
+        let took = started.elapsed();
+        assert_eq!(o, Out::new(111, "", &timed_out), "-T {timeout}");
+        assert!(
+            took >= Duration::from_millis(least) && took < Duration::from_millis(most),
+            "-T {timeout}: {took:?}"
+        );
+    }
+    drop(fillers);
+}
+
 fn write_rules(path: &std::path::Path, text: &str) {
     let f = std::fs::File::create(path).unwrap();
     let mut w = common::cdb::Writer::new(f).unwrap();

@@ -436,6 +436,51 @@ fn rblsmtpd_dialogue_ends_after_the_timeout() {
     );
 }
 
+/// `-t` is the original's `alarm(timeout)`: seconds modulo 2^32, and an
+/// alarm of 0 is none. `-t 4294967297` ends a silent dialogue after one
+/// second; `-t 18446744073709551615` (whose deadline overflowed ours, a
+/// panic before the 220) and `-t 4294967296` keep the dialogue going.
+#[test]
+fn rblsmtpd_timeout_is_taken_modulo_2_32() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    let mut c = Command::new(RBLSMTPD)
+        .args(["-t", "4294967297", "true"])
+        .env("RBLSMTPD", "go away")
+        .env_remove("TCPREMOTEIP")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = c.stdin.take();
+    assert_eq!(exit_within(&mut c, 10.0), Some(0));
+    drop(stdin);
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    for t in ["18446744073709551615", "4294967296"] {
+        let o = Command::new("sh")
+            .args([
+                "-c",
+                "printf 'helo x\\r\\nquit\\r\\n' | \"$0\" -t \"$1\" true",
+                RBLSMTPD,
+                t,
+            ])
+            .env("RBLSMTPD", "go away")
+            .env_remove("TCPREMOTEIP")
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "-t {t}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n221 rblsmtpd.local\r\n",
+            "-t {t}"
+        );
+    }
+}
+
 #[test]
 fn rblsmtpd_lists_in_dns() {
     let ns = loopback();
