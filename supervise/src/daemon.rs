@@ -763,3 +763,30 @@ fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
         (a, b) => a.or(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_signal_values() {
+        for (text, want) in [
+            ("QUIT", Some(Signal::SIGQUIT)),
+            ("SIGQUIT", Some(Signal::SIGQUIT)),
+            ("sighup", Some(Signal::SIGHUP)),
+            ("hup", Some(Signal::SIGHUP)),
+            ("10", Some(Signal::SIGUSR1)),
+            ("31", Some(Signal::SIGSYS)),
+            ("0", None),
+            ("-9", None),
+            ("32", None),
+            ("34", None),
+            ("SIGRTMIN", None),
+            ("10x", None),
+            ("99999999999999999999", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_signal(text), want, "{text:?}");
+        }
+    }
+}
