@@ -123,6 +123,53 @@ pub fn numeric4(name: &[u8]) -> Option<Vec<[u8; 4]>> {
     )
 }
 
+/// Longest IPv6 text: eight groups of four, the last 32 bits as a dotted
+/// quad (`ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+const MAX_TEXT6: usize = 45;
+
+/// djb's `ip4_scan`: the dotted quad at the start of `s` (four runs of
+/// decimal digits separated by `.`, each taken modulo 256, as the
+/// original stores its unsigned long in a byte) and how many bytes it
+/// took; `None` if `s` does not start with one. What follows is left:
+/// `127.0.0.1xyz` is 127.0.0.1, `383.0.0.1` is too.
+pub fn scan4(s: &[u8]) -> Option<([u8; 4], usize)> {
+    let mut ip = [0u8; 4];
+    let mut at = 0;
+    for (i, byte) in ip.iter_mut().enumerate() {
+        if i > 0 {
+            if s.get(at) != Some(&b'.') {
+                return None;
+            }
+            at += 1;
+        }
+        let (v, n) = common::args::scan_ulong(&s[at..]);
+        if n == 0 {
+            return None;
+        }
+        *byte = v as u8;
+        at += n;
+    }
+    Some((ip, at))
+}
+
+/// The IPv6 build's `scan_ip6` (spec/ipv6.md): a dotted quad at the start
+/// of `s` (v4-mapped, as [`scan4`]), else the longest start of `s` that is
+/// IPv6 text; the address and how many bytes it took.
+pub fn scan6(s: &[u8]) -> Option<(Ip6, usize)> {
+    if let Some((v4, n)) = scan4(s) {
+        return Some((mapped(v4), n));
+    }
+    let run = s
+        .iter()
+        .take(MAX_TEXT6)
+        .take_while(|&&c| c.is_ascii_hexdigit() || c == b':' || c == b'.')
+        .count();
+    (1..=run).rev().find_map(|n| {
+        let text = std::str::from_utf8(&s[..n]).ok()?;
+        text.parse::<Ipv6Addr>().ok().map(|a| (a.octets(), n))
+    })
+}
+
 /// Parses IPv6 text or a dotted quad (v4-mapped), as a whole string.
 pub fn parse6(s: &str) -> Option<Ip6> {
     if let Ok(v4) = s.parse::<Ipv4Addr>() {
@@ -155,6 +202,34 @@ mod tests {
         ] {
             assert_eq!(fmt6(&p(a)), want, "{a}");
         }
+    }
+
+    #[test]
+    fn scans_as_the_original() {
+        let v4 = |s: &[u8]| scan4(s);
+        assert_eq!(v4(b"127.0.0.1"), Some(([127, 0, 0, 1], 9)));
+        assert_eq!(v4(b"127.0.0.1xyz"), Some(([127, 0, 0, 1], 9)));
+        assert_eq!(v4(b"127.0.0.1.10.0.0.1"), Some(([127, 0, 0, 1], 9)));
+        assert_eq!(v4(b"0127.000.0.01"), Some(([127, 0, 0, 1], 13)));
+        assert_eq!(v4(b"383.0.0.1"), Some(([127, 0, 0, 1], 9)));
+        assert_eq!(v4(b"127.0.0"), None);
+        assert_eq!(v4(b"127.0.0."), None);
+        assert_eq!(v4(b".127.0.0.1"), None);
+        assert_eq!(v4(b" 127.0.0.1"), None);
+        assert_eq!(v4(b""), None);
+        assert_eq!(scan6(b"10.0.0.1:53"), Some((mapped([10, 0, 0, 1]), 8)));
+        assert_eq!(scan6(b"::1"), Some((p("::1"), 3)));
+        assert_eq!(scan6(b"2001:db8::1 ::2"), Some((p("2001:db8::1"), 11)));
+        assert_eq!(scan6(b"fe80::1%lo"), Some((p("fe80::1"), 7)));
+        assert_eq!(
+            scan6(b"::ffff:10.0.0.1xyz"),
+            Some((mapped([10, 0, 0, 1]), 15))
+        );
+        assert_eq!(scan6(b"xyz"), None);
+        assert_eq!(scan6(b":"), None);
+        // A long run of hex digits costs at most the longest address.
+        let long = vec![b'a'; 1 << 20];
+        assert_eq!(scan6(&long), None);
     }
 
     #[test]

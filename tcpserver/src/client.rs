@@ -65,8 +65,9 @@ pub fn main(args: &[OsString]) -> i32 {
             b'q' => (quiet, verbose) = (true, false),
             b'Q' => (quiet, verbose) = (false, false),
             b'v' => (quiet, verbose) = (false, true),
-            b'i' => match std::str::from_utf8(v).ok().and_then(addr::parse6) {
-                Some(a) => local_ip = Some(a),
+            // The original's scan: an address at the start is enough.
+            b'i' => match addr::scan6(v) {
+                Some((a, _)) => local_ip = Some(a),
                 None => diag::usage(USAGE),
             },
             b'p' => local_port = scan_ulong(v).0 as u16,

@@ -91,45 +91,55 @@ impl Default for Rng {
     }
 }
 
-/// Parses a list of addresses as `$DNSCACHEIP` holds them.
-fn parse_servers(s: &str) -> Vec<IpAddr> {
-    s.split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .map_while(|w| w.parse::<IpAddr>().ok())
+/// Parses a list of addresses as `$DNSCACHEIP` holds them, as the
+/// original scans it: addresses (`addr::scan6`) separated by dots, up to
+/// the first thing that is not an address. Blanks and commas separate
+/// them too (ours; the original stops there).
+fn parse_servers(s: &[u8]) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < s.len() && out.len() < MAX_SERVERS {
+        if matches!(s[at], b'.' | b',') || s[at].is_ascii_whitespace() {
+            at += 1;
+            continue;
+        }
+        let Some((a, n)) = addr::scan6(&s[at..]) else {
+            break;
+        };
+        out.push(ip_addr(&a));
+        at += n;
+    }
+    out
+}
+
+/// A v4-mapped address as IPv4, any other as IPv6.
+fn ip_addr(a: &Ip6) -> IpAddr {
+    addr::as_v4(a).map_or(IpAddr::V6(Ipv6Addr::from(*a)), IpAddr::from)
+}
+
+/// The `nameserver` lines of resolv.conf: the keyword, a blank, blanks,
+/// then an address as the original scans it (what follows is left).
+fn nameservers(conf: &str) -> Vec<IpAddr> {
+    conf.lines()
+        .filter_map(|line| line.strip_prefix("nameserver"))
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .filter_map(|rest| addr::scan6(rest.trim_start_matches([' ', '\t']).as_bytes()))
+        .map(|(a, _)| ip_addr(&a))
         .take(MAX_SERVERS)
         .collect()
 }
 
 /// The servers to ask.
 pub fn servers() -> Vec<IpAddr> {
-    if let Ok(v) = std::env::var("DNSCACHEIP") {
-        let s = parse_servers(&v);
+    if let Some(v) = std::env::var_os("DNSCACHEIP") {
+        let s = parse_servers(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()));
         if !s.is_empty() {
             return s;
         }
     }
-    let mut out = Vec::new();
-    if let Some(conf) = common::file::read_text("/etc/resolv.conf", SYSTEM_FILE_MAX) {
-        for line in conf.lines() {
-            let Some(rest) = line.strip_prefix("nameserver") else {
-                continue;
-            };
-            if !rest.starts_with([' ', '\t']) {
-                continue;
-            }
-            let word = rest
-                .trim_start()
-                .split(|c: char| c.is_whitespace())
-                .next()
-                .unwrap_or("");
-            if let Ok(a) = word.parse::<IpAddr>() {
-                out.push(a);
-            }
-            if out.len() == MAX_SERVERS {
-                break;
-            }
-        }
-    }
+    let mut out = common::file::read_text("/etc/resolv.conf", SYSTEM_FILE_MAX)
+        .map(|conf| nameservers(&conf))
+        .unwrap_or_default();
     if out.is_empty() {
         out.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
@@ -568,14 +578,38 @@ mod tests {
 
     #[test]
     fn servers_from_env_text() {
+        let (a, b) = (IpAddr::from([127, 0, 0, 1]), IpAddr::from([10, 0, 0, 1]));
+        for (text, want) in [
+            (&b"127.0.0.1 10.0.0.1"[..], vec![a, b]),
+            (b"127.0.0.1,10.0.0.1", vec![a, b]),
+            // The original's own separator, and its scan.
+            (b"127.0.0.1.10.0.0.1", vec![a, b]),
+            (b".127.0.0.1..10.0.0.1.", vec![a, b]),
+            (b"127.0.0.1:53 10.0.0.1", vec![a]),
+            (b"0127.0.0.1xyz", vec![a]),
+            (b"383.0.0.1/8", vec![a]),
+            (b"127.0.0 10.0.0.1", vec![]),
+            (b"::ffff:127.0.0.1", vec![a]),
+            (b"::1", vec![IpAddr::from(Ipv6Addr::LOCALHOST)]),
+        ] {
+            assert_eq!(
+                parse_servers(text),
+                want,
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        let many = b"10.0.0.1 ".repeat(20);
+        assert_eq!(parse_servers(&many).len(), MAX_SERVERS);
+        let conf = "# nameserver 10.9.9.9\nnameserver\t 127.0.0.1 # the cache\n\
+                    nameserver10.9.9.8\nnameserver 10.0.0.1%eth0\nnameserver bad\n\
+                    search example.org\nnameserver ::1\n";
         assert_eq!(
-            parse_servers("127.0.0.1 10.0.0.1"),
-            vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([10, 0, 0, 1])]
+            nameservers(conf),
+            vec![a, b, IpAddr::from(Ipv6Addr::LOCALHOST)]
         );
-        assert_eq!(
-            parse_servers("::1"),
-            vec![IpAddr::from(Ipv6Addr::LOCALHOST)]
-        );
+        let many = "nameserver 10.0.0.1\n".repeat(20);
+        assert_eq!(nameservers(&many).len(), MAX_SERVERS);
     }
 
     /// The query packet for `name`, with id 0x1234.

@@ -740,6 +740,65 @@ fn usage_and_setup_errors() {
     }
 }
 
+/// `$DNSCACHEIP` and `-i` are scanned as the originals scan them: an
+/// address at the start is enough (`127.0.0.1xyz`, `0127.0.0.1`, a port
+/// after it), and `$DNSCACHEIP`'s own separator is the dot. Ours read them
+/// whole and dropped such a `$DNSCACHEIP` for /etc/resolv.conf, and gave
+/// `-i` a usage line (checked side by side with both C builds).
+#[test]
+fn dnscacheip_and_local_address_scanned_as_the_original() {
+    let t = TempDir::new("tc-scan");
+    let ns = loopback();
+    dns_server(ns, &[("host.test", [127, 0, 0, 1])], &[]);
+    let s = server(
+        &[
+            "-RH",
+            "-l0",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            "echo $TCPREMOTEIP",
+        ],
+        &[],
+        &t,
+    );
+    let port = s.port.to_string();
+    // Nothing listens on the first: refused, the next is asked.
+    let refusing = loopback();
+    for list in [
+        format!("{ns}xyz"),
+        format!("{ns}:53"),
+        format!("{refusing}.{ns}"),
+        format!(".{refusing}..{ns}."),
+        format!("0{ns}"),
+    ] {
+        for local in ["127.0.0.1xyz", "0127.0.0.1", "127.0.0.1.5", "383.0.0.1"] {
+            let o = Command::new(TCPCLIENT)
+                .args([
+                    "-RHl0",
+                    "-i",
+                    local,
+                    "host.test",
+                    &port,
+                    "sh",
+                    "-c",
+                    "cat <&6",
+                ])
+                .env("DNSCACHEIP", &list)
+                .env("LOCALDOMAIN", "")
+                .output()
+                .unwrap();
+            assert_eq!(
+                (o.status.code(), String::from_utf8_lossy(&o.stdout).as_ref()),
+                (Some(0), "127.0.0.1\n"),
+                "DNSCACHEIP={list} -i {local}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}
+
 #[test]
 fn tcpclient_errors_and_environment() {
     let t = TempDir::new("tc");
