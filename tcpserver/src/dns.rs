@@ -443,6 +443,26 @@ pub fn txt(name: &[u8], rng: &mut Rng) -> Result<Vec<u8>, Errno> {
     Ok(out)
 }
 
+/// `?:+.D1+.D2...` and `*.:`: the domains appended to a name without a dot,
+/// and one trailing dot removed. (`+.` before a domain that begins with a
+/// dot, or before an empty one, makes an empty label, which a query leaves
+/// out, as the original's does.)
+fn search_rules<'a>(domains: impl Iterator<Item = &'a [u8]>) -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+    let mut repl = Vec::new();
+    for d in domains {
+        repl.extend_from_slice(b"+.");
+        repl.extend_from_slice(d);
+    }
+    vec![(b'?', Vec::new(), repl), (b'*', b".".to_vec(), Vec::new())]
+}
+
+/// `$LOCALDOMAIN`'s rules, as the original splits it: at each space only,
+/// every piece kept, an empty one too (`" b.test"` tries the name as it is
+/// before the name in b.test; a tab is part of a domain).
+fn local_domain_rules(ld: &[u8]) -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+    search_rules(ld.split(|&c| c == b' '))
+}
+
 /// The qualification rules of spec/dns.md, as `(kind, suffix, replacement)`.
 fn rewrite_rules() -> Vec<(u8, Vec<u8>, Vec<u8>)> {
     let parse = |text: &str| -> Vec<(u8, Vec<u8>, Vec<u8>)> {
@@ -456,30 +476,24 @@ fn rewrite_rules() -> Vec<(u8, Vec<u8>, Vec<u8>)> {
             })
             .collect()
     };
-    let file = std::env::var("DNSREWRITEFILE").unwrap_or_else(|_| "/etc/dnsrewrite".into());
+    // Names are bytes: a path or a domain that is not UTF-8 is used as it is.
+    let file = std::env::var_os("DNSREWRITEFILE").unwrap_or_else(|| "/etc/dnsrewrite".into());
     if let Some(t) = common::file::read_text(&file, SYSTEM_FILE_MAX) {
         return parse(&t);
     }
-    let from_domains = |domains: Vec<&str>| -> Vec<(u8, Vec<u8>, Vec<u8>)> {
-        let mut repl = Vec::new();
-        for d in domains {
-            repl.push(b'+');
-            if !d.starts_with('.') {
-                repl.push(b'.');
-            }
-            repl.extend_from_slice(d.as_bytes());
-        }
-        vec![(b'?', Vec::new(), repl), (b'*', b".".to_vec(), Vec::new())]
-    };
-    if let Ok(ld) = std::env::var("LOCALDOMAIN") {
-        return from_domains(ld.split_whitespace().collect());
+    if let Some(ld) = std::env::var_os("LOCALDOMAIN") {
+        return local_domain_rules(std::os::unix::ffi::OsStrExt::as_bytes(ld.as_os_str()));
     }
     if let Some(conf) = common::file::read_text("/etc/resolv.conf", SYSTEM_FILE_MAX) {
         for line in conf.lines() {
             for kw in ["search", "domain"] {
                 if let Some(rest) = line.strip_prefix(kw) {
                     if rest.starts_with([' ', '\t']) {
-                        return from_domains(rest.split_whitespace().collect());
+                        let domains = rest
+                            .split([' ', '\t'])
+                            .filter(|d| !d.is_empty())
+                            .map(str::as_bytes);
+                        return search_rules(domains);
                     }
                 }
             }

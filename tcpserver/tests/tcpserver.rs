@@ -799,6 +799,93 @@ fn dnscacheip_and_local_address_scanned_as_the_original() {
     }
 }
 
+/// Host names are qualified as the original does (spec/dns.md), by
+/// `$DNSREWRITEFILE`'s rules or else by `$LOCALDOMAIN`'s domains: split at
+/// spaces only, an empty piece trying the name as it is. Checked side by
+/// side with the C tcpclient (both builds) against a resolver that logs
+/// what it is asked; this test sees which name connected.
+#[test]
+fn host_names_qualified_by_rewrite_rules_and_localdomain() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("tc-qualify");
+    let ns = loopback();
+    let here = [127, 0, 0, 1];
+    dns_server(
+        ns,
+        &[
+            ("www.a.test", here),
+            ("mail.b.test", here),
+            ("x.c.test", here),
+        ],
+        &[],
+    );
+    let s = server(&["-RH", "-l0", "127.0.0.1", "0", "echo", "hi"], &[], &t);
+    let port = s.port.to_string();
+    // A file name that is not UTF-8 is used as it is.
+    let rules = t.join(std::ffi::OsStr::from_bytes(b"rewrite-\xff"));
+    fs::write(
+        &rules,
+        "=short:mail.b.test\n*.ex:.a.test  \r\n-gone:mail.b.test\n",
+    )
+    .unwrap();
+    let connect = |host: &str, var: &str, value: &std::ffi::OsStr| {
+        let o = Command::new(TCPCLIENT)
+            .args(["-RHl0", host, &port, "sh", "-c", "cat <&6"])
+            .env("DNSCACHEIP", ns.to_string())
+            .env_remove("LOCALDOMAIN")
+            .env_remove("DNSREWRITEFILE")
+            .env(var, value)
+            .output()
+            .unwrap();
+        let out = if o.status.success() {
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        } else {
+            String::from_utf8_lossy(&o.stderr).into_owned()
+        };
+        (o.status.code(), out)
+    };
+    let hi = (Some(0), "hi\n".to_string());
+    let none = |h: &str| {
+        (
+            Some(111),
+            format!("tcpclient: fatal: no IP address for {h}\n"),
+        )
+    };
+    for (host, want) in [
+        ("short", hi.clone()),
+        ("www.ex", hi.clone()),
+        ("foo.gone", hi.clone()),
+        // The file's rules replace the default ones: no domain is added.
+        ("www", none("www")),
+    ] {
+        assert_eq!(
+            connect(host, "DNSREWRITEFILE", rules.as_os_str()),
+            want,
+            "{host}"
+        );
+    }
+    for (domains, host, want) in [
+        ("a.test b.test", "www", hi.clone()),
+        ("a.test b.test", "WWW", hi.clone()),
+        ("nope.test b.test", "mail", hi.clone()),
+        (".b.test", "mail", hi.clone()),
+        (" c.test", "x", hi.clone()),
+        ("a.test  b.test", "mail", hi.clone()),
+        // A name with a dot is asked as it is; a trailing dot is removed.
+        ("a.test", "www.", none("www.")),
+        ("a.test", "mail.b.test.", hi.clone()),
+        // Only a space separates.
+        ("a.test\tb.test", "mail", none("mail")),
+        ("a.test\nb.test", "mail", none("mail")),
+    ] {
+        assert_eq!(
+            connect(host, "LOCALDOMAIN", std::ffi::OsStr::new(domains)),
+            want,
+            "LOCALDOMAIN={domains:?} {host}"
+        );
+    }
+}
+
 #[test]
 fn tcpclient_errors_and_environment() {
     let t = TempDir::new("tc");
