@@ -8,7 +8,8 @@
 //! empty answers; when no server answers usefully the lookup fails
 //! temporarily. A reply counts only if its id and its question (name,
 //! type, class) are those of the query, as the original checks; query ids
-//! come from the kernel's random source.
+//! come from the kernel's random source. A reply to the query whose answers
+//! cannot be read ends the lookup with a protocol error, as the original's.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
@@ -197,6 +198,9 @@ enum Reply {
     Truncated,
     /// Refused, SERVFAIL...: try the next server.
     Failed,
+    /// A reply to the query whose answers run past its end: the lookup
+    /// fails (`protocol error`), as the original's.
+    Malformed,
 }
 
 /// Whether `msg` is a reply to `query` (the packet we sent): same id, the
@@ -224,7 +228,7 @@ fn answers(msg: &[u8], query: &[u8]) -> Option<usize> {
 
 /// The records of `qtype` in `msg`, if it is a reply to `query`.
 fn parse_reply(msg: &[u8], query: &[u8], qtype: u16) -> Option<Reply> {
-    let mut pos = answers(msg, query)?;
+    let pos = answers(msg, query)?;
     if msg[2] & 0x02 != 0 {
         return Some(Reply::Truncated);
     }
@@ -232,6 +236,14 @@ fn parse_reply(msg: &[u8], query: &[u8], qtype: u16) -> Option<Reply> {
     if rcode != 0 && rcode != 3 {
         return Some(Reply::Failed);
     }
+    Some(records(msg, pos, qtype).map_or(Reply::Malformed, Reply::Records))
+}
+
+/// The answer records of `qtype` from `pos` on, read as the original
+/// reads them: a record of another type or class, or an address of
+/// another size, is passed over by its length unread; `None` if what is
+/// read runs past the end of the message.
+fn records(msg: &[u8], mut pos: usize, qtype: u16) -> Option<Vec<Record>> {
     let an = u16::from_be_bytes([msg[6], msg[7]]);
     let mut out = Vec::new();
     for _ in 0..an {
@@ -240,32 +252,41 @@ fn parse_reply(msg: &[u8], query: &[u8], qtype: u16) -> Option<Reply> {
         let t = u16::from_be_bytes([h[0], h[1]]);
         let class = u16::from_be_bytes([h[2], h[3]]);
         let len = u16::from_be_bytes([h[8], h[9]]) as usize;
-        let rd = msg.get(p + 10..p + 10 + len)?;
+        let at = p + 10;
         if class == 1 && t == qtype {
             match t {
-                T_A if len == 4 => out.push(Record::A([rd[0], rd[1], rd[2], rd[3]])),
+                T_A if len == 4 => {
+                    let rd = msg.get(at..at + 4)?;
+                    out.push(Record::A([rd[0], rd[1], rd[2], rd[3]]));
+                }
                 T_AAAA if len == 16 => {
                     let mut a = [0u8; 16];
-                    a.copy_from_slice(rd);
+                    a.copy_from_slice(msg.get(at..at + 16)?);
                     out.push(Record::Aaaa(a));
                 }
-                T_PTR => out.push(Record::Ptr(read_name(msg, p + 10)?.0)),
+                // The name is read from the message, whatever the length.
+                T_PTR => out.push(Record::Ptr(read_name(msg, at)?.0)),
                 T_TXT => {
+                    // Character-strings: each length byte starts one; a
+                    // length past the record's end ends with the record.
                     let mut txt = Vec::new();
-                    let mut i = 0;
-                    while i < rd.len() {
-                        let l = rd[i] as usize;
-                        txt.extend_from_slice(rd.get(i + 1..i + 1 + l)?);
-                        i += 1 + l;
+                    let mut left = 0u8;
+                    for &c in msg.get(at..at + len)? {
+                        if left == 0 {
+                            left = c;
+                        } else {
+                            left -= 1;
+                            txt.push(c);
+                        }
                     }
                     out.push(Record::Txt(txt));
                 }
                 _ => {}
             }
         }
-        pos = p + 10 + len;
+        pos = at + len;
     }
-    Some(Reply::Records(out))
+    Some(out)
 }
 
 fn bind_any(server: &IpAddr) -> std::io::Result<UdpSocket> {
@@ -325,8 +346,10 @@ pub fn query(name: &[u8], qtype: u16, rng: &mut Rng) -> Result<Vec<Record>, Errn
                     Ok(n) => match parse_reply(&buf[..n], &packet, qtype) {
                         None => continue,
                         Some(Reply::Records(r)) => return Ok(r),
+                        Some(Reply::Malformed) => return Err(Errno::EPROTO),
                         Some(Reply::Truncated) => match ask_tcp(server, &packet, qtype) {
                             Some(Reply::Records(r)) => return Ok(r),
+                            Some(Reply::Malformed) => return Err(Errno::EPROTO),
                             _ => {
                                 alive[i] = false;
                                 break;
@@ -692,6 +715,81 @@ mod tests {
         assert!(parse_reply(&not_a_response, &q, T_PTR).is_none());
     }
 
+    /// A reply to `q` whose answer section is `answers` (`count` records).
+    fn reply_with(q: &[u8], count: u8, answers: &[u8]) -> Vec<u8> {
+        let mut r = q.to_vec();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = count;
+        r.extend_from_slice(answers);
+        r
+    }
+
+    /// A reply to our question whose answers cannot be read is an error of
+    /// the lookup (`protocol error`) at once, as the original's, not a
+    /// packet to pass over while waiting for another: ours waited out
+    /// every round, about a minute, for each such reply. What the original
+    /// passes over unread (another type or class, an address of another
+    /// size) is passed over here too.
+    #[test]
+    fn a_damaged_answer_fails_the_lookup_as_the_original() {
+        let ptr_q = query_packet(b"1.0.0.127.in-addr.arpa", T_PTR);
+        let good = ptr_reply(&ptr_q);
+        let answer_at = ptr_q.len();
+        for cut in [answer_at + 1, answer_at + 5, answer_at + 12, good.len() - 1] {
+            assert!(
+                matches!(
+                    parse_reply(&good[..cut], &ptr_q, T_PTR),
+                    Some(Reply::Malformed)
+                ),
+                "cut at {cut}"
+            );
+        }
+        let a_q = query_packet(b"www.example", T_A);
+        let rr = |t: u16, class: u16, len: u16, data: &[u8]| {
+            let mut v = vec![0xc0, 12];
+            v.extend_from_slice(&t.to_be_bytes());
+            v.extend_from_slice(&class.to_be_bytes());
+            v.extend_from_slice(&[0, 0, 0, 60]);
+            v.extend_from_slice(&len.to_be_bytes());
+            v.extend_from_slice(data);
+            v
+        };
+        let here = [127, 0, 0, 1];
+        for (answers, count, want) in [
+            // An address of 40 bytes, cut short: passed over unread.
+            (rr(T_A, 1, 40, &here), 1, Some(vec![])),
+            // Another type or class, running past the end: the same.
+            (rr(5, 1, 200, b"x"), 1, Some(vec![])),
+            (rr(T_A, 3, 4, &here), 1, Some(vec![])),
+            // An address cut short, a header cut short, a second record
+            // that is not there.
+            (rr(T_A, 1, 4, &here[..2]), 1, None),
+            (rr(T_A, 1, 4, &here)[..8].to_vec(), 1, None),
+            (rr(T_A, 1, 4, &here), 2, None),
+            (
+                [rr(T_A, 1, 4, &here), rr(T_A, 1, 4, &[10, 0, 0, 1])].concat(),
+                2,
+                Some(vec![Record::A(here), Record::A([10, 0, 0, 1])]),
+            ),
+        ] {
+            let reply = reply_with(&a_q, count, &answers);
+            let got = match parse_reply(&reply, &a_q, T_A) {
+                Some(Reply::Records(r)) => Some(r),
+                Some(Reply::Malformed) => None,
+                _ => panic!("not taken as a reply: {answers:?}"),
+            };
+            assert_eq!(got, want, "{answers:?}");
+        }
+        // A character-string longer than its record ends with the record.
+        let txt_q = query_packet(b"2.0.0.127.rbl.example", T_TXT);
+        let reply = reply_with(&txt_q, 1, &rr(T_TXT, 1, 6, b"\x02ab\x09cd"));
+        assert_eq!(
+            records(parse_reply(&reply, &txt_q, T_TXT)),
+            Some(vec![Record::Txt(b"abcd".to_vec())])
+        );
+    }
+
     /// A xorshift generator for the property tests (no dependency).
     struct Gen(u64);
     impl Gen {
@@ -747,7 +845,10 @@ mod tests {
         looping.extend_from_slice(&[
             0xc0, at as u8, 0, 12, 0, 1, 0, 0, 0, 0, 0, 2, 0xc0, at as u8,
         ]);
-        assert!(parse_reply(&looping, &q, T_PTR).is_none());
+        assert!(matches!(
+            parse_reply(&looping, &q, T_PTR),
+            Some(Reply::Malformed)
+        ));
         assert!(read_name(&looping, at).is_none());
         assert!(started.elapsed() < Duration::from_secs(30));
     }

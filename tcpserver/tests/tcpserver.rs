@@ -65,16 +65,10 @@ fn environment_ipv4_and_stale_values_removed() {
 fn a_refusing_or_failing_resolver_fails_the_lookups_at_once() {
     let t = TempDir::new("ts-refused");
     let failing = loopback();
-    let sock = std::net::UdpSocket::bind((failing, 53)).unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            // The query itself, as a reply: QR, RD, RA, rcode 2.
-            let mut r = buf[..n].to_vec();
-            r[2] = 0x81;
-            r[3] = 0x82;
-            let _ = sock.send_to(&r, from);
-        }
+    // The query itself, as a reply: QR, RD, RA, rcode 2.
+    dns_server_echoing(failing, |r| {
+        r[2] = 0x81;
+        r[3] = 0x82;
     });
     for resolver in ["127.0.77.252".to_string(), failing.to_string()] {
         let s = server(
@@ -98,6 +92,46 @@ fn a_refusing_or_failing_resolver_fails_the_lookups_at_once() {
             "{resolver}: took {took:?}"
         );
     }
+}
+
+/// A resolver whose replies carry our question but an answer that cannot
+/// be read (one answer announced, none there): the lookup fails at once
+/// with a protocol error, as the original's. Ours took such a reply for
+/// somebody else's and waited out every round, about a minute for each
+/// connection's name (checked side by side with the C programs).
+#[test]
+fn a_damaged_reply_fails_the_lookup_at_once() {
+    let t = TempDir::new("ts-damaged");
+    let ns = loopback();
+    // The query itself, as a reply announcing one answer that is not there.
+    dns_server_echoing(ns, |r| {
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = 1;
+    });
+    let dns = ns.to_string();
+    let s = server(
+        &["-R", "-l0", "127.0.0.1", "0", "sh", "-c", SHOW_ENV],
+        &[("DNSCACHEIP", &dns)],
+        &t,
+    );
+    let started = std::time::Instant::now();
+    let got = env_map(&talk(v4(s.port), None, b""));
+    assert!(!got.contains_key("TCPREMOTEHOST"), "{got:?}");
+    assert_eq!(got["TCPREMOTEIP"], "127.0.0.1");
+    let o = Command::new(TCPCLIENT)
+        .args(["-RHl0", "www.example", "1", "true"])
+        .env("DNSCACHEIP", &dns)
+        .env("LOCALDOMAIN", "")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(111));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "tcpclient: fatal: temporarily unable to figure out IP address for www.example: protocol error\n"
+    );
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
 }
 
 #[test]

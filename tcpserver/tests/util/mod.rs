@@ -108,6 +108,20 @@ pub fn dns_server_txt(
     });
 }
 
+/// Answers every query on `addr:53` with the query itself, changed by
+/// `edit` (a resolver that fails, or one whose replies are damaged).
+pub fn dns_server_echoing(addr: IpAddr, edit: fn(&mut Vec<u8>)) {
+    let sock = UdpSocket::bind((addr, 53)).expect("bind DNS port 53 (tests run as root)");
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let mut r = buf[..n].to_vec();
+            edit(&mut r);
+            let _ = sock.send_to(&r, from);
+        }
+    });
+}
+
 /// Answers ident queries on `addr:113` with `reply` (the text after the
 /// ports, e.g. ` : USERID : UNIX : joe`); records the queries.
 pub fn ident_server(addr: IpAddr, reply: &'static str) -> Arc<Mutex<Vec<String>>> {
