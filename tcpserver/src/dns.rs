@@ -296,17 +296,24 @@ fn bind_any(server: &IpAddr) -> std::io::Result<UdpSocket> {
     }
 }
 
-fn ask_tcp(server: IpAddr, packet: &[u8], qtype: u16) -> Option<Reply> {
-    let mut s = TcpStream::connect_timeout(&SocketAddr::new(server, 53), TCP_TIMEOUT).ok()?;
-    s.set_read_timeout(Some(TCP_TIMEOUT)).ok()?;
+/// Asks `server` again over TCP; the error that stopped it, as the
+/// original reports it (`connection refused`, `timed out`), if it did.
+fn ask_tcp(server: IpAddr, packet: &[u8], qtype: u16) -> Result<Option<Reply>, Errno> {
+    let err = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => Errno::ETIMEDOUT,
+        _ => common::diag::errno_of(&e),
+    };
+    let mut s =
+        TcpStream::connect_timeout(&SocketAddr::new(server, 53), TCP_TIMEOUT).map_err(err)?;
+    s.set_read_timeout(Some(TCP_TIMEOUT)).map_err(err)?;
     let mut out = (packet.len() as u16).to_be_bytes().to_vec();
     out.extend_from_slice(packet);
-    s.write_all(&out).ok()?;
+    s.write_all(&out).map_err(err)?;
     let mut len = [0u8; 2];
-    s.read_exact(&mut len).ok()?;
+    s.read_exact(&mut len).map_err(err)?;
     let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-    s.read_exact(&mut msg).ok()?;
-    parse_reply(&msg, packet, qtype)
+    s.read_exact(&mut msg).map_err(err)?;
+    Ok(parse_reply(&msg, packet, qtype))
 }
 
 /// Asks the servers for `name`'s records of `qtype`.
@@ -348,8 +355,13 @@ pub fn query(name: &[u8], qtype: u16, rng: &mut Rng) -> Result<Vec<Record>, Errn
                         Some(Reply::Records(r)) => return Ok(r),
                         Some(Reply::Malformed) => return Err(Errno::EPROTO),
                         Some(Reply::Truncated) => match ask_tcp(server, &packet, qtype) {
-                            Some(Reply::Records(r)) => return Ok(r),
-                            Some(Reply::Malformed) => return Err(Errno::EPROTO),
+                            Ok(Some(Reply::Records(r))) => return Ok(r),
+                            Ok(Some(Reply::Malformed)) => return Err(Errno::EPROTO),
+                            Err(e) => {
+                                last = e;
+                                alive[i] = false;
+                                break;
+                            }
                             _ => {
                                 alive[i] = false;
                                 break;
@@ -379,11 +391,7 @@ pub fn query(name: &[u8], qtype: u16, rng: &mut Rng) -> Result<Vec<Record>, Errn
             break;
         }
     }
-    Err(if last == Errno::ETIMEDOUT {
-        Errno::ETIMEDOUT
-    } else {
-        Errno::EAGAIN
-    })
+    Err(last)
 }
 
 /// The PTR query name of an address.

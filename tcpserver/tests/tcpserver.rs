@@ -134,6 +134,70 @@ fn a_damaged_reply_fails_the_lookup_at_once() {
     assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
 }
 
+/// A reply cut short over UDP (TC) is asked again over TCP, as the
+/// original does; where nothing listens on TCP the lookup fails with that
+/// error (`connection refused`, the C tcpclient's words; ours said
+/// `temporary failure`).
+#[test]
+fn a_truncated_reply_is_asked_again_over_tcp() {
+    use std::io::{Read, Write};
+    let t = TempDir::new("tc-truncated");
+    let s = server(&["-RH", "-l0", "127.0.0.1", "0", "echo", "hi"], &[], &t);
+    let port = s.port.to_string();
+    // UDP: the question back with TC set and no answer.
+    let truncating = |r: &mut Vec<u8>| {
+        r[2] = 0x83;
+        r[3] = 0x80;
+    };
+    let (with_tcp, without) = (loopback(), loopback());
+    dns_server_echoing(with_tcp, truncating);
+    dns_server_echoing(without, truncating);
+    // TCP: the question back with one A record, 127.0.0.1, for any name.
+    let l = std::net::TcpListener::bind((with_tcp, 53)).unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            let mut len = [0u8; 2];
+            if c.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+            if c.read_exact(&mut q).is_err() {
+                continue;
+            }
+            q[2] = 0x81;
+            q[3] = 0x80;
+            q[7] = 1;
+            q.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+            let mut out = (q.len() as u16).to_be_bytes().to_vec();
+            out.extend_from_slice(&q);
+            let _ = c.write_all(&out);
+        }
+    });
+    let ask = |ns: std::net::IpAddr| {
+        let o = Command::new(TCPCLIENT)
+            .args(["-RHl0", "www.example", &port, "sh", "-c", "cat <&6"])
+            .env("DNSCACHEIP", ns.to_string())
+            .env("LOCALDOMAIN", "")
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(ask(with_tcp), (Some(0), "hi\n".into(), String::new()));
+    assert_eq!(
+        ask(without),
+        (
+            Some(111),
+            String::new(),
+            "tcpclient: fatal: temporarily unable to figure out IP address for www.example: connection refused\n".into()
+        )
+    );
+}
+
 #[test]
 fn environment_dual_stack() {
     let t = TempDir::new("ts-dual");
