@@ -17,6 +17,13 @@ pub fn port(s: &[u8]) -> Option<u16> {
     }
     // Bounded and non-blocking, as every file another program controls.
     let services = common::file::read_text("/etc/services", 4 << 20)?;
+    service(&services, s)
+}
+
+/// The tcp port of the service named `s` (or aliased so) in `services`,
+/// read as the C library reads the file: a line whose port it cannot read
+/// is passed over.
+fn service(services: &str, s: &[u8]) -> Option<u16> {
     for line in services.lines() {
         let line = line.split('#').next().unwrap_or("");
         let mut words = line.split_whitespace();
@@ -26,14 +33,34 @@ pub fn port(s: &[u8]) -> Option<u16> {
         let Some((num, proto)) = pp.split_once('/') else {
             continue;
         };
-        if proto != "tcp" {
+        let Some(number) = service_number(num).filter(|_| proto == "tcp") else {
             continue;
-        }
+        };
         if name.as_bytes() == s || words.any(|alias| alias.as_bytes() == s) {
-            return num.parse().ok();
+            return Some(number);
         }
     }
     None
+}
+
+/// A port number as the C library reads it (`strtoul`, base 0: `0x`
+/// hexadecimal, a leading 0 octal, a `+` allowed, a `-` not), at most
+/// 2^32 - 1, truncated to 16 bits: `0x10` is 16, `0107` is 71, `70000` is
+/// 4464 (as Debian's C tcpserver finds them).
+fn service_number(t: &str) -> Option<u16> {
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let (digits, radix) = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None if t.len() > 1 && t.starts_with('0') => (&t[1..], 8),
+        None => (t, 10),
+    };
+    let mut v: u64 = 0;
+    for c in digits.chars() {
+        v = v
+            .saturating_mul(u64::from(radix))
+            .saturating_add(u64::from(c.to_digit(radix)?));
+    }
+    (!digits.is_empty() && v <= u64::from(u32::MAX)).then_some(v as u16)
 }
 
 /// A socket address as (16-byte address, port, scope id).
@@ -75,6 +102,46 @@ pub fn if_name(index: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn services_read_as_the_c_library_reads_them() {
+        let text = "# smtp 24/tcp\nsmtp\t\t25/tcp\t\tmail\ndup 100/tcp\ndup 101/tcp\n\
+                    casety 103/TCP\nboth 105/udp\nboth 106/tcp\nbig 70000/tcp\n\
+                    neg -1/tcp\nhex 0x10/tcp\nlead 0107/tcp\noct 08/tcp\noct 9/tcp\n\
+                    trail 108/tcp# x\nalias 109/tcp al1 al2 # al4\n  indented 110/tcp\n\
+                    crlf 111/tcp\r\nhuge 99999999999999999999999/tcp\nplus +7/tcp\n\
+                    plusplus ++7/tcp\nwide 4294967296/tcp\nzero 00/tcp\nwrap 65536/tcp\n\
+                    upperhex 0XFF/tcp\nnohex 0x/tcp\n";
+        for (name, want) in [
+            ("smtp", Some(25)),
+            ("mail", Some(25)),
+            ("dup", Some(100)),
+            ("casety", None),
+            ("both", Some(106)),
+            ("big", Some(4464)),
+            ("neg", None),
+            ("hex", Some(16)),
+            ("lead", Some(71)),
+            // A line the library cannot read is passed over.
+            ("oct", Some(9)),
+            ("trail", Some(108)),
+            ("al2", Some(109)),
+            ("al4", None),
+            ("indented", Some(110)),
+            ("crlf", Some(111)),
+            ("huge", None),
+            ("plus", Some(7)),
+            ("plusplus", None),
+            ("wide", None),
+            ("zero", Some(0)),
+            ("wrap", Some(0)),
+            ("upperhex", Some(255)),
+            ("nohex", None),
+            ("24", None),
+        ] {
+            assert_eq!(service(text, name.as_bytes()), want, "{name}");
+        }
+    }
 
     #[test]
     fn ports() {
