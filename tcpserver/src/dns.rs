@@ -170,25 +170,61 @@ fn encode_name(name: &[u8], out: &mut Vec<u8>) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Reads a (possibly compressed) name at `pos`; returns its labels and the
+/// Reads a (possibly compressed) name at `pos` as the original does
+/// (`dns_packet_getname`): labels of at most 63 bytes (a length byte from
+/// 64 to 191 is an error), at most 255 bytes written out, pointers
+/// followed, fewer than 1000 bytes and jumps walked. Its labels and the
 /// position after it in the record.
 fn read_name(msg: &[u8], mut pos: usize) -> Option<(Vec<Vec<u8>>, usize)> {
     let mut labels = Vec::new();
     let mut end = None;
-    for _ in 0..128 {
-        let len = *msg.get(pos)? as usize;
-        if len & 0xc0 == 0xc0 {
-            let ptr = (len & 0x3f) << 8 | *msg.get(pos + 1)? as usize;
+    let mut walked = 0;
+    let mut written = 0;
+    let mut step = |n: usize| {
+        walked += n;
+        (walked < 1000).then_some(())
+    };
+    loop {
+        let mut len = *msg.get(pos)? as usize;
+        step(1)?;
+        while len >= 192 {
+            let ptr = (len - 192) << 8 | *msg.get(pos + 1)? as usize;
             end.get_or_insert(pos + 2);
             pos = ptr;
-        } else if len == 0 {
+            len = *msg.get(pos)? as usize;
+            step(1)?;
+        }
+        if len >= 64 {
+            return None;
+        }
+        written += 1 + len;
+        if written > 255 {
+            return None;
+        }
+        if len == 0 {
             return Some((labels, end.unwrap_or(pos + 1)));
-        } else {
-            labels.push(msg.get(pos + 1..pos + 1 + len)?.to_vec());
-            pos += 1 + len;
+        }
+        labels.push(msg.get(pos + 1..pos + 1 + len)?.to_vec());
+        step(len)?;
+        pos += 1 + len;
+    }
+}
+
+/// Passes over a name at `pos` as the original does
+/// (`dns_packet_skipname`): labels up to a zero byte or to a pointer,
+/// which is not followed; a length byte from 64 to 191 is an error. The
+/// position after it.
+fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(pos)?;
+        pos += 1;
+        match len {
+            0 => return Some(pos),
+            192.. => return Some(pos + 1),
+            64.. => return None,
+            _ => pos += usize::from(len),
         }
     }
-    None
 }
 
 /// What one server said.
@@ -247,7 +283,7 @@ fn records(msg: &[u8], mut pos: usize, qtype: u16) -> Option<Vec<Record>> {
     let an = u16::from_be_bytes([msg[6], msg[7]]);
     let mut out = Vec::new();
     for _ in 0..an {
-        let (_, p) = read_name(msg, pos)?;
+        let p = skip_name(msg, pos)?;
         let h = msg.get(p..p + 10)?;
         let t = u16::from_be_bytes([h[0], h[1]]);
         let class = u16::from_be_bytes([h[2], h[3]]);
