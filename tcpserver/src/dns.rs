@@ -300,8 +300,10 @@ fn records(msg: &[u8], mut pos: usize, qtype: u16) -> Option<Vec<Record>> {
                     a.copy_from_slice(msg.get(at..at + 16)?);
                     out.push(Record::Aaaa(a));
                 }
-                // The name is read from the message, whatever the length.
-                T_PTR => out.push(Record::Ptr(read_name(msg, at)?.0)),
+                // The name is read from the message, whatever the length;
+                // the first one is the answer, and what follows it is not
+                // read (the original's dns_name_packet).
+                T_PTR => return Some(vec![Record::Ptr(read_name(msg, at)?.0)]),
                 T_TXT => {
                     // Character-strings: each length byte starts one; a
                     // length past the record's end ends with the record.

@@ -774,6 +774,42 @@ fn tcpclient_random_options() {
     }
 }
 
+/// What [`resolver`] answers next.
+#[derive(Clone, Default)]
+struct Reply {
+    rcode: u8,
+    count: u16,
+    answers: Vec<u8>,
+    /// How much of `answers` is sent.
+    cut: usize,
+}
+
+/// A resolver on `ns` port 53 that answers a question of type `qtype`
+/// with the question back and the [`Reply`] set in what it returns, and
+/// any other question with no answer.
+fn resolver(ns: [u8; 4], qtype: u8) -> std::sync::Arc<std::sync::Mutex<Reply>> {
+    let sock = std::net::UdpSocket::bind((std::net::Ipv4Addr::from(ns), 53))
+        .expect("bind DNS port 53 (tests run as root)");
+    let reply = std::sync::Arc::<std::sync::Mutex<Reply>>::default();
+    let shared = reply.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let mut r = buf[..n].to_vec();
+            r[2] = 0x81;
+            r[3] = 0x80;
+            if n > 16 && r[n - 3] == qtype {
+                let next = shared.lock().unwrap().clone();
+                r[3] |= next.rcode;
+                r[6..8].copy_from_slice(&next.count.to_be_bytes());
+                r.extend_from_slice(&next.answers[..next.cut]);
+            }
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    reply
+}
+
 /// One answer record for [`tcpclient_random_dns_replies`]: an owner that is
 /// the question's pointer, a name, a pointer anywhere (passed over, not
 /// followed) or a length no label may have; a type, class and length that
@@ -820,7 +856,6 @@ fn dns_record(r: &mut Rand) -> Vec<u8> {
 /// empty answer.
 #[test]
 fn tcpclient_random_dns_replies() {
-    use std::sync::{Arc, Mutex};
     let t = TempDir::new("diff-dns");
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();
@@ -830,29 +865,7 @@ fn tcpclient_random_dns_replies() {
             let _ = c.unwrap().write_all(b"hello\n");
         }
     });
-    let ns = std::net::IpAddr::from([127, 0, 79, 252]);
-    let sock = std::net::UdpSocket::bind((ns, 53)).expect("bind DNS port 53 (tests run as root)");
-    /// The next reply to an A question: rcode, answer count, answer
-    /// section, where the reply is cut (after the question).
-    type Reply = (u8, u16, Vec<u8>, usize);
-    let reply: Arc<Mutex<Reply>> = Arc::default();
-    let shared = reply.clone();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            let mut r = buf[..n].to_vec();
-            r[2] = 0x81;
-            r[3] = 0x80;
-            if n > 16 && r[n - 3] == 1 {
-                let (rcode, count, answers, cut) = shared.lock().unwrap().clone();
-                r[3] |= rcode;
-                r[6..8].copy_from_slice(&count.to_be_bytes());
-                r.extend_from_slice(&answers);
-                r.truncate(n + cut);
-            }
-            let _ = sock.send_to(&r, from);
-        }
-    });
+    let reply = resolver([127, 0, 79, 252], 1);
     let mut r = Rand::new(0xd45);
     for case in 0..cases(300) {
         let records: Vec<Vec<u8>> = (0..r.below(5)).map(|_| dns_record(&mut r)).collect();
@@ -868,7 +881,12 @@ fn tcpclient_random_dns_replies() {
             answers.len()
         };
         let rcode = if r.below(6) == 0 { 3 } else { 0 };
-        *reply.lock().unwrap() = (rcode, count, answers.clone(), cut);
+        *reply.lock().unwrap() = Reply {
+            rcode,
+            count,
+            answers: answers.clone(),
+            cut,
+        };
         let [c, o] = both(
             "tcpclient",
             &["-RHl0", "www.example", &port, "sh", "-c", "cat <&6"],
@@ -888,6 +906,96 @@ fn tcpclient_random_dns_replies() {
                 String::from_utf8_lossy(&c.2)
             ),
             "case {case}: rcode {rcode}, {count} answers announced, cut at {cut} of {answers:02x?}"
+        );
+    }
+}
+
+/// A name in a PTR answer for [`tcpserver_random_ptr_names`]: labels of any
+/// length byte (64 to 191 are refused), pointers to the question, to
+/// itself or anywhere, a zero or not at the end, sometimes long.
+fn ptr_name_bytes(r: &mut Rand) -> Vec<u8> {
+    let mut v = Vec::new();
+    let most = if r.below(10) == 0 { 80 } else { 5 };
+    for _ in 0..r.below(most) {
+        match r.below(10) {
+            0 => v.push(64 + r.below(128) as u8),
+            1 => {
+                let n = r.below(64);
+                v.push(n as u8);
+                v.extend(r.bytes(n));
+            }
+            _ => {
+                let n = 1 + r.below(8);
+                v.push(n as u8);
+                let label = r.from(b"abcXYZ09-_. \\\x00\xff", n);
+                v.extend(label);
+            }
+        }
+    }
+    match r.below(6) {
+        0 => v.extend_from_slice(&[0xc0, 12]),
+        1 => v.extend_from_slice(&[0xc0 | r.below(64) as u8, r.below(256) as u8]),
+        2 => {}
+        _ => v.push(0),
+    }
+    v
+}
+
+/// tcpserver's TCPREMOTEHOST from a resolver whose PTR answers hold random
+/// names, among other random records: ours and the C tcpserver set the
+/// same name, or leave it out alike.
+#[test]
+fn tcpserver_random_ptr_names() {
+    use std::io::Read;
+    let t = TempDir::new("diff-ptr");
+    let reply = resolver([127, 0, 79, 251], 12);
+    let show = "printf '%s\\n' \"${TCPREMOTEHOST-unset}\"";
+    let servers = [reference_bin("tcpserver"), bin_dir().join("tcpserver")].map(|bin| {
+        Listening::start(
+            bin.to_str().unwrap(),
+            &["-R", "-l0", "127.0.0.1", "0", "sh", "-c", show],
+            &[("DNSCACHEIP", "127.0.79.251")],
+            t.path(),
+        )
+    });
+    let mut r = Rand::new(0x97a);
+    for case in 0..cases(300) {
+        let mut records = Vec::new();
+        for _ in 0..1 + r.below(3) {
+            if r.below(3) == 0 {
+                records.push(dns_record(&mut r));
+                continue;
+            }
+            let name = ptr_name_bytes(&mut r);
+            let mut v = vec![0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 60];
+            v.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            v.extend_from_slice(&name);
+            records.push(v);
+        }
+        // A UDP reply over 512 bytes is read by ours only
+        // (docs/divergences.md).
+        while records.concat().len() > 440 {
+            records.pop();
+        }
+        let answers = records.concat();
+        *reply.lock().unwrap() = Reply {
+            rcode: 0,
+            count: records.len() as u16,
+            answers: answers.clone(),
+            cut: answers.len(),
+        };
+        let [c, o] = servers.each_ref().map(|s| {
+            let mut conn = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = conn.read_to_end(&mut got);
+            got
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&o),
+            String::from_utf8_lossy(&c),
+            "case {case}: {answers:02x?}"
         );
     }
 }
