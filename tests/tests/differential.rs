@@ -1000,6 +1000,81 @@ fn tcpserver_random_ptr_names() {
     }
 }
 
+/// rblsmtpd `-r` behind a resolver whose TXT answers are random records
+/// (character-strings of any length, cut short, other records among
+/// them): ours and the C one refuse with the same text, let the client
+/// through, or fail the lookup alike.
+#[test]
+fn rblsmtpd_random_txt_answers() {
+    let t = TempDir::new("diff-txt");
+    let reply = resolver([127, 0, 79, 250], 16);
+    let mut r = Rand::new(0x7e7);
+    for case in 0..cases(300) {
+        let mut records = Vec::new();
+        for _ in 0..r.below(4) {
+            if r.below(4) == 0 {
+                records.push(dns_record(&mut r));
+                continue;
+            }
+            let mut rd = Vec::new();
+            for _ in 0..r.below(4) {
+                let n = r.below(30);
+                // The length byte may promise more than follows.
+                rd.push((n + if r.below(6) == 0 { r.below(20) } else { 0 }) as u8);
+                rd.extend(r.bytes(n));
+            }
+            let mut v = vec![0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60];
+            v.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+            v.extend_from_slice(&rd);
+            records.push(v);
+        }
+        while records.concat().len() > 440 {
+            records.pop();
+        }
+        let answers = records.concat();
+        let count = if r.below(8) == 0 {
+            records.len() as u16 + 1
+        } else {
+            records.len() as u16
+        };
+        *reply.lock().unwrap() = Reply {
+            rcode: 0,
+            count,
+            cut: answers.len(),
+            answers: answers.clone(),
+        };
+        let fail_closed = if r.below(2) == 0 { "-c" } else { "-C" };
+        let [c, o] = both(
+            "rblsmtpd",
+            &[fail_closed, "-r", "rbl.example", "echo", "through"],
+            b"helo x\r\nquit\r\n",
+            t.path(),
+            &[("DNSCACHEIP", "127.0.79.250"), ("TCPREMOTEIP", "192.0.2.7")],
+        );
+        let text = |ran: &Ran| {
+            let pid = without_pid(&ran.2);
+            (ran.0, String::from_utf8_lossy(&ran.1).into_owned(), pid)
+        };
+        assert_eq!(
+            text(&o),
+            text(&c),
+            "case {case}: {fail_closed} {answers:02x?}"
+        );
+    }
+}
+
+/// rblsmtpd's log line with its pid taken out.
+fn without_pid(err: &[u8]) -> String {
+    let s = String::from_utf8_lossy(err);
+    match s.split_once(" pid ") {
+        Some((a, b)) => {
+            let rest = b.trim_start_matches(|c: char| c.is_ascii_digit());
+            format!("{a} pid N{rest}")
+        }
+        None => s.into_owned(),
+    }
+}
+
 /// svc with random arguments (bundles, `--` and words after it, `-`,
 /// unknown letters, directories that are not there): the bytes that reach
 /// supervise's control FIFO, svc's warnings and its exit code. The letters
