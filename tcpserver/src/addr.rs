@@ -3,7 +3,7 @@
 //! Internally every address is 16 bytes; IPv4 addresses are v4-mapped
 //! (`::ffff:a.b.c.d`).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 /// A 16-byte address.
 pub type Ip6 = [u8; 16];
@@ -168,14 +168,6 @@ pub fn scan6(s: &[u8]) -> Option<(Ip6, usize)> {
         let text = std::str::from_utf8(&s[..n]).ok()?;
         text.parse::<Ipv6Addr>().ok().map(|a| (a.octets(), n))
     })
-}
-
-/// Parses IPv6 text or a dotted quad (v4-mapped), as a whole string.
-pub fn parse6(s: &str) -> Option<Ip6> {
-    if let Ok(v4) = s.parse::<Ipv4Addr>() {
-        return Some(mapped(v4.octets()));
-    }
-    s.parse::<Ipv6Addr>().ok().map(|a| a.octets())
 }
 
 #[cfg(test)]

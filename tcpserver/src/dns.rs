@@ -625,10 +625,8 @@ pub fn resolve_host(name: &[u8], v4_only: bool, rng: &mut Rng) -> Result<Vec<Ip6
             }
             continue;
         }
-        if let Some(a) = std::str::from_utf8(&cand)
-            .ok()
-            .filter(|s| s.contains(':'))
-            .and_then(addr::parse6)
+        if let Some((a, _)) =
+            addr::scan6(&cand).filter(|&(_, n)| n == cand.len() && cand.contains(&b':'))
         {
             return Ok(vec![a]);
         }

@@ -910,6 +910,25 @@ fn tcpclient_random_dns_replies() {
     }
 }
 
+/// An answer of type `t` to the question (its owner a pointer to the
+/// question's name), class IN, with `rdata`.
+fn answer_record(t: u16, rdata: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xc0, 12];
+    v.extend_from_slice(&t.to_be_bytes());
+    v.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+    v.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    v.extend_from_slice(rdata);
+    v
+}
+
+/// Drops records from the end until the reply fits in 512 bytes: a longer
+/// UDP reply is read by ours only (docs/divergences.md).
+fn within_512(records: &mut Vec<Vec<u8>>) {
+    while records.concat().len() > 440 {
+        records.pop();
+    }
+}
+
 /// A name in a PTR answer for [`tcpserver_random_ptr_names`]: labels of any
 /// length byte (64 to 191 are refused), pointers to the question, to
 /// itself or anywhere, a zero or not at the end, sometimes long.
@@ -966,17 +985,9 @@ fn tcpserver_random_ptr_names() {
                 records.push(dns_record(&mut r));
                 continue;
             }
-            let name = ptr_name_bytes(&mut r);
-            let mut v = vec![0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 60];
-            v.extend_from_slice(&(name.len() as u16).to_be_bytes());
-            v.extend_from_slice(&name);
-            records.push(v);
+            records.push(answer_record(12, &ptr_name_bytes(&mut r)));
         }
-        // A UDP reply over 512 bytes is read by ours only
-        // (docs/divergences.md).
-        while records.concat().len() > 440 {
-            records.pop();
-        }
+        within_512(&mut records);
         let answers = records.concat();
         *reply.lock().unwrap() = Reply {
             rcode: 0,
@@ -1023,14 +1034,9 @@ fn rblsmtpd_random_txt_answers() {
                 rd.push((n + if r.below(6) == 0 { r.below(20) } else { 0 }) as u8);
                 rd.extend(r.bytes(n));
             }
-            let mut v = vec![0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60];
-            v.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-            v.extend_from_slice(&rd);
-            records.push(v);
+            records.push(answer_record(16, &rd));
         }
-        while records.concat().len() > 440 {
-            records.pop();
-        }
+        within_512(&mut records);
         let answers = records.concat();
         let count = if r.below(8) == 0 {
             records.len() as u16 + 1
