@@ -9,24 +9,31 @@ use std::path::Path;
 use testutil::*;
 
 /// `prog args` run by `sh -c 'exec "$0" "$@" REDIRECT'` with `a\nb\n` on
-/// stdin: the exit code and stderr, pids (four digits or more) as `PID`.
+/// stdin: the exit code and stderr, pids as `PID`: a number that begins a
+/// line (recordio's `pid < ...`, of any length: a fresh container's pids
+/// have three digits) or has four digits or more.
 fn closed(prog: &Path, args: &[&str], redirect: &str, cwd: &Path) -> (i32, String) {
     let script = format!("exec \"$0\" \"$@\" {redirect}");
     let mut all = vec!["-c", &script, prog.to_str().unwrap()];
     all.extend_from_slice(args);
     let o = run_within(10.0, "sh", &all, cwd, Some(b"a\nb\n"));
     let mut err = String::new();
-    let mut run = String::new();
-    for c in o.stderr.chars().chain(['\n']) {
-        if c.is_ascii_digit() {
-            run.push(c);
-            continue;
+    for line in o.stderr.split_inclusive('\n') {
+        let mut run = String::new();
+        let mut first = true;
+        for c in line.chars().chain(['\0']) {
+            if c.is_ascii_digit() {
+                run.push(c);
+                continue;
+            }
+            let pid = run.len() >= 4 || (first && !run.is_empty());
+            err.push_str(if pid { "PID" } else { &run });
+            first = false;
+            run.clear();
+            err.push(c);
         }
-        err.push_str(if run.len() >= 4 { "PID" } else { &run });
-        run.clear();
-        err.push(c);
+        err.pop();
     }
-    err.pop();
     (o.code, err)
 }
 
