@@ -143,7 +143,7 @@ fn add_list_check_remove() {
 
     // Usage and bad arguments.
     let usage = "Usage: update-service --add|--remove <service-directory> [<service-name>]\n       update-service --list|--check [<service-name>]\n\n";
-    for bad in [&[][..], &["add"], &["--frobnicate", "x"], &["--add"]] {
+    for bad in [&[][..], &["add"], &["--frobnicate"], &["--add"]] {
         assert_eq!(s(bad), Out::new(1, "", usage), "{bad:?}");
     }
     let fatal = |m: &str| Out::new(1, "", &format!("update-service: fatal: {m}\n\n"));
@@ -165,4 +165,120 @@ fn add_list_check_remove() {
         String::from_utf8_lossy(&rel.stderr),
         "update-service: fatal: The <service-directory> must start with a slash.\n\n"
     );
+}
+
+/// Debian's update-service (daemontools-run, unpacked, never installed)
+/// and ours, side by side on the same arguments, each on a fresh scan
+/// directory holding a registered service, a link to nothing and a plain
+/// directory: the same output, exit code and links after. Not compared:
+/// `--add` over a link to nothing (Debian's `ln` fails with its own
+/// message under `set -e`; ours says the link points elsewhere) and
+/// `--add` of a supervised directory (Debian's asks runit's `sv`, which is
+/// not there, and adds it); its manual page says so.
+#[test]
+fn arguments_as_debians() {
+    let t = TempDir::new("update-service-debian");
+    let debian = t.join("debian");
+    unpack_debs(&["daemontools-run"], &debian);
+    let theirs = debian.join("usr/sbin");
+    let ours = install_toolkit(
+        &bin_dir(),
+        &t.join("prefix"),
+        &["--scandir", "/etc/service"],
+    );
+    let d = t.join("d");
+    for s in ["svc1/log", ".dot", "svc2"] {
+        fs::create_dir_all(d.join(s)).unwrap();
+    }
+    let scan = t.join("service");
+    let path = format!("{}:{}", ours.display(), std::env::var("PATH").unwrap());
+    let run = |bin: &Path, args: &[String]| {
+        let _ = fs::remove_dir_all(&scan);
+        fs::create_dir_all(scan.join("plain")).unwrap();
+        std::os::unix::fs::symlink(d.join("svc2"), scan.join("svc2")).unwrap();
+        std::os::unix::fs::symlink(t.join("nowhere"), scan.join("dangling")).unwrap();
+        let o = Command::new("sh")
+            .arg(bin.join("update-service"))
+            .args(args)
+            .env("SVDIR", &scan)
+            .env("PATH", &path)
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        let mut links: Vec<String> = fs::read_dir(&scan)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                let to =
+                    fs::read_link(&p).map_or("a directory".into(), |l| l.display().to_string());
+                format!("{} -> {to}", p.file_name().unwrap().to_string_lossy())
+            })
+            .collect();
+        links.sort();
+        (Out::from(o), links)
+    };
+    let dir = |s: &str| format!("{}/{s}", d.display());
+    let cases: Vec<Vec<String>> = [
+        "",
+        "-x",
+        "a SVC1",
+        "-- SVC1",
+        "- SVC1",
+        "-x SVC1",
+        "-x /nonexistent",
+        "-x //",
+        "--add",
+        "-a SVC1",
+        "-a SVC1/",
+        "--add SVC1 other",
+        "-a SVC1 .x",
+        "-a SVC1 a/b",
+        "-a DOT",
+        "-a SVC2",
+        "-a SVC1 svc2",
+        "-a SVC1 plain",
+        "-a /",
+        "-a //",
+        "-a relative",
+        "-r SVC2",
+        "--remove SVC2/ svc2",
+        "-r SVC1",
+        "-r SVC1 svc2",
+        "-r SVC1 dangling",
+        "-r SVC1 plain",
+        "-r //",
+        "-l",
+        "--list svc2",
+        "-l plain",
+        "-l dangling",
+        "-l nothing",
+        "-l svc2 extra",
+        "-c",
+        "--check svc2",
+        "-c plain",
+        "-c dangling",
+        "-c nothing",
+    ]
+    .iter()
+    .map(|c| {
+        c.split_whitespace()
+            .map(|w| match w {
+                "SVC1" => dir("svc1"),
+                "SVC1/" => dir("svc1/"),
+                "SVC2" => dir("svc2"),
+                "SVC2/" => dir("svc2/"),
+                "DOT" => dir(".dot"),
+                w => w.to_string(),
+            })
+            .collect()
+    })
+    .collect();
+    fs::create_dir_all(t.join("relative")).unwrap();
+    for args in &cases {
+        assert_eq!(
+            run(&ours, args),
+            run(&theirs, args),
+            "update-service {args:?}"
+        );
+    }
 }
