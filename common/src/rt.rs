@@ -31,7 +31,6 @@ use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::time::TimeSpec;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::diag::{self, errno_of};
@@ -690,15 +689,17 @@ impl<O> Reaper<O> {
 
     /// One exited child, if any (never blocks): its pid, its owner (`None`
     /// for a child nobody adopted) and how it ended.
-    pub fn reap(&mut self) -> Option<(Pid, Option<O>, WaitStatus)> {
+    pub fn reap(&mut self) -> Option<(Pid, Option<O>, Ended)> {
         loop {
-            match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => return None,
-                Ok(ws @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    let pid = ws.pid()?;
-                    return Some((pid, self.owners.remove(&pid.as_raw()), ws));
+            match sys::wait_raw(None, false) {
+                Ok(None) => return None,
+                Ok(Some((pid, status))) => {
+                    let ended = Ended(status);
+                    // (Without WUNTRACED or WCONTINUED only ends come back.)
+                    if ended.code().is_some() || ended.signal().is_some() {
+                        return Some((pid, self.owners.remove(&pid.as_raw()), ended));
+                    }
                 }
-                Ok(_) => {}
                 Err(Errno::EINTR) => {}
                 Err(_) => return None,
             }
@@ -706,18 +707,51 @@ impl<O> Reaper<O> {
     }
 }
 
-/// The raw wait status as the C programs print it (`end PID status N`).
-pub fn wstat(ws: &WaitStatus) -> i32 {
-    match *ws {
-        WaitStatus::Exited(_, code) => (code & 0xff) << 8,
-        WaitStatus::Signaled(_, sig, core) => sig as i32 | if core { 0x80 } else { 0 },
-        _ => 0,
+/// How a child ended: the raw status `wait` gives, which the C programs
+/// keep and print (`end PID status N`). Any signal number fits, the
+/// real-time ones included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended(pub i32);
+
+impl Ended {
+    /// Waits for `pid` (blocking; EINTR is the caller's).
+    pub fn wait_for(pid: Pid) -> Result<Ended, Errno> {
+        match sys::wait_raw(Some(pid), true)? {
+            Some((_, status)) => Ok(Ended(status)),
+            None => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// The exit code, if it exited.
+    pub fn code(self) -> Option<i32> {
+        nix::libc::WIFEXITED(self.0).then(|| nix::libc::WEXITSTATUS(self.0))
+    }
+
+    /// The number of the signal that killed it, if one did.
+    pub fn signal(self) -> Option<i32> {
+        nix::libc::WIFSIGNALED(self.0).then(|| nix::libc::WTERMSIG(self.0))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ended_reads_the_raw_status() {
+        assert_eq!(
+            (Ended(3 << 8).code(), Ended(3 << 8).signal()),
+            (Some(3), None)
+        );
+        assert_eq!((Ended(0).code(), Ended(0).signal()), (Some(0), None));
+        assert_eq!((Ended(9).code(), Ended(9).signal()), (None, Some(9)));
+        // A core dump, and a real-time signal.
+        assert_eq!(
+            (Ended(0x80 | 11).code(), Ended(0x80 | 11).signal()),
+            (None, Some(11))
+        );
+        assert_eq!((Ended(37).code(), Ended(37).signal()), (None, Some(37)));
+    }
 
     #[test]
     fn ignored_reads_the_disposition_now() {

@@ -4,9 +4,11 @@
 //! system call that `nix` exposes only as `unsafe` because of what it does to
 //! the whole process (fork, signal dispositions), or does not wrap at all
 //! (the chdir step of a posix_spawn plan), [`ArgvArea`], which writes
-//! our own argv memory, and a start-up hook that notes which standard
+//! our own argv memory, a start-up hook that notes which standard
 //! descriptors were closed before the Rust runtime hid it
-//! ([`closed_at_start`]).
+//! ([`closed_at_start`]), and `waitpid`/`kill` with raw signal numbers,
+//! which nix's types cannot hold for the real-time signals ([`wait_raw`],
+//! [`kill_number`]).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -36,6 +38,37 @@ pub fn fork() -> Result<Forked, Errno> {
         ForkResult::Parent { child } => Ok(Forked::Parent(child)),
         ForkResult::Child => Ok(Forked::Child),
     }
+}
+
+/// `waitpid(pid, &status, WNOHANG unless hang)` (any child for `None`):
+/// the pid and the raw status, `None` when nothing has exited yet.
+///
+/// nix's `waitpid` turns the status into a `WaitStatus`, which has no room
+/// for a real-time signal: a child killed by one (34 to 64, a `kill -37` or
+/// a program's own `raise(SIGRTMIN)`) is reaped, then reported as `EINVAL`
+/// with its pid lost, and its owner never hears of its end (supervise
+/// showed such a service up forever; tcpserver counted such a connection
+/// forever). The C originals keep the raw status; so does this.
+pub fn wait_raw(pid: Option<Pid>, hang: bool) -> Result<Option<(Pid, i32)>, Errno> {
+    let mut status: nix::libc::c_int = 0;
+    let who = pid.map_or(-1, Pid::as_raw);
+    let flags = if hang { 0 } else { nix::libc::WNOHANG };
+    // SAFETY: waitpid writes one int through the pointer, which points to
+    // a local that outlives the call; it reads no other memory.
+    let r = unsafe { nix::libc::waitpid(who, &mut status, flags) };
+    match r {
+        -1 => Err(Errno::last()),
+        0 => Ok(None),
+        p => Ok(Some((Pid::from_raw(p), status))),
+    }
+}
+
+/// `kill(pid, sig)` for any signal number, the real-time ones (SIGRTMIN to
+/// SIGRTMAX) included, which nix's `Signal` cannot name (`down-signal`).
+pub fn kill_number(pid: Pid, sig: i32) -> Result<(), Errno> {
+    // SAFETY: kill reads no memory of ours; a bad pid or signal number is
+    // an error it returns.
+    Errno::result(unsafe { nix::libc::kill(pid.as_raw(), sig) }).map(drop)
 }
 
 /// Sets `sig` to its default disposition.

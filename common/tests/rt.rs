@@ -9,19 +9,13 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use common::exec::Prepared;
-use common::rt::{Disposition, FdAction, Reaper, Runtime};
+use common::rt::{Disposition, Ended, FdAction, Reaper, Runtime};
 use nix::poll::PollFlags;
 use nix::sys::signal::{self, Signal};
-use nix::sys::wait::WaitStatus;
 
 /// Runs `sh -c SCRIPT` through the spawner with its stdout on a pipe placed
 /// at `target`, in `cwd`; returns what it printed and how it ended.
-fn spawn_sh(
-    rt: &mut Runtime,
-    script: &str,
-    target: i32,
-    cwd: Option<&str>,
-) -> (String, WaitStatus) {
+fn spawn_sh(rt: &mut Runtime, script: &str, target: i32, cwd: Option<&str>) -> (String, Ended) {
     let argv = [
         OsString::from("/bin/sh"),
         OsString::from("-c"),
@@ -68,7 +62,7 @@ fn spawned_children_get_the_plan_the_directory_and_default_signals() {
         5,
         Some("/tmp"),
     );
-    assert!(matches!(ws, WaitStatus::Exited(_, 0)), "{ws:?}");
+    assert_eq!(ws.code(), Some(0), "{ws:?}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "/tmp");
     assert_eq!(lines[1], "to-fd-5");

@@ -29,13 +29,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
-use common::rt::{FdAction, Reaper, Runtime, Spawner};
+use common::rt::{Ended, FdAction, Reaper, Runtime, Spawner};
 use common::tai::Tai64n;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag};
 use nix::sys::signal::Signal;
 use nix::sys::stat::{FchmodatFlags, FileStat, Mode, SFlag};
-use nix::sys::wait::WaitStatus;
 use nix::unistd::UnlinkatFlags;
 
 use crate::script::DirSpec;
@@ -612,10 +611,10 @@ impl LogDir {
             // after its own pause, without the "processor failed" one (the
             // original's fork loop).
             let failed = match self.run_processor(rt, &spawner, &sh) {
-                Ok(ws) => match ws {
-                    WaitStatus::Exited(_, 0) => break,
-                    WaitStatus::Exited(..) => true,
-                    _ => {
+                Ok(ended) => match ended.code() {
+                    Some(0) => break,
+                    Some(_) => true,
+                    None => {
                         // Divergence: the original appends a stale errno here.
                         pause(rt, &[&"processor crashed in ", &d], None);
                         true
@@ -707,7 +706,7 @@ impl LogDir {
         rt: &mut Runtime,
         spawner: &Spawner,
         sh: &Prepared,
-    ) -> Result<WaitStatus, Errno> {
+    ) -> Result<Ended, Errno> {
         let fd = self.dir.as_fd();
         let (prev, processed, state, newstate) = (
             open_read(fd, "previous")?,

@@ -421,31 +421,39 @@ fn processor_output_and_state() {
 
 #[test]
 fn a_crashing_processor_is_retried() {
-    let t = TempDir::new("ml-crash");
-    // Crashes the first time, then copies.
-    let proc_ = "!if [ -e ../crashed ]; then cat; else touch ../crashed; kill -9 $$; fi";
-    let mut input = String::new();
-    for i in 0..60 {
-        input.push_str(&format!("{i:03} {}\n", "c".repeat(60)));
+    // KILL, and a real-time signal (whose end nix's wait status cannot
+    // hold: multilog waited for it forever).
+    for sig in [9, nix::libc::SIGRTMIN()] {
+        let t = TempDir::new("ml-crash");
+        // Crashes the first time, then copies.
+        let proc_ =
+            format!("!if [ -e ../crashed ]; then cat; else touch ../crashed; kill -{sig} $$; fi");
+        let mut input = String::new();
+        for i in 0..60 {
+            input.push_str(&format!("{i:03} {}\n", "c".repeat(60)));
+        }
+        // (With a deadline: the old wait never ended.)
+        let (code, _, err) = run_input_within(
+            60.0,
+            MULTILOG,
+            &["s4096", &proc_, "./p"],
+            input.as_bytes(),
+            t.path(),
+        );
+        let err = String::from_utf8_lossy(&err);
+        assert_eq!(code, 0, "signal {sig}");
+        assert_eq!(
+            err,
+            "multilog: warning: processor crashed in ./p, pausing\nmultilog: warning: processor failed in ./p, pausing\n",
+            "signal {sig}"
+        );
+        let mut all = Vec::new();
+        for (_, _, body) in old_files(&t.join("p")) {
+            all.extend_from_slice(&body);
+        }
+        all.extend_from_slice(&fs::read(t.join("p/current")).unwrap());
+        assert_eq!(String::from_utf8(all).unwrap(), input, "signal {sig}");
     }
-    let (code, _, err) = feed(
-        MULTILOG,
-        &["s4096", proc_, "./p"],
-        input.as_bytes(),
-        t.path(),
-        &[],
-    );
-    assert_eq!(code, 0);
-    assert_eq!(
-        err,
-        "multilog: warning: processor crashed in ./p, pausing\nmultilog: warning: processor failed in ./p, pausing\n"
-    );
-    let mut all = Vec::new();
-    for (_, _, body) in old_files(&t.join("p")) {
-        all.extend_from_slice(&body);
-    }
-    all.extend_from_slice(&fs::read(t.join("p/current")).unwrap());
-    assert_eq!(String::from_utf8(all).unwrap(), input);
 }
 
 #[test]

@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
-use common::rt::{Disposition, FdAction, Runtime};
+use common::rt::{Disposition, Ended, FdAction, Runtime};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
-use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use rustls::{ServerConfig, ServerConnection};
 use tcpserver::server::{dropping, Connection};
@@ -146,14 +145,20 @@ pub fn run(c: Connection<'_>, s: Settings) -> ! {
 /// Waits for the program and ends as it did.
 fn exit_as(child: Pid, program: &[OsString]) -> ! {
     loop {
-        match nix::sys::wait::waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => std::process::exit(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => {
-                common::sys::default_signal(sig);
-                let _ = nix::sys::signal::raise(sig);
-                std::process::exit(diag::EXIT_TEMP)
-            }
-            Ok(_) | Err(Errno::EINTR) => {}
+        match Ended::wait_for(child) {
+            Ok(ended) => match (ended.code(), ended.signal()) {
+                (Some(code), _) => std::process::exit(code),
+                (None, Some(sig)) => {
+                    // Ended by the same signal, a real-time one included.
+                    if let Ok(sig) = Signal::try_from(sig) {
+                        common::sys::default_signal(sig);
+                    }
+                    let _ = common::sys::kill_number(nix::unistd::getpid(), sig);
+                    std::process::exit(diag::EXIT_TEMP)
+                }
+                (None, None) => {}
+            },
+            Err(Errno::EINTR) => {}
             Err(e) => drop_sys(&[&"unable to wait for ", &program[0]], e),
         }
     }

@@ -1052,3 +1052,28 @@ fn large_streams_both_ways_through_the_relay() {
     let log = ends(&spew, 1);
     assert!(log.contains(" status 0\n"), "{log}");
 }
+
+/// A program killed by a real-time signal: the TLS process ends by the
+/// same signal, so the log says `status SIG` as for any other signal (nix's
+/// wait status cannot hold such a signal: the TLS process said `unable to
+/// wait` and exited 111).
+#[test]
+fn a_program_killed_by_a_real_time_signal_ends_the_connection_alike() {
+    let dir = TempDir::new("ssl-rt-killed");
+    certs(dir.path());
+    let sig = nix::libc::SIGRTMIN() + 3;
+    script(
+        dir.join("die"),
+        &format!("#!/bin/sh\necho hi\nkill -{sig} $$\n"),
+    );
+    let server = local(&["-v"], "./die", &[], dir.path());
+    let out = tls_talk(addr(&server), client_config(dir.path(), None), b"").unwrap();
+    assert_eq!(out, b"hi\n");
+    let log = ends(&server, 1);
+    let pid = first_pid(&log, "ok");
+    assert!(
+        log.contains(&format!("sslserver: end {pid} status {sig}\n")),
+        "{log}"
+    );
+    assert!(!log.contains("unable to wait"), "{log}");
+}

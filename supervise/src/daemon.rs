@@ -29,14 +29,14 @@ use common::control::{self, Command};
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
 use common::fifodir;
-use common::rt::{self, Backoff, Disposition, FdAction, Reaper, Runtime, Spawner};
+use common::rt::{Backoff, Disposition, FdAction, Reaper, Runtime, Spawner};
 use common::status::{self, WriteError};
 use common::tai::Tai64n;
 use common::xstatus;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::PollFlags;
-use nix::sys::signal::{self, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
@@ -326,7 +326,7 @@ impl Supervise {
                     continue;
                 }
                 Action::Signal(pid, sig) => {
-                    let _ = signal::kill(Pid::from_raw(pid as i32), sig);
+                    let _ = common::sys::kill_number(Pid::from_raw(pid as i32), sig);
                     continue;
                 }
                 Action::Publish(b) => {
@@ -496,7 +496,7 @@ impl Supervise {
     /// Reads `down-signal` and `timeout-kill` into the state, for a `d`.
     fn read_stop_config(&mut self) {
         self.state.down_signal = match self.config("down-signal") {
-            None => Signal::SIGTERM,
+            None => Signal::SIGTERM as i32,
             Some(t) => match parse_signal(&t) {
                 Some(sig) => {
                     self.valid("down-signal");
@@ -504,7 +504,7 @@ impl Supervise {
                 }
                 None => {
                     self.invalid("down-signal", &t);
-                    Signal::SIGTERM
+                    Signal::SIGTERM as i32
                 }
             },
         };
@@ -674,7 +674,7 @@ impl Supervise {
                 }
                 self.notify = None;
             }
-            if self.handle(Event::Exited(pid.as_raw() as u32, rt::wstat(&ws))) {
+            if self.handle(Event::Exited(pid.as_raw() as u32, ws.0)) {
                 return true;
             }
         }
@@ -743,18 +743,42 @@ fn record_lock(f: &File) -> Result<(), Errno> {
     }
 }
 
-/// A signal as `down-signal` names it: `QUIT`, `SIGQUIT` or a number.
-pub fn parse_signal(t: &str) -> Option<Signal> {
+/// A signal as `down-signal` names it: `QUIT`, `SIGQUIT` or a number; a
+/// real-time one as a number or as `RTMIN`, `RTMIN+N`, `RTMAX`, `RTMAX-N`
+/// (with or without `SIG`; `SIGRTMIN+3` stops systemd). The C library's
+/// own 32 and 33 are refused, as is anything past SIGRTMAX.
+pub fn parse_signal(t: &str) -> Option<i32> {
+    let (min, max) = (nix::libc::SIGRTMIN(), nix::libc::SIGRTMAX());
+    let real_time = |n: i32| (min..=max).contains(&n).then_some(n);
     if let Ok(n) = t.parse::<i32>() {
-        return Signal::try_from(n).ok();
+        return Signal::try_from(n)
+            .ok()
+            .map(|s| s as i32)
+            .or_else(|| real_time(n));
     }
     let upper = t.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>().ok()
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    // RTMIN counts up from SIGRTMIN, RTMAX down from SIGRTMAX; an offset
+    // is digits only (`RTMIN+3`, not `RTMIN+-3` or `RTMIN++3`).
+    for (name, base, sign, dir) in [("RTMIN", min, '+', 1), ("RTMAX", max, '-', -1)] {
+        let Some(rest) = bare.strip_prefix(name) else {
+            continue;
+        };
+        let n = match rest.strip_prefix(sign) {
+            _ if rest.is_empty() => Some(0),
+            Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => {
+                d.parse::<i32>().ok()
+            }
+            _ => None,
+        };
+        return n
+            .and_then(|n| base.checked_add(dir * n))
+            .and_then(real_time);
+    }
+    format!("SIG{bare}")
+        .parse::<Signal>()
+        .ok()
+        .map(|s| s as i32)
 }
 
 fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -770,18 +794,37 @@ mod tests {
 
     #[test]
     fn down_signal_values() {
+        let (min, max) = (nix::libc::SIGRTMIN(), nix::libc::SIGRTMAX());
         for (text, want) in [
-            ("QUIT", Some(Signal::SIGQUIT)),
-            ("SIGQUIT", Some(Signal::SIGQUIT)),
-            ("sighup", Some(Signal::SIGHUP)),
-            ("hup", Some(Signal::SIGHUP)),
-            ("10", Some(Signal::SIGUSR1)),
-            ("31", Some(Signal::SIGSYS)),
+            ("QUIT", Some(Signal::SIGQUIT as i32)),
+            ("SIGQUIT", Some(Signal::SIGQUIT as i32)),
+            ("sighup", Some(Signal::SIGHUP as i32)),
+            ("hup", Some(Signal::SIGHUP as i32)),
+            ("10", Some(Signal::SIGUSR1 as i32)),
+            ("31", Some(Signal::SIGSYS as i32)),
             ("0", None),
             ("-9", None),
             ("32", None),
-            ("34", None),
-            ("SIGRTMIN", None),
+            ("33", None),
+            ("34", Some(min)),
+            ("64", Some(max)),
+            ("65", None),
+            ("SIGRTMIN", Some(min)),
+            ("rtmin", Some(min)),
+            ("SIGRTMIN+3", Some(min + 3)),
+            ("RTMIN+0", Some(min)),
+            ("RTMIN+30", Some(max)),
+            ("RTMIN+31", None),
+            ("RTMIN+", None),
+            ("RTMIN-1", None),
+            ("RTMIN+-1", None),
+            ("RTMIN++1", None),
+            ("RTMIN+99999999999", None),
+            ("SIGRTMAX", Some(max)),
+            ("RTMAX-2", Some(max - 2)),
+            ("RTMAX+1", None),
+            ("RTMAX-31", None),
+            ("SIGRT", None),
             ("10x", None),
             ("99999999999999999999", None),
             ("", None),

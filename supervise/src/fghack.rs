@@ -9,10 +9,10 @@ use std::io::Read;
 
 use common::diag::{self, errno_of};
 use common::exec::Prepared;
+use common::rt::Ended;
 use common::sys::{self, Forked};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitStatus};
 
 /// The child holds the pipe's write end plus this many duplicates.
 const DUPS: usize = 30;
@@ -59,10 +59,11 @@ pub fn main(args: &[OsString]) -> i32 {
         }
     }
     loop {
-        match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => return code,
-            Ok(WaitStatus::Signaled(..)) => diag::fatal(&[&"child crashed"]),
-            Ok(_) => {}
+        match Ended::wait_for(pid) {
+            Ok(ended) => match ended.code() {
+                Some(code) => return code,
+                None => diag::fatal(&[&"child crashed"]),
+            },
             Err(Errno::EINTR) => {}
             Err(e) => diag::fatal_sys(&[&"wait failed"], e),
         }

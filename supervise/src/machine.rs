@@ -93,8 +93,9 @@ pub enum Action {
     /// Start `./run`; report [`Event::Started`], [`Event::RunFailed`] or
     /// [`Event::ForkFailed`].
     Start,
-    /// Send this signal to this pid (`./run`, or `./finish` past its time).
-    Signal(u32, Signal),
+    /// Send this signal (a number: `down-signal` may name a real-time one)
+    /// to this pid (`./run`, or `./finish` past its time).
+    Signal(u32, i32),
     /// Write the status record ([`State::status`]).
     Announce,
     /// Run `./finish CODE SIGNAL` if there is one; report
@@ -157,7 +158,7 @@ pub struct State {
     pub permanent_failure: bool,
     /// What `d` sends (`down-signal`; TERM by default). The caller sets it
     /// before it hands over a `d`.
-    pub down_signal: Signal,
+    pub down_signal: i32,
     /// KILL this long after `d` if `./run` still runs (`timeout-kill`).
     pub timeout_kill: Option<Duration>,
 }
@@ -174,7 +175,7 @@ impl State {
             last_exit: None,
             starts: 0,
             permanent_failure: false,
-            down_signal: Signal::SIGTERM,
+            down_signal: Signal::SIGTERM as i32,
             timeout_kill: None,
         }
     }
@@ -250,6 +251,10 @@ impl State {
     }
 
     fn signal(&self, sig: Signal, out: &mut Vec<Action>) {
+        self.signal_number(sig as i32, out);
+    }
+
+    fn signal_number(&self, sig: i32, out: &mut Vec<Action>) {
         if let Phase::Running { pid, .. } = self.phase {
             out.push(Action::Signal(pid, sig));
         }
@@ -373,7 +378,7 @@ impl State {
                     if kill_at.is_some_and(|k| now.mono >= k) {
                         *kill_at = None;
                         if *pid != 0 {
-                            out.push(Action::Signal(*pid, Signal::SIGKILL));
+                            out.push(Action::Signal(*pid, Signal::SIGKILL as i32));
                         }
                     }
                 }
@@ -405,7 +410,7 @@ impl State {
                     Phase::Finishing { once, .. } => *once = false,
                     _ => {}
                 }
-                self.signal(self.down_signal, out);
+                self.signal_number(self.down_signal, out);
                 self.signal(Signal::SIGCONT, out);
                 let limit = self.timeout_kill;
                 if let Phase::Running {
@@ -554,13 +559,13 @@ mod tests {
         let mut s = running();
         assert_eq!(
             cmd(&mut s, 10, b'k'),
-            vec![Action::Signal(100, Signal::SIGKILL)]
+            vec![Action::Signal(100, Signal::SIGKILL as i32)]
         );
         assert_eq!(
             cmd(&mut s, 11, b'd'),
             vec![
-                Action::Signal(100, Signal::SIGTERM),
-                Action::Signal(100, Signal::SIGCONT),
+                Action::Signal(100, Signal::SIGTERM as i32),
+                Action::Signal(100, Signal::SIGCONT as i32),
                 Action::Announce
             ]
         );
@@ -581,7 +586,7 @@ mod tests {
             (b't', Signal::SIGTERM),
             (b'k', Signal::SIGKILL),
         ] {
-            assert_eq!(cmd(&mut s, 1, b), vec![Action::Signal(100, sig)]);
+            assert_eq!(cmd(&mut s, 1, b), vec![Action::Signal(100, sig as i32)]);
         }
         cmd(&mut s, 1, b'd');
         step(&mut s, 2, Event::Exited(100, 0));
@@ -595,18 +600,24 @@ mod tests {
         let mut s = running();
         assert_eq!(
             cmd(&mut s, 1, b'p'),
-            vec![Action::Announce, Action::Signal(100, Signal::SIGSTOP)]
+            vec![
+                Action::Announce,
+                Action::Signal(100, Signal::SIGSTOP as i32)
+            ]
         );
         assert_eq!(s.status().encode()[16], 1);
         // t leaves it stopped; only d and c send CONT.
         assert_eq!(
             cmd(&mut s, 2, b't'),
-            vec![Action::Signal(100, Signal::SIGTERM)]
+            vec![Action::Signal(100, Signal::SIGTERM as i32)]
         );
         assert!(s.paused());
         assert_eq!(
             cmd(&mut s, 3, b'c'),
-            vec![Action::Announce, Action::Signal(100, Signal::SIGCONT)]
+            vec![
+                Action::Announce,
+                Action::Signal(100, Signal::SIGCONT as i32)
+            ]
         );
         assert_eq!(s.status().encode()[16], 0);
     }
@@ -806,7 +817,7 @@ mod tests {
         // Past its time: KILL, once.
         assert_eq!(
             s.step(at(2500), Event::Timer),
-            vec![Action::Signal(200, Signal::SIGKILL)]
+            vec![Action::Signal(200, Signal::SIGKILL as i32)]
         );
         assert_eq!(s.deadline(), None);
         assert_eq!(
@@ -864,13 +875,13 @@ mod tests {
     #[test]
     fn down_signal_and_timeout_kill() {
         let mut s = running();
-        s.down_signal = Signal::SIGQUIT;
+        s.down_signal = Signal::SIGQUIT as i32;
         s.timeout_kill = Some(Duration::from_millis(300));
         assert_eq!(
             cmd(&mut s, 100, b'd'),
             vec![
-                Action::Signal(100, Signal::SIGQUIT),
-                Action::Signal(100, Signal::SIGCONT),
+                Action::Signal(100, Signal::SIGQUIT as i32),
+                Action::Signal(100, Signal::SIGCONT as i32),
                 Action::Announce
             ]
         );
@@ -881,7 +892,7 @@ mod tests {
         assert_eq!(step(&mut s, 399, Event::Timer), vec![]);
         assert_eq!(
             step(&mut s, 400, Event::Timer),
-            vec![Action::Signal(100, Signal::SIGKILL)]
+            vec![Action::Signal(100, Signal::SIGKILL as i32)]
         );
         assert_eq!(s.deadline(), None);
         assert_eq!(
@@ -898,7 +909,7 @@ mod tests {
             (b'1', Signal::SIGUSR1),
             (b'2', Signal::SIGUSR2),
         ] {
-            assert_eq!(cmd(&mut s, 1, b), vec![Action::Signal(100, sig)]);
+            assert_eq!(cmd(&mut s, 1, b), vec![Action::Signal(100, sig as i32)]);
         }
     }
 }

@@ -32,6 +32,12 @@ fn crashed_child() {
         run(FGHACK, &["sh", "-c", "kill -9 $$"], t.path()),
         Out::new(111, "", "fghack: fatal: child crashed\n")
     );
+    // A real-time signal too, as the original says.
+    let rt = format!("kill -{} $$", nix::libc::SIGRTMIN() + 3);
+    assert_eq!(
+        run(FGHACK, &["sh", "-c", &rt], t.path()),
+        Out::new(111, "", "fghack: fatal: child crashed\n")
+    );
 }
 
 #[test]

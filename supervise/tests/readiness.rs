@@ -265,30 +265,71 @@ fn finish_exit_125_leaves_the_service_down_and_emits_o() {
     );
 }
 
+/// `down-signal` QUIT, and a real-time one (`SIGRTMIN+3`, which stops
+/// systemd): `svc -d` sends it, and the service that traps it ends.
 #[test]
 fn down_signal_quit_reaches_the_service() {
-    let t = TempDir::new("rd-downsig");
-    script(
-        t.join("a/run"),
-        "trap 'echo quit > got; kill -9 $!; exit 0' QUIT\ntrap '' TERM\nsleep 1000 &\nwait\n",
-    );
-    fs::write(t.join("a/down-signal"), "QUIT\n").unwrap();
+    let rt = (nix::libc::SIGRTMIN() + 3).to_string();
+    for (given, trapped) in [("QUIT", "QUIT"), ("SIGRTMIN+3", rt.as_str())] {
+        let t = TempDir::new("rd-downsig");
+        script(
+            t.join("a/run"),
+            &format!(
+                "trap 'echo {trapped} > got; kill -9 $!; exit 0' {trapped}\n\
+                 trap '' TERM\nsleep 1000 &\nwait\n"
+            ),
+        );
+        fs::write(t.join("a/down-signal"), format!("{given}\n")).unwrap();
+        let s = Supervised::start(t.path(), "a");
+        assert!(wait_until(5.0, || s.pid() != 0));
+        // Give the shell time to set its traps: wait for its sleep child.
+        assert!(wait_until(5.0, || !pids_of(
+            &["sleep", "1000"],
+            &t.join("a")
+        )
+        .is_empty()));
+        assert_eq!(
+            run_within(5.0, SVC, &["-wd", "-T", "4000", "-d", "a"], t.path(), None),
+            Out::new(0, "", ""),
+            "{given}"
+        );
+        assert_eq!(
+            fs::read_to_string(t.join("a/got")).unwrap(),
+            format!("{trapped}\n")
+        );
+        assert_eq!(
+            run(SVSTAT, &["-o", "up,exitcode", "a"], t.path()),
+            Out::new(0, "false 0\n", "")
+        );
+    }
+}
+
+/// `./run` killed by a real-time signal: its end is seen (nix's wait
+/// status cannot hold such a signal, and supervise showed the service up
+/// forever): `./finish` gets `256 SIG`, `./run` starts again, as under the
+/// C supervise.
+#[test]
+fn a_run_killed_by_a_real_time_signal_is_seen_to_end() {
+    let t = TempDir::new("rd-rt-killed");
+    script(t.join("a/run"), "exec sleep 1000\n");
+    script(t.join("a/finish"), "echo \"$1 $2\" >> finished\n");
     let s = Supervised::start(t.path(), "a");
     assert!(wait_until(5.0, || s.pid() != 0));
-    // Give the shell time to set its traps: wait for its sleep child.
-    assert!(wait_until(5.0, || !pids_of(
-        &["sleep", "1000"],
-        &t.join("a")
-    )
-    .is_empty()));
+    let first = s.pid();
+    let sig = nix::libc::SIGRTMIN();
+    assert!(std::process::Command::new("kill")
+        .args([format!("-{sig}"), first.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(wait_until(10.0, || s.pid() != 0 && s.pid() != first));
     assert_eq!(
-        run_within(5.0, SVC, &["-wd", "-T", "4000", "-d", "a"], t.path(), None),
-        Out::new(0, "", "")
+        fs::read_to_string(t.join("a/finished")).unwrap(),
+        format!("256 {sig}\n")
     );
-    assert_eq!(fs::read_to_string(t.join("a/got")).unwrap(), "quit\n");
     assert_eq!(
-        run(SVSTAT, &["-o", "up,exitcode", "a"], t.path()),
-        Out::new(0, "false 0\n", "")
+        run(SVSTAT, &["-o", "up,pid", "a"], t.path()),
+        Out::new(0, &format!("true {}\n", s.pid()), "")
     );
 }
 

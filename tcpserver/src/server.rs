@@ -38,7 +38,7 @@ use std::time::Instant;
 use common::args::{fmt_ulong, scan_ulong, uint_seconds, Getopt};
 use common::diag::{self, errno_of};
 use common::exec::{EnvEdit, Environ, Prepared};
-use common::rt::{wstat, Backoff, Disposition, FdAction, Reaper, Runtime, SpawnPlan, Spawner};
+use common::rt::{Backoff, Disposition, FdAction, Reaper, Runtime, SpawnPlan, Spawner};
 use common::rules::{self, Entry};
 use common::sys::{self, Forked};
 use nix::errno::Errno;
@@ -588,7 +588,7 @@ pub fn serve(args: &[OsString], flavor: &mut dyn Flavor) -> i32 {
                     if let (true, Some(c)) = (counting, client) {
                         per_ip.remove(&c.ip);
                     }
-                    verbose(&o, format_args!("end {pid} status {}", wstat(&ws)));
+                    verbose(&o, format_args!("end {pid} status {}", ws.0));
                     status(&o, children.len() as u64);
                     // A descriptor or a process slot may be free again.
                     accept_backoff.retry_now();

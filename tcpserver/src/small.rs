@@ -63,7 +63,7 @@ pub fn mconnect_io(_args: &[OsString]) -> i32 {
                 }
             }
             let _ = nix::sys::signal::kill(child, Signal::SIGTERM);
-            let _ = nix::sys::wait::waitpid(child, None);
+            let _ = common::rt::Ended::wait_for(child);
             0
         }
     }

@@ -1553,3 +1553,43 @@ fn out_of_processes_drops_the_connection_with_the_originals_line() {
         assert!(s.child.try_wait().unwrap().is_none(), "the server is gone");
     }
 }
+
+/// A connection's program killed by a real-time signal: its end is logged
+/// with the raw status, as by the C tcpserver (`status 37` for
+/// SIGRTMIN+3), and its slot is free again, so that `-c 1` serves the next
+/// client. (nix's wait status cannot hold such a signal: the end was lost
+/// and the slot taken for good.)
+#[test]
+fn a_program_killed_by_a_real_time_signal_frees_its_slot() {
+    let t = TempDir::new("tcpserver-rt-killed");
+    let sig = nix::libc::SIGRTMIN() + 3;
+    let program = format!("echo hi; kill -{sig} $$");
+    let s = server(
+        &[
+            "-v",
+            "-R",
+            "-H",
+            "-l0",
+            "-c",
+            "1",
+            "127.0.0.1",
+            "0",
+            "sh",
+            "-c",
+            &program,
+        ],
+        &[],
+        &t,
+    );
+    for _ in 0..3 {
+        assert_eq!(talk(v4(s.port), None, b""), b"hi\n");
+    }
+    assert!(wait_until(5.0, || {
+        let log = s.log();
+        log.matches(" end ").count() == 3 && log.ends_with("tcpserver: status: 0/1\n")
+    }));
+    let log = s.log();
+    for end in log.lines().filter(|l| l.contains(" end ")) {
+        assert!(end.ends_with(&format!(" status {sig}")), "{log}");
+    }
+}
