@@ -408,9 +408,7 @@ impl Scanner {
             loop {
                 while self.reaper.reap().is_some() {}
                 // No child left at all: done.
-                if nix::sys::wait::waitpid(None::<Pid>, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
-                    == Err(Errno::ECHILD)
-                {
+                if common::sys::wait_raw(None, false) == Err(Errno::ECHILD) {
                     return;
                 }
                 if Instant::now() >= until {

@@ -187,10 +187,19 @@ pub fn pids_of(argv: &[&str], cwd: &Path) -> Vec<u32> {
     out
 }
 
-/// Sends `sig` (written as a `kill` option: `-9`, `-TERM`, `-ALRM`, ...)
-/// to `pid`, without needing a `kill` program on the machine.
+/// Sends `sig` (written as a `kill` option: `-9`, `-TERM`, `-ALRM`, ...,
+/// or any number, `-34` a real-time signal) to `pid`, without needing a
+/// `kill` program on the machine.
 pub fn kill(sig: &str, pid: u32) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal(sig));
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    match sig.trim_start_matches('-').parse::<i32>() {
+        Ok(n) => {
+            let _ = common::sys::kill_number(pid, n);
+        }
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, signal(sig));
+        }
+    }
 }
 
 /// Sends `sig` to every process of the process group `pgid`.
