@@ -268,9 +268,15 @@ fn label(t: Tai64n) -> String {
     String::from_utf8_lossy(&t.label()).into_owned()
 }
 
+/// A signal's name: `SIGTERM`; a real-time one as `down-signal` takes it,
+/// `SIGRTMIN+3`; another number as `SIG33`.
 fn signal_name(n: u8) -> String {
-    match nix::sys::signal::Signal::try_from(i32::from(n)) {
+    let n = i32::from(n);
+    let min = nix::libc::SIGRTMIN();
+    match nix::sys::signal::Signal::try_from(n) {
         Ok(s) => s.as_str().to_string(),
+        Err(_) if n == min => "SIGRTMIN".into(),
+        Err(_) if (min..=nix::libc::SIGRTMAX()).contains(&n) => format!("SIGRTMIN+{}", n - min),
         Err(_) => format!("SIG{n}"),
     }
 }
@@ -373,6 +379,20 @@ pub fn format_status(st: &Status, normally_up: bool, now: i64, out: &mut Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_names() {
+        let min = nix::libc::SIGRTMIN();
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(32), "SIG32");
+        assert_eq!(signal_name(min as u8), "SIGRTMIN");
+        assert_eq!(signal_name(min as u8 + 3), "SIGRTMIN+3");
+        assert_eq!(
+            signal_name(nix::libc::SIGRTMAX() as u8 + 1),
+            format!("SIG{}", nix::libc::SIGRTMAX() + 1)
+        );
+    }
 
     fn fmt(pid: u32, ago: i64, paused: bool, want: u8, normally_up: bool) -> String {
         let now = 1_700_000_000;

@@ -331,6 +331,17 @@ fn a_run_killed_by_a_real_time_signal_is_seen_to_end() {
         run(SVSTAT, &["-o", "up,pid", "a"], t.path()),
         Out::new(0, &format!("true {}\n", s.pid()), "")
     );
+    // Brought down by one (down-signal): svstat names it as down-signal
+    // takes it.
+    fs::write(t.join("a/down-signal"), "RTMIN+3\n").unwrap();
+    assert_eq!(
+        run_within(5.0, SVC, &["-wd", "-T", "4000", "-d", "a"], t.path(), None),
+        Out::new(0, "", "")
+    );
+    assert_eq!(
+        run(SVSTAT, &["-o", "up,signal,signum", "a"], t.path()),
+        Out::new(0, &format!("false SIGRTMIN+3 {}\n", sig + 3), "")
+    );
 }
 
 #[test]
