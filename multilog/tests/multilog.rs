@@ -1638,3 +1638,42 @@ fn each_log_directory_costs_three_descriptors_and_nothing_more() {
         );
     }
 }
+
+/// A standard input whose descriptor is non-blocking (set so by whoever
+/// made the pipe) and empty for now: read's EAGAIN is not the end of the
+/// input. multilog waits for the lines to come (the C one took it for the
+/// end and exited at once, and every later line was lost), and never spins
+/// meanwhile.
+#[test]
+fn a_non_blocking_empty_input_is_waited_for() {
+    let t = TempDir::new("ml-nonblock");
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let flags = nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    let mut c = Command::new(MULTILOG)
+        .args(["e", "./main"])
+        .current_dir(t.path())
+        .stdin(Stdio::from(r))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Long enough for the original's exit; ours must still be there, and
+    // have used a few clock ticks at most (a spin takes all 30).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.try_wait().unwrap(), None, "multilog ended on EAGAIN");
+    let stat = fs::read_to_string(format!("/proc/{}/stat", c.id())).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // utime and stime, fields 14 and 15 of the whole line.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    assert!(ticks <= 5, "{ticks} ticks of CPU while waiting");
+    let mut w = fs::File::from(w);
+    w.write_all(b"late line\n").unwrap();
+    drop(w);
+    assert_eq!(exit_within(&mut c, 10.0), Some(0));
+    let mut err = String::new();
+    c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(err, "late line\n");
+    assert_eq!(fs::read(t.join("main/current")).unwrap(), b"late line\n");
+}
