@@ -643,3 +643,41 @@ fn shell_tools_installed_with_their_paths() {
     let o = run(&b("http@"), &[host, "index.html"], t.path());
     assert_eq!(o, Out::new(0, "body for GET /index.html HTTP/1.0\r\n", ""));
 }
+
+/// rblsmtpd whose client descriptor is non-blocking and empty for now: the
+/// read's EAGAIN is not the client's end. Ours waits for the client's
+/// line and answers it (the C one ended the dialogue after its greeting).
+#[test]
+fn rblsmtpd_waits_on_a_non_blocking_client() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let flags = nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    let mut c = Command::new(RBLSMTPD)
+        .arg("true")
+        .env_remove("TCPREMOTEIP")
+        .env("RBLSMTPD", "blocked")
+        .stdin(Stdio::from(r))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The greeting first; then the client speaks.
+    let mut out = c.stdout.take().unwrap();
+    let mut greeting = [0u8; 20];
+    out.read_exact(&mut greeting).unwrap();
+    assert_eq!(&greeting, b"220 rblsmtpd.local\r\n");
+    assert_eq!(c.try_wait().unwrap(), None, "rblsmtpd ended on EAGAIN");
+    let mut w = std::fs::File::from(w);
+    w.write_all(b"HELO x\r\nQUIT\r\n").unwrap();
+    drop(w);
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).unwrap();
+    assert_eq!(exit_within(&mut c, 10.0), Some(0));
+    assert_eq!(
+        String::from_utf8(rest).unwrap(),
+        "250 rblsmtpd.local\r\n221 rblsmtpd.local\r\n"
+    );
+}
