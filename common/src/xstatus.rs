@@ -48,18 +48,18 @@ pub struct Exit {
 impl Exit {
     /// From a wait status as `waitpid` gives it.
     pub fn from_wstat(at: Tai64n, wstat: i32) -> Exit {
-        if wstat & 0x7f == 0 {
-            Exit {
+        let ended = crate::rt::Ended(wstat);
+        match ended.code() {
+            Some(code) => Exit {
                 at,
-                code: ((wstat >> 8) & 0xff) as u16,
+                code: code as u16,
                 signal: 0,
-            }
-        } else {
-            Exit {
+            },
+            None => Exit {
                 at,
                 code: 256,
-                signal: (wstat & 0x7f) as u8,
-            }
+                signal: ended.signal().unwrap_or(0) as u8,
+            },
         }
     }
 }

@@ -24,6 +24,7 @@
 use std::time::Duration;
 
 use common::control::Command;
+use common::rt::Ended;
 use common::status::{self, Status};
 use common::tai::Tai64n;
 use common::xstatus::{Exit, XStatus};
@@ -308,7 +309,7 @@ impl State {
                     out.push(Action::Finish(e.code, e.signal));
                 }
                 Phase::Finishing { pid: f, .. } if pid != 0 && pid == f => {
-                    let permanent = wstat & 0x7f == 0 && (wstat >> 8) & 0xff == PERMANENT_FAILURE;
+                    let permanent = Ended(wstat).code() == Some(PERMANENT_FAILURE);
                     self.finish_done(now, permanent, &mut out);
                 }
                 _ => {}
