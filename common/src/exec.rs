@@ -227,9 +227,9 @@ impl Environ {
 
     /// Calls `f` with the environment `edit` makes of this one, entry for
     /// entry and in the order [`EnvEdit::apply`] gives. The list is made in
-    /// the room of the last call's: tcpserver's parent makes one per
-    /// connection and then forks, and an allocation and its free write two
-    /// heap pages, each a copy-on-write fault after the fork.
+    /// the room of the last call's: tcpserver makes one per connection
+    /// (its parent, before a posix_spawn, or a forked child), and an
+    /// allocation and its free would write two more heap pages each time.
     pub fn with_edited<R>(&mut self, edit: &EnvEdit, f: impl FnOnce(&[&CStr]) -> R) -> R {
         let list = recycle(std::mem::take(&mut self.list));
         let list = self.fill(edit, list);

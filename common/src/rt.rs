@@ -583,6 +583,22 @@ impl Spawner {
         cwd: Option<&CString>,
         report: &dyn Fn(Errno),
     ) -> Result<Pid, Errno> {
+        self.fork_then(fds, cwd, report, || prog.exec_with_env(env))
+    }
+
+    /// [`Spawner::fork_exec`] with the exec itself given: `exec` runs in
+    /// the child once the plan is carried out, and returns the error to
+    /// report if it returns at all. What it works out (an environment) is
+    /// then written in the child's pages, not in the parent's after the
+    /// fork, each of which would be a copy-on-write fault for a parent
+    /// that forks for every connection.
+    pub fn fork_then(
+        &self,
+        fds: &[FdAction],
+        cwd: Option<&CString>,
+        report: &dyn Fn(Errno),
+        exec: impl FnOnce() -> Errno,
+    ) -> Result<Pid, Errno> {
         match sys::fork()? {
             sys::Forked::Parent(pid) => {
                 if self.own_group {
@@ -630,7 +646,7 @@ impl Spawner {
                         sys::exit_now(diag::EXIT_TEMP)
                     }
                 }
-                let e = prog.exec_with_env(env);
+                let e = exec();
                 report(e);
                 sys::exit_now(diag::EXIT_TEMP)
             }
