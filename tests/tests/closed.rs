@@ -11,14 +11,15 @@ use testutil::*;
 /// `prog args` run by `sh -c 'exec "$0" "$@" REDIRECT'` with `a\nb\n` on
 /// stdin: the exit code and stderr, pids as `PID`: a number that begins a
 /// line (recordio's `pid < ...`, of any length: a fresh container's pids
-/// have three digits) or has four digits or more.
+/// have three digits) or has four digits or more. stderr is read to its
+/// end: recordio's copier writes its last line after the program ends.
 fn closed(prog: &Path, args: &[&str], redirect: &str, cwd: &Path) -> (i32, String) {
     let script = format!("exec \"$0\" \"$@\" {redirect}");
     let mut all = vec!["-c", &script, prog.to_str().unwrap()];
     all.extend_from_slice(args);
-    let o = run_within(10.0, "sh", &all, cwd, Some(b"a\nb\n"));
+    let (code, _, stderr) = run_input_within(10.0, "sh", &all, b"a\nb\n", cwd);
     let mut err = String::new();
-    for line in o.stderr.split_inclusive('\n') {
+    for line in String::from_utf8_lossy(&stderr).split_inclusive('\n') {
         let mut run = String::new();
         let mut first = true;
         for c in line.chars().chain(['\0']) {
@@ -34,7 +35,7 @@ fn closed(prog: &Path, args: &[&str], redirect: &str, cwd: &Path) -> (i32, Strin
         }
         err.pop();
     }
-    (o.code, err)
+    (code, err)
 }
 
 #[test]
