@@ -83,10 +83,10 @@ pub fn default_signal(sig: Signal) {
 }
 
 /// For a program whose original leaves SIGPIPE at its default (the filters,
-/// svstat, svok, tcprules, tcprulescheck): undoes the Rust runtime's
-/// ignore, so that output to a pipe whose reader has gone ends it by
-/// SIGPIPE, as the original (141 in a shell, where an ignored SIGPIPE
-/// gave EPIPE and exit 111).
+/// svstat, svok, tcprules, tcprulescheck, fghack, readproctitle): undoes
+/// the Rust runtime's ignore, so that output to a pipe whose reader has
+/// gone ends it by SIGPIPE, as the original (141 in a shell, where an
+/// ignored SIGPIPE gave EPIPE and exit 111), and so does a `kill -PIPE`.
 pub fn sigpipe_default() {
     default_signal(Signal::SIGPIPE);
 }

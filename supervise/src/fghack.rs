@@ -12,13 +12,15 @@ use common::exec::Prepared;
 use common::rt::Ended;
 use common::sys::{self, Forked};
 use nix::errno::Errno;
-use nix::sys::signal::Signal;
 
 /// The child holds the pipe's write end plus this many duplicates.
 const DUPS: usize = 30;
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("fghack");
+    // The original leaves SIGPIPE at its default, for itself (a `kill
+    // -PIPE` ends it) and for the child it execs.
+    sys::sigpipe_default();
     let child = &args[1.min(args.len())..];
     if child.is_empty() {
         diag::usage("fghack child");
@@ -41,7 +43,6 @@ pub fn main(args: &[OsString]) -> i32 {
                 }
             }
             std::mem::forget(w);
-            sys::default_signal(Signal::SIGPIPE);
             let e = prepared.exec();
             diag::fatal_sys(&[&"unable to run ", &child[0]], e)
         }

@@ -34,6 +34,8 @@ pub fn feed(area: &mut [u8], input: &[u8]) {
 
 pub fn main(args: &[OsString]) -> i32 {
     common::diag::set_program("readproctitle");
+    // The original leaves SIGPIPE at its default: a `kill -PIPE` ends it.
+    common::sys::sigpipe_default();
     let Some(last) = args.get(1..).and_then(|a| a.last()) else {
         return 100;
     };

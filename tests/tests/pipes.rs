@@ -124,3 +124,66 @@ fn the_filters_write_a_partial_line_at_once_and_fail_on_a_write_error_as_the_ori
         assert_eq!((ours, theirs), (Some(111), Some(111)), "{name}");
     }
 }
+
+/// fghack and readproctitle write to no pipe, and their originals leave
+/// SIGPIPE at its default: a `kill -PIPE` ends them, ours as the C ones
+/// (ours ignored it, as the Rust runtime sets it). Each is sent the signal
+/// once it is at work: fghack has started its child, readproctitle has
+/// shown a line of its input.
+#[test]
+fn a_sigpipe_sent_to_fghack_or_readproctitle_ends_it_as_the_originals() {
+    use std::os::unix::process::CommandExt;
+    let t = TempDir::new("e2e-sigpipe");
+    for (name, args) in [
+        ("fghack", &["sleep", "1000"][..]),
+        ("readproctitle", &["x", "......................"][..]),
+    ] {
+        let ends: Vec<String> = [bin_dir().join(name), reference_bin(name)]
+            .iter()
+            .map(|bin| {
+                let mut c = Command::new(bin)
+                    .args(args)
+                    .current_dir(t.path())
+                    .process_group(0)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                let mut stdin = c.stdin.take().unwrap();
+                stdin.write_all(b"at work\n").unwrap();
+                let pid = c.id();
+                let at_work = wait_until(10.0, || match name {
+                    "fghack" => children_of(pid).iter().any(|k| k.comm == "sleep"),
+                    _ => fs::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|l| l.windows(7).any(|w| w == b"at work")),
+                });
+                assert!(at_work, "{}", bin.display());
+                kill("PIPE", pid);
+                let ended = exit_within_status(&mut c, 10.0);
+                kill_group("KILL", pid);
+                drop(stdin);
+                let _ = c.wait();
+                ended
+            })
+            .collect();
+        assert_eq!(ends[0], ends[1], "{name}");
+        assert_eq!(ends[0], "signal 13", "{name}");
+    }
+}
+
+/// How `c` ended within `secs`: `signal N`, `exit N`, or `running`.
+fn exit_within_status(c: &mut std::process::Child, secs: f64) -> String {
+    let mut ended = None;
+    wait_until(secs, || {
+        ended = c.try_wait().unwrap();
+        ended.is_some()
+    });
+    match ended {
+        None => "running".into(),
+        Some(st) => match st.signal() {
+            Some(s) => format!("signal {s}"),
+            None => format!("exit {}", st.code().unwrap_or(-1)),
+        },
+    }
+}

@@ -207,18 +207,15 @@ pub fn kill_group(sig: &str, pgid: u32) {
     let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), signal(sig));
 }
 
+/// A signal by number or by name without `SIG` (`9`, `KILL`, `PIPE`).
 fn signal(sig: &str) -> nix::sys::signal::Signal {
     use nix::sys::signal::Signal;
-    match sig.trim_start_matches('-') {
-        "9" | "KILL" => Signal::SIGKILL,
-        "15" | "TERM" => Signal::SIGTERM,
-        "ALRM" => Signal::SIGALRM,
-        "HUP" => Signal::SIGHUP,
-        "STOP" => Signal::SIGSTOP,
-        "CONT" => Signal::SIGCONT,
-        "INT" => Signal::SIGINT,
-        other => panic!("unknown signal {other}"),
+    let sig = sig.trim_start_matches('-');
+    match sig.parse::<i32>() {
+        Ok(n) => Signal::try_from(n).ok(),
+        Err(_) => format!("SIG{sig}").parse().ok(),
     }
+    .unwrap_or_else(|| panic!("unknown signal {sig}"))
 }
 
 /// The directory of the workspace's binaries, for tests of a crate that has
