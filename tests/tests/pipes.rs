@@ -127,7 +127,8 @@ fn the_filters_write_a_partial_line_at_once_and_fail_on_a_write_error_as_the_ori
 
 /// fghack and readproctitle write to no pipe, and their originals leave
 /// SIGPIPE at its default: a `kill -PIPE` ends them, ours as the C ones
-/// (ours ignored it, as the Rust runtime sets it). Each is sent the signal
+/// (ours lived through it while they kept the Rust runtime's ignore).
+/// Each is sent the signal
 /// once it is at work: fghack has started its child, readproctitle has
 /// shown a line of its input.
 #[test]
