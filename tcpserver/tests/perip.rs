@@ -39,29 +39,20 @@ fn open_from(to: SocketAddr, from: IpAddr) -> (TcpStream, String) {
 /// The program: says its TCPCONNNUM (or `none`), then waits for input.
 const HOLD: &str = "echo \"n=${TCPCONNNUM-none}\"; read x";
 
+/// tcpserver's arguments: `-R -H -l0`, `opts`, then 127.0.0.1, any port
+/// and the [`HOLD`] program.
+fn holding(opts: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec!["-R", "-H", "-l0"];
+    args.extend_from_slice(opts);
+    args.extend(["127.0.0.1", "0", "sh", "-c", HOLD]);
+    args
+}
+
 #[test]
 fn five_served_the_sixth_refused_another_address_still_served() {
     let t = TempDir::new("pi-five");
     rules(&t, ":allow,DIEMSG=\"421 too many connections from you\"\n");
-    let s = server(
-        &[
-            "-v",
-            "-R",
-            "-H",
-            "-l0",
-            "-C",
-            "5",
-            "-x",
-            "rules.cdb",
-            "127.0.0.1",
-            "0",
-            "sh",
-            "-c",
-            HOLD,
-        ],
-        &[],
-        &t,
-    );
+    let s = server(&holding(&["-v", "-C", "5", "-x", "rules.cdb"]), &[], &t);
     let one = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
     let mut held = Vec::new();
     for i in 1..=5 {
@@ -97,24 +88,7 @@ fn maxconnip_from_a_rule_overrides_c_and_without_limits_nothing_changes() {
         &t,
         "127.0.0.2:allow,MAXCONNIP=\"1\"\n127.0.0.3:allow,MAXCONIP=\"3\"\n:allow\n",
     );
-    let s = server(
-        &[
-            "-R",
-            "-H",
-            "-l0",
-            "-C",
-            "2",
-            "-x",
-            "rules.cdb",
-            "127.0.0.1",
-            "0",
-            "sh",
-            "-c",
-            HOLD,
-        ],
-        &[],
-        &t,
-    );
+    let s = server(&holding(&["-C", "2", "-x", "rules.cdb"]), &[], &t);
     let from = |d: u8| IpAddr::V4(Ipv4Addr::new(127, 0, 0, d));
     // 127.0.0.2: one; the second is closed without a word (no DIEMSG).
     let (_a, line) = open_from(v4(s.port), from(2));
@@ -137,27 +111,39 @@ fn maxconnip_from_a_rule_overrides_c_and_without_limits_nothing_changes() {
     assert_eq!(open_from(v4(s.port), from(1)).1, "");
 
     // No -C and no limit in the rules: no TCPCONNNUM, no limit.
-    let s = server(
-        &[
-            "-R",
-            "-H",
-            "-l0",
-            "-x",
-            "rules.cdb",
-            "127.0.0.1",
-            "0",
-            "sh",
-            "-c",
-            HOLD,
-        ],
-        &[],
-        &t,
-    );
+    let s = server(&holding(&["-x", "rules.cdb"]), &[], &t);
     for _ in 0..4 {
         let (c, line) = open_from(v4(s.port), from(1));
         assert_eq!(line, "n=none\n");
         held.push(c);
     }
+}
+
+/// The edges docs/rules.md names: a limit of 0 refuses every client it
+/// applies to (a rule's `MAXCONNIP="0"` with its DIEMSG, `-C 0`), and a
+/// `MAXCONNIP` that is not a plain decimal number is ignored, so `-C`
+/// applies.
+#[test]
+fn a_limit_of_0_refuses_and_a_limit_that_is_no_number_is_ignored() {
+    let t = TempDir::new("pi-edges");
+    rules(
+        &t,
+        "127.0.0.2:allow,MAXCONNIP=\"0\",DIEMSG=\"421 closed to you\"\n\
+         127.0.0.3:allow,MAXCONNIP=\"3x\"\n127.0.0.4:allow,MAXCONNIP=\"\"\n\
+         127.0.0.5:allow,MAXCONNIP=\"-1\"\n:allow\n",
+    );
+    let s = server(&holding(&["-C", "1", "-x", "rules.cdb"]), &[], &t);
+    let from = |d: u8| IpAddr::V4(Ipv4Addr::new(127, 0, 0, d));
+    assert_eq!(open_from(v4(s.port), from(2)).1, "421 closed to you\r\n");
+    let mut held = Vec::new();
+    for d in [3, 4, 5] {
+        let (c, line) = open_from(v4(s.port), from(d));
+        assert_eq!(line, "n=1\n", "127.0.0.{d}");
+        held.push(c);
+        assert_eq!(open_from(v4(s.port), from(d)).1, "", "127.0.0.{d}");
+    }
+    let s = server(&holding(&["-C", "0", "-x", "rules.cdb"]), &[], &t);
+    assert_eq!(open_from(v4(s.port), from(1)).1, "");
 }
 
 #[test]
