@@ -570,20 +570,7 @@ impl Spawner {
         cwd: Option<&CString>,
         report: &dyn Fn(Errno),
     ) -> Result<Pid, Errno> {
-        self.fork_exec_with_env(prog, prog.env(), fds, cwd, report)
-    }
-
-    /// [`Spawner::fork_exec`] with `env` instead of the prepared
-    /// environment.
-    pub fn fork_exec_with_env<E: AsRef<CStr>>(
-        &self,
-        prog: &Prepared,
-        env: &[E],
-        fds: &[FdAction],
-        cwd: Option<&CString>,
-        report: &dyn Fn(Errno),
-    ) -> Result<Pid, Errno> {
-        self.fork_then(fds, cwd, report, || prog.exec_with_env(env))
+        self.fork_then(fds, cwd, report, || prog.exec())
     }
 
     /// [`Spawner::fork_exec`] with the exec itself given: `exec` runs in
