@@ -613,15 +613,12 @@ fn without_numbers(line: &str) -> String {
 /// records (a start or an exit), by the wall clock.
 fn status_age(root: &std::path::Path) -> f64 {
     let b = fs::read(root.join("s/supervise/status")).unwrap_or_default();
-    let (Some(secs), Some(nanos)) = (b.get(0..8), b.get(8..12)) else {
+    let Some(st) = common::status::Status::decode(&b) else {
         return 0.0;
     };
-    let secs = u64::from_be_bytes(secs.try_into().unwrap()).wrapping_sub((1 << 62) + 10);
-    let nanos = u32::from_be_bytes(nanos.try_into().unwrap());
-    let then = UNIX_EPOCH + Duration::new(secs, nanos);
-    SystemTime::now()
-        .duration_since(then)
-        .map_or(0.0, |d| d.as_secs_f64())
+    let now = common::tai::Tai64n::now();
+    let secs = now.unix_secs() - st.stamp.unix_secs();
+    secs as f64 + (f64::from(now.nanos) - f64::from(st.stamp.nanos)) / 1e9
 }
 
 /// Random commands, the original's letters but `x`, given to ours and to
