@@ -20,6 +20,7 @@
 //! appends) and trusts the record only when its pid is the status file's.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::status::{write_named_atomic, WriteError};
 use crate::tai::Tai64n;
@@ -152,27 +153,67 @@ pub enum Sidecar {
     Absent,
     /// The sidecar of the same pid as the status.
     Matched(XStatus),
-    /// A sidecar of another pid, three times: the two files were caught
-    /// between updates (supervise writes the status first), or the sidecar
-    /// is a leftover. What it says is not known yet.
+    /// A sidecar of another pid: a leftover (of a supervise of ours that
+    /// ran before a C one), or one caught between supervise's two writes
+    /// for longer than the reader would wait. What it says is not known.
     Mismatched,
 }
 
+/// How long `svstat` waits for a supervise caught between its two writes
+/// (the sidecar, then the status) to write the second: on a loaded
+/// machine supervise may lose its CPU between the two for a few time
+/// slices.
+pub const BETWEEN_WRITES: Duration = Duration::from_millis(100);
+
 /// Reads `supervise/status` and `supervise/xstatus` under `sup` (a
-/// supervise directory); the sidecar only when it speaks of the same pid
-/// (read twice more if the two were caught between updates). `None` when
-/// the status cannot be read or is not 18 bytes.
+/// supervise directory); the sidecar only when it speaks of the same pid.
+/// `None` when the status cannot be read or is not 18 bytes. Both are
+/// read at most twice: a waiter looks again when the status is renamed.
 pub fn read_pair(sup: &Path) -> Option<(crate::status::Status, Sidecar)> {
-    let mut last = None;
-    for _ in 0..3 {
-        let st = crate::status::read(&sup.join("status"))?;
-        match read(&sup.join("xstatus")) {
-            Some(x) if x.pid == st.pid => return Some((st, Sidecar::Matched(x))),
-            Some(_) => last = Some((st, Sidecar::Mismatched)),
-            None => last = Some((st, Sidecar::Absent)),
+    let status = sup.join("status");
+    read_pair_with(sup, Duration::ZERO, || {
+        crate::status::read(&status).ok_or(())
+    })
+    .ok()
+}
+
+/// [`read_pair`] with the status read by `status` (a reader that names
+/// its failures), waiting up to `patience` for the two to agree.
+/// supervise replaces the sidecar before the status, so a sidecar of
+/// another pid than the status's was read between the two writes when it
+/// is not older than the status: both are read again, once at once, then
+/// every millisecond while that holds, until `patience` has passed. A
+/// sidecar older than the status is a leftover.
+pub fn read_pair_with<E>(
+    sup: &Path,
+    patience: Duration,
+    mut status: impl FnMut() -> Result<crate::status::Status, E>,
+) -> Result<(crate::status::Status, Sidecar), E> {
+    let path = sup.join("xstatus");
+    let deadline = Instant::now() + patience;
+    let mut tries = 0;
+    loop {
+        let st = status()?;
+        match read(&path) {
+            Some(x) if x.pid == st.pid => return Ok((st, Sidecar::Matched(x))),
+            None => return Ok((st, Sidecar::Absent)),
+            Some(_) => {}
+        }
+        tries += 1;
+        if tries > 1 {
+            let between = Instant::now() < deadline && not_older(&path, &sup.join("status"));
+            if !between {
+                return Ok((st, Sidecar::Mismatched));
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
-    last
+}
+
+/// Whether the file at `a` was modified no earlier than the one at `b`.
+fn not_older(a: &Path, b: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(a), modified(b)), (Some(a), Some(b)) if a >= b)
 }
 
 /// Writes `dir/xstatus.new` and renames it to `dir/xstatus`.

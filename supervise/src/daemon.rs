@@ -318,6 +318,9 @@ impl Supervise {
         for a in actions {
             let ev = match a {
                 Action::Announce => {
+                    // The sidecar first: a reader that finds the new
+                    // status then finds the sidecar of the same pid.
+                    self.sync_xstatus();
                     let written = announce(&self.dir, &self.state);
                     self.unwritten.status = !written;
                     if !written {

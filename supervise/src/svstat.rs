@@ -18,7 +18,7 @@ use common::control::{self, Open};
 use common::diag::{self, errno_of, ioerrstr};
 use common::status::{self, Status};
 use common::tai::{Tai64n, UNIX_EPOCH_LABEL};
-use common::xstatus::{self, XStatus};
+use common::xstatus::{self, Sidecar, XStatus};
 
 pub fn main(args: &[OsString]) -> i32 {
     diag::set_program("svstat");
@@ -139,6 +139,24 @@ fn load(dir: &OsString) -> Result<Loaded, String> {
         Open::NotRunning => return Err("supervise not running".into()),
         Open::Error(e) => return Err(["unable to open supervise/ok: ", diag::errstr(e)].concat()),
     }
+    let (st, x) = xstatus::read_pair_with(
+        control::SUPERVISE_DIR.as_ref(),
+        xstatus::BETWEEN_WRITES,
+        read_status,
+    )?;
+    let x = match x {
+        Sidecar::Matched(x) => Some(x),
+        Sidecar::Absent | Sidecar::Mismatched => None,
+    };
+    Ok(Loaded {
+        status: st,
+        normally_up,
+        x,
+    })
+}
+
+/// The status record of the current directory's supervise.
+fn read_status() -> Result<Status, String> {
     // Non-blocking, as the original's open_read: a FIFO in its place reads
     // as empty (bad format) instead of hanging.
     let mut f = match common::file::open_read(control::STATUS) {
@@ -150,15 +168,7 @@ fn load(dir: &OsString) -> Result<Loaded, String> {
         Ok(n) => n,
         Err(e) => return Err(["unable to read supervise/status: ", ioerrstr(&e)].concat()),
     };
-    let Some(st) = Status::decode(&buf[..n]) else {
-        return Err("unable to read supervise/status: bad format".into());
-    };
-    let x = xstatus::read(std::path::Path::new(control::XSTATUS)).filter(|x| x.pid == st.pid);
-    Ok(Loaded {
-        status: st,
-        normally_up,
-        x,
-    })
+    Status::decode(&buf[..n]).ok_or_else(|| "unable to read supervise/status: bad format".into())
 }
 
 /// The fields of `-o`, s6-svstat's names.

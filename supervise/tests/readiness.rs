@@ -1078,3 +1078,53 @@ fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
         Out::new(99, "", "")
     );
 }
+
+/// `svstat -j` read while supervise records a start or an exit never
+/// finds the status and the sidecar of two different pids: supervise
+/// replaces the sidecar first, and a reader that catches a sidecar not
+/// older than the status of another pid reads both again. (Both used to
+/// be written the other way round, with `./finish` started between the
+/// two, and svstat gave up after three quick tries: `"restarts":null`
+/// beside a service that had run for a while.) Three readers read in a
+/// loop while the service goes down and up six times.
+#[test]
+fn svstat_never_shows_the_status_beside_the_sidecar_of_another_pid() {
+    let t = TempDir::new("rd-pair");
+    script(t.join("a/run"), "echo >&3\nexec sleep 1000\n");
+    script(t.join("a/finish"), "exit 0\n");
+    fs::write(t.join("a/notification-fd"), "3\n").unwrap();
+    let s = Supervised::start(t.path(), "a");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut reads = 0;
+                    // Also ends if the main thread failed before `stop`.
+                    let until = Instant::now() + Duration::from_secs(60);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until
+                    {
+                        let j = run(SVSTAT, &["-j", "a"], t.path()).stdout;
+                        if j.contains("\"restarts\":null") {
+                            let x = fs::read(t.join("a/supervise/xstatus"));
+                            let st = fs::read(t.join("a/supervise/status"));
+                            panic!("{j}now xstatus {x:?}, status {st:?}");
+                        }
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for _ in 0..3 {
+            let o = run_within(10.0, SVC, &["-wU", "-T", "5000", "-u", "a"], t.path(), None);
+            assert_eq!(o, Out::new(0, "", ""));
+            let o = run_within(10.0, SVC, &["-wD", "-T", "5000", "-d", "a"], t.path(), None);
+            assert_eq!(o, Out::new(0, "", ""));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        readers.into_iter().map(|r| r.join().unwrap()).sum::<u32>()
+    });
+    assert!(seen > 30, "only {seen} reads");
+    assert_eq!(s.stderr_text(), "");
+}
