@@ -1079,6 +1079,135 @@ fn a_waiter_given_a_fifo_for_the_status_file_waits_to_its_timeout() {
     );
 }
 
+/// One field of `svstat -j`'s object, as text (`true`, `null`, `12`, ...).
+fn json_value<'a>(j: &'a str, name: &str) -> &'a str {
+    let key = format!("\"{name}\":");
+    let at = j.find(&key).unwrap_or_else(|| panic!("no {name} in {j}")) + key.len();
+    let rest = &j[at..];
+    &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
+}
+
+/// Random steps on one service that uses every extension of supervise at
+/// once (notification-fd, finish, timeout-finish, down-signal,
+/// timeout-kill): svc's letters and its new ones, `svc -w` and `svwait`
+/// with short timeouts, and files the service reads that make its
+/// `./run` ignore the down signal (so timeout-kill ends it) or its
+/// `./finish` exit 125 (a permanent failure). After each step supervise
+/// still runs and what it records is a state that can exist: ready or
+/// paused only while up, a pid exactly while up, an 18-byte status, a
+/// restart count that never goes down; a wait ends with 0, 1 (a permanent
+/// failure) or 99 (its timeout), never in error. At the end the service
+/// comes up ready, goes down with its finish done, and supervise exits.
+#[test]
+fn random_steps_on_a_service_with_every_extension_keep_its_state_whole() {
+    let t = TempDir::new("rd-random-steps");
+    script(
+        t.join("a/run"),
+        "trap '' USR1 USR2 ALRM INT QUIT\n\
+         if [ -e ignore ]; then trap '' TERM HUP CONT; fi\n\
+         sleep 0.1\necho >&3\nexec 3>&-\nexec sleep 1000\n",
+    );
+    script(t.join("a/finish"), "[ -e perm ] && exit 125\nexit 0\n");
+    fs::write(t.join("a/notification-fd"), "3\n").unwrap();
+    fs::write(t.join("a/down-signal"), "HUP\n").unwrap();
+    fs::write(t.join("a/timeout-kill"), "300\n").unwrap();
+    fs::write(t.join("a/timeout-finish"), "2000\n").unwrap();
+    let mut s = Supervised::start(t.path(), "a");
+    let mut r = Rand::new(0xe7e);
+    let mut steps = Vec::new();
+    let mut restarts = 0u64;
+    for _ in 0..cases(30) {
+        let step = match r.below(6) {
+            0 | 1 => {
+                let letter = b"udopcthaikq12"[r.below(13)] as char;
+                let o = s.svc(&format!("-{letter}"));
+                assert_eq!(o, Out::new(0, "", ""), "{steps:?} -{letter}");
+                format!("svc -{letter}")
+            }
+            2 => {
+                let file = ["ignore", "perm"][r.below(2)];
+                let p = t.join("a").join(file);
+                if p.exists() {
+                    fs::remove_file(&p).unwrap();
+                    format!("rm {file}")
+                } else {
+                    fs::write(&p, "").unwrap();
+                    format!("touch {file}")
+                }
+            }
+            3 | 4 => {
+                let state = b"uUdDrR"[r.below(6)] as char;
+                let letter = b"udocth"[r.below(6)] as char;
+                let args = [format!("-w{state}"), "-T".into(), "700".into()];
+                let mut args = args.to_vec();
+                if r.below(2) == 0 {
+                    args.push(format!("-{letter}"));
+                }
+                args.push("a".into());
+                let o = run_within(5.0, SVC, &args, t.path(), None);
+                assert!(
+                    [0, 1, 99].contains(&o.code) && o.stdout.is_empty() && o.stderr.is_empty(),
+                    "{steps:?} svc {args:?}: {o:?}"
+                );
+                format!("svc {} -> {}", args.join(" "), o.code)
+            }
+            _ => {
+                let state = b"uUdDrR"[r.below(6)] as char;
+                let args = [format!("-{state}"), "-t".into(), "500".into(), "a".into()];
+                let o = run_within(5.0, SVWAIT, &args, t.path(), None);
+                assert!(
+                    [0, 1, 99].contains(&o.code) && o.stdout.is_empty() && o.stderr.is_empty(),
+                    "{steps:?} svwait {args:?}: {o:?}"
+                );
+                format!("svwait {} -> {}", args.join(" "), o.code)
+            }
+        };
+        steps.push(step);
+        assert_eq!(
+            s.child.try_wait().unwrap(),
+            None,
+            "supervise died: {steps:?}"
+        );
+        assert_eq!(run(SVOK, &["a"], t.path()).code, 0, "{steps:?}");
+        let status = fs::read(t.join("a/supervise/status")).unwrap();
+        assert_eq!(status.len(), 18, "{steps:?}");
+        let j = run(SVSTAT, &["-j", "a"], t.path());
+        assert_eq!(j.code, 0, "{steps:?}: {j:?}");
+        let j = j.stdout;
+        let up = json_value(&j, "up") == "true";
+        for flag in ["ready", "paused"] {
+            assert!(
+                up || json_value(&j, flag) != "true",
+                "{flag} while down: {j} after {steps:?}"
+            );
+        }
+        assert_eq!(up, json_value(&j, "pid") != "null", "{j} after {steps:?}");
+        let n: u64 = json_value(&j, "restarts")
+            .parse()
+            .unwrap_or_else(|_| panic!("{j} after {steps:?}"));
+        assert!(n >= restarts, "restarts went down: {j} after {steps:?}");
+        restarts = n;
+    }
+    for file in ["ignore", "perm"] {
+        let _ = fs::remove_file(t.join("a").join(file));
+    }
+    let o = run_within(
+        10.0,
+        SVC,
+        &["-wU", "-T", "5000", "-uc", "a"],
+        t.path(),
+        None,
+    );
+    assert_eq!(o, Out::new(0, "", ""), "{steps:?}");
+    let o = run_within(10.0, SVC, &["-wD", "-T", "5000", "-d", "a"], t.path(), None);
+    assert_eq!(o, Out::new(0, "", ""), "{steps:?}");
+    assert_eq!(s.shape(), "down N seconds, normally up", "{steps:?}");
+    s.svc("-x");
+    assert_eq!(s.wait_exit(5.0), Some(0), "{steps:?}");
+    let err = s.stderr_text();
+    assert!(!err.contains("supervise:"), "{err} after {steps:?}");
+}
+
 /// `svstat -j` read while supervise records a start or an exit never
 /// finds the status and the sidecar of two different pids: supervise
 /// replaces the sidecar first, and a reader that catches a sidecar not
