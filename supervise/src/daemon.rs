@@ -639,6 +639,13 @@ impl Supervise {
             if wake.1 && self.read_notify() {
                 break;
             }
+            // Commands before exits: a command written before `./run`
+            // ended (an `x` from svscan's shutdown before the log's end of
+            // file) acts first, so that `x` or `d` never lets the end
+            // start `./run` again.
+            if wake.0 && self.read_commands() {
+                break;
+            }
             if self.reap() {
                 break;
             }
@@ -648,9 +655,6 @@ impl Supervise {
                 .is_some_and(|t| self.started.elapsed() >= t)
                 && self.handle(Event::Timer)
             {
-                break;
-            }
-            if wake.0 && self.read_commands() {
                 break;
             }
             if self.unwritten.any() && !self.records_backoff.waiting(Instant::now()) {

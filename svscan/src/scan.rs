@@ -20,9 +20,9 @@
 //!
 //! Shutdown (an extension, spec/extensions.md, docs/container.md): on
 //! SIGTERM or SIGINT every service is told `dx`; a log service only once
-//! its main service's supervise has exited, and then with svscan's end of
-//! the pipe closed and only `x`, so that it reads every line to end of file
-//! and stops by itself. What has not exited after `.svscan/timeout-shutdown`
+//! its main service's supervise has exited, and then only `x`, after
+//! which svscan closes its end of the pipe, so that the logger reads every
+//! line to end of file and stops by itself. What has not exited after `.svscan/timeout-shutdown`
 //! milliseconds (default 10000) is KILLed (`./run`, by the pid in its
 //! status, then its supervise), and svscan waits up to a second for them to
 //! be gone. Then `.svscan/finish` runs, and svscan exits
@@ -283,9 +283,14 @@ impl Scanner {
                 }
                 if let (None, Some(pid), false) = (s.pid, s.pidlog, t.1) {
                     // The main service is gone: the log reads what is left
-                    // in the pipe to end of file, then stops by itself.
-                    s.pipe = None;
+                    // in the pipe to end of file, then stops by itself. The
+                    // `x` goes first: a logger that reached the end of file
+                    // before its supervise had the `x` was started again
+                    // (and a `./run` that truncates its file lost the lines).
                     t.1 = tell(&supervise_dir(pid, s, *key, true), b"x");
+                    if t.1 {
+                        s.pipe = None;
+                    }
                 }
             }
             let running = self

@@ -209,6 +209,74 @@ fn sigterm_brings_services_down_logs_read_to_the_end_and_exits_with_exitcode() {
     }
 }
 
+/// A log that reaches the end of its pipe at the shutdown is not started
+/// again: svscan tells its supervise `x` before it closes the pipe, and
+/// supervise acts on a command written before an exit first. (The pipe
+/// used to be closed first: a logger that read to the end before its
+/// supervise had the `x` was started once more, and a `./run` that
+/// truncates its file, `cat > out`, left it empty, about one log in three.)
+/// Twelve services with such logs, stopped three times, each time once
+/// the logs have run for two seconds (supervise starts `./run` at most
+/// once a second).
+#[test]
+fn no_log_is_started_again_by_the_end_of_its_pipe_at_the_shutdown() {
+    let t = TempDir::new("sd-log-restart");
+    let root = t.join("service");
+    let names: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+    for n in &names {
+        script(
+            root.join(n).join("run"),
+            &format!("echo line from {n}\nexec sleep 1000\n"),
+        );
+        script(
+            root.join(n).join("log/run"),
+            &format!(
+                "echo started >> {}\nexec cat > out\n",
+                t.join("starts").display()
+            ),
+        );
+    }
+    for round in 0..3 {
+        let _ = fs::remove_file(t.join("starts"));
+        for n in &names {
+            let _ = fs::remove_file(root.join(n).join("log/out"));
+        }
+        let mut c = svscan(&root, Stdio::null());
+        let _left = Leftovers(c.id(), root.clone());
+        for n in &names {
+            let out = root.join(n).join("log/out");
+            assert!(
+                wait_until(10.0, || fs::read_to_string(&out)
+                    .is_ok_and(|s| s == format!("line from {n}\n"))),
+                "{n}"
+            );
+        }
+        // Two seconds up: past the second after a start in which
+        // supervise would not start `./run` again anyway.
+        let svstat = bin("svstat");
+        for n in &names {
+            let log = root.join(n).join("log");
+            assert!(wait_until(5.0, || {
+                let o = run(svstat.to_str().unwrap(), &[log.to_str().unwrap()], &root);
+                o.stdout.contains(") ")
+                    && !o.stdout.contains(") 0 seconds")
+                    && !o.stdout.contains(") 1 seconds")
+            }));
+        }
+        kill("-TERM", c.id());
+        assert_eq!(exit_within(&mut c, 10.0), Some(0));
+        for n in &names {
+            assert_eq!(
+                fs::read_to_string(root.join(n).join("log/out")).unwrap(),
+                format!("line from {n}\n"),
+                "round {round}, {n}"
+            );
+        }
+        let starts = fs::read_to_string(t.join("starts")).unwrap();
+        assert_eq!(starts.lines().count(), names.len(), "round {round}");
+    }
+}
+
 #[test]
 fn services_renamed_or_moved_out_of_the_scan_directory_are_still_stopped_in_order() {
     let t = TempDir::new("sd-moved");
