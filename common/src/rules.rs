@@ -47,11 +47,14 @@ pub const V6_LENGTHS_KEY: &[u8] = b"^/";
 
 /// How specific a record's key is, for ordering records of the same key:
 /// a CIDR line's prefix length; for other lines, the length a dotted IPv4
-/// key stands for (`1.2.3.` 24, `1.2.3.4` 32), and above every prefix for
-/// anything else.
+/// key stands for (`1.2.3.` 24, `1.2.3.4` 32, the empty key of `:` 0, as
+/// `0.0.0.0/0`), and above every prefix for anything else.
 pub fn specificity(key: &[u8], cidr: Option<Cidr>) -> u16 {
     if let Some(c) = cidr {
         return u16::from(c.len);
+    }
+    if key.is_empty() {
+        return 0;
     }
     if !key.is_empty() && key.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
         let dots = key.iter().filter(|&&b| b == b'.').count();
@@ -940,6 +943,9 @@ mod tests {
         assert_eq!(specificity(b"10.1.20.", None), 24);
         assert_eq!(specificity(b"10.1.20.4", None), 32);
         assert_eq!(specificity(b"=x", None), 255);
+        // `:` is as specific as `0.0.0.0/0`: the earlier of the two wins.
+        assert_eq!(specificity(b"", None), 0);
+        assert_eq!(specificity(b"", Some(Cidr { len: 0, v6: false })), 0);
         assert_eq!(
             specificity(b"10.1.20.", Some(Cidr { len: 22, v6: false })),
             22

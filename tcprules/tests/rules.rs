@@ -592,6 +592,18 @@ fn overlapping_cidr_rules_the_more_specific_wins_ties_by_line_order() {
         Out::new(0, "", "")
     );
     assert_eq!(ck("1.2.3.4"), "rule 1.2.3.:\ndeny connection\n");
+    // `:` is as specific as `0.0.0.0/0`: the earlier line wins, either way
+    // round (a plain `:` used to win over an earlier /0).
+    for (text, want) in [
+        (":deny\n0.0.0.0/0:allow\n", "rule :\ndeny connection\n"),
+        (
+            "0.0.0.0/0:allow\n:deny\n",
+            "rule :\nfrom line 1: 0.0.0.0/0\nallow connection\n",
+        ),
+    ] {
+        assert_eq!(compile(t.path(), text.as_bytes()), Out::new(0, "", ""));
+        assert_eq!(ck("1.2.3.4"), want, "{text}");
+    }
 }
 
 #[test]
@@ -794,4 +806,80 @@ fn a_line_too_long_for_the_memory_left_is_a_read_error_and_keeps_the_old_databas
         )
     );
     old_database_kept(t.path(), &good);
+}
+
+/// Random IPv4 rule sets, CIDR blocks of every length from /0 to /32 and
+/// plain `a.`, `a.b.`, `a.b.c.` and address lines, over a small part of the
+/// address space so that they overlap; every address tried gets the rule
+/// of the most specific block that holds it, the earlier line among
+/// equally specific ones (docs/rules.md): a model of that decides, and
+/// ours and the C tcprulescheck, reading the same database, answer it.
+#[test]
+fn random_ipv4_blocks_give_the_most_specific_rule_to_ours_and_the_c_tcprulescheck() {
+    let t = TempDir::new("tr-cidr-random");
+    let c_check = reference_bin("tcprulescheck");
+    let c_check = c_check.to_str().unwrap();
+    let mut r = Rand::new(0xc1d4);
+    // An address in 10.0-1.0-3.0-255, as a number.
+    let addr = |r: &mut Rand| {
+        u32::from_be_bytes([10, r.below(2) as u8, r.below(4) as u8, r.below(256) as u8])
+    };
+    let quad = |a: u32| {
+        let b = a.to_be_bytes();
+        format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+    };
+    let mask = |len: u32| if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    for case in 0..cases(15) {
+        // (network, length) per line; the line's rule sets L to its number.
+        let mut blocks = Vec::new();
+        let mut text = String::new();
+        for line in 1..=(2 + r.below(12)) {
+            let len = [0, 8, 12, 15, 16, 20, 22, 23, 24, 25, 27, 30, 31, 32][r.below(14)];
+            let net = addr(&mut r) & mask(len);
+            let b = net.to_be_bytes();
+            let written = match (r.below(3), len) {
+                // The plain forms of the octet lengths.
+                (0, 0) => String::new(),
+                (0, 8) => format!("{}.", b[0]),
+                (0, 16) => format!("{}.{}.", b[0], b[1]),
+                (0, 24) => format!("{}.{}.{}.", b[0], b[1], b[2]),
+                (0, 32) => quad(net),
+                _ => format!("{}/{len}", quad(net)),
+            };
+            text.push_str(&format!("{written}:allow,L=\"{line}\"\n"));
+            blocks.push((net, len, line));
+        }
+        assert_eq!(
+            compile(t.path(), text.as_bytes()),
+            Out::new(0, "", ""),
+            "{text}"
+        );
+        for _ in 0..20 {
+            let ip = match r.below(2) {
+                0 => addr(&mut r),
+                _ => {
+                    let (net, len, _) = blocks[r.below(blocks.len())];
+                    net | (r.next_u64() as u32 & !mask(len))
+                }
+            };
+            let want = blocks
+                .iter()
+                .filter(|&&(net, len, _)| ip & mask(len) == net)
+                .max_by_key(|&&(_, len, line)| (len, std::cmp::Reverse(line)))
+                .map(|&(_, _, line)| format!("set environment variable L={line}\n"));
+            for bin in [TCPRULESCHECK, c_check] {
+                let got = answer(bin, t.path(), &quad(ip));
+                let env_line = got
+                    .lines()
+                    .find(|l| l.starts_with("set environment variable L="))
+                    .map(|l| format!("{l}\n"));
+                assert_eq!(
+                    env_line,
+                    want,
+                    "case {case}, {bin}, {}: {got}\nrules:\n{text}",
+                    quad(ip)
+                );
+            }
+        }
+    }
 }
