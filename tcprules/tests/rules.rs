@@ -883,3 +883,78 @@ fn random_ipv4_blocks_give_the_most_specific_rule_to_ours_and_the_c_tcpruleschec
         }
     }
 }
+
+/// The same for IPv6 blocks (keys only ours reads): random rule sets of
+/// blocks from /0 to /128 over an overlapping part of 2001:db8::/32, and a
+/// plain `:` or `0.0.0.0/0` line now and then; every address gets the rule
+/// of the most specific block that holds it, the earlier line among equal
+/// ones, else the plain default.
+#[test]
+fn random_ipv6_blocks_give_the_most_specific_rule() {
+    use std::net::Ipv6Addr;
+    let t = TempDir::new("tr-cidr6-random");
+    let mut r = Rand::new(0xc1d6);
+    let base = u128::from(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0));
+    let addr = |r: &mut Rand| {
+        base | (r.below(4) as u128) << 64 | (r.below(4) as u128) << 48 | r.below(256) as u128
+    };
+    let mask = |len: u32| {
+        if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len)
+        }
+    };
+    for case in 0..cases(15) {
+        let mut blocks = Vec::new();
+        let mut default = None;
+        let mut text = String::new();
+        for line in 1..=(2 + r.below(12)) {
+            if r.below(8) == 0 {
+                // A plain default (`:` or its /0): every client, v4 or v6.
+                let written = ["", "0.0.0.0/0"][r.below(2)];
+                text.push_str(&format!("{written}:allow,L=\"{line}\"\n"));
+                default.get_or_insert(line);
+                continue;
+            }
+            let len = [0, 16, 32, 48, 56, 63, 64, 65, 72, 96, 112, 120, 127, 128][r.below(14)];
+            let net = addr(&mut r) & mask(len);
+            text.push_str(&format!(
+                "{}/{len}:allow,L=\"{line}\"\n",
+                Ipv6Addr::from(net)
+            ));
+            blocks.push((net, len, line));
+        }
+        assert_eq!(
+            compile(t.path(), text.as_bytes()),
+            Out::new(0, "", ""),
+            "{text}"
+        );
+        for _ in 0..20 {
+            let ip = match (r.below(2), blocks.is_empty()) {
+                (0, _) | (_, true) => addr(&mut r),
+                _ => {
+                    let (net, len, _) = blocks[r.below(blocks.len())];
+                    net | ((u128::from(r.next_u64()) << 64 | u128::from(r.next_u64())) & !mask(len))
+                }
+            };
+            let want = blocks
+                .iter()
+                .filter(|&&(net, len, _)| ip & mask(len) == net)
+                .max_by_key(|&&(_, len, line)| (len, std::cmp::Reverse(line)))
+                .map(|&(_, _, line)| line)
+                .or(default)
+                .map(|line| format!("set environment variable L={line}\n"));
+            let shown = Ipv6Addr::from(ip).to_string();
+            let got = answer(TCPRULESCHECK, t.path(), &shown);
+            let env_line = got
+                .lines()
+                .find(|l| l.starts_with("set environment variable L="))
+                .map(|l| format!("{l}\n"));
+            assert_eq!(
+                env_line, want,
+                "case {case}, {shown}: {got}\nrules:\n{text}"
+            );
+        }
+    }
+}
