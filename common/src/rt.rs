@@ -668,6 +668,13 @@ impl<O> Reaper<O> {
         }
     }
 
+    /// Room for `n` more children, or false when the memory left cannot
+    /// give it (then nothing changed): a daemon that grows with its work
+    /// asks before it starts more.
+    pub fn try_reserve(&mut self, n: usize) -> bool {
+        sys::fallible(|| self.owners.try_reserve(n)).is_ok()
+    }
+
     /// `pid` belongs to `owner` until it is reaped.
     pub fn adopt(&mut self, pid: Pid, owner: O) {
         self.owners.insert(pid.as_raw(), owner);

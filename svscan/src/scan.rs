@@ -60,6 +60,10 @@ pub const SCAN_INTERVAL: Duration = Duration::from_secs(5);
 /// service inherits it; past it, "unable to create pipe" warns each scan.
 pub const MAX_SERVICES: usize = 10_000;
 
+/// Free memory a new service needs beyond its entry: its name, the paths
+/// and arguments of its supervisors' starts, a scan's directory entries.
+const HEADROOM: usize = 16 * 1024;
+
 /// Names at most this long get a log pair (the original's buffer).
 const MAX_LOG_NAME: usize = 255;
 
@@ -77,6 +81,12 @@ struct Service {
     /// (read end, write end), for a log pair. Held for the entry's life.
     pipe: Option<(OwnedFd, OwnedFd)>,
     active: bool,
+    /// At a shutdown: (main told, log told), then the `./run` processes
+    /// KILLed past the time (main's, log's). Kept here, not in tables of
+    /// its own: a shutdown allocates nothing per service, so it also ends
+    /// a tree that filled the memory svscan may use.
+    told: (bool, bool),
+    killed: [Option<Pid>; 2],
 }
 
 /// Which service a supervise belongs to: its key, and whether it is the
@@ -272,23 +282,20 @@ impl Scanner {
         let timeout = svscan_number("timeout-shutdown", u64::MAX)
             .map_or(SHUTDOWN_TIMEOUT, Duration::from_millis);
         let deadline = Instant::now() + timeout;
-        // (main told, log told) per service.
-        let mut told: HashMap<(u64, u64), (bool, bool)> = HashMap::new();
         loop {
             self.reap();
             for (key, s) in &mut self.services {
-                let t = told.entry(*key).or_insert((false, false));
-                if let (Some(pid), false) = (s.pid, t.0) {
-                    t.0 = tell(&supervise_dir(pid, s, *key, false), b"dx");
+                if let (Some(pid), false) = (s.pid, s.told.0) {
+                    s.told.0 = tell(&supervise_dir(pid, s, *key, false), b"dx");
                 }
-                if let (None, Some(pid), false) = (s.pid, s.pidlog, t.1) {
+                if let (None, Some(pid), false) = (s.pid, s.pidlog, s.told.1) {
                     // The main service is gone: the log reads what is left
                     // in the pipe to end of file, then stops by itself. The
                     // `x` goes first: a logger that reached the end of file
                     // before its supervise had the `x` was started again
                     // (and a `./run` that truncates its file lost the lines).
-                    t.1 = tell(&supervise_dir(pid, s, *key, true), b"x");
-                    if t.1 {
+                    s.told.1 = tell(&supervise_dir(pid, s, *key, true), b"x");
+                    if s.told.1 {
                         s.pipe = None;
                     }
                 }
@@ -306,17 +313,14 @@ impl Scanner {
             rt.take(Signal::SIGCHLD);
         }
         // Past the time: KILL what is left, services first.
-        let mut left = Vec::new();
-        let mut runs = Vec::new();
-        for (key, s) in &self.services {
-            for (pid, log) in [(s.pid, false), (s.pidlog, true)] {
+        for (key, s) in &mut self.services {
+            for (i, (pid, log)) in [(s.pid, false), (s.pidlog, true)].into_iter().enumerate() {
                 if let Some(pid) = pid {
-                    if let Some(run) = run_pid(&supervise_dir(pid, s, *key, log)) {
+                    s.killed[i] = run_pid(&supervise_dir(pid, s, *key, log));
+                    if let Some(run) = s.killed[i] {
                         let _ = nix::sys::signal::kill(run, Signal::SIGKILL);
-                        runs.push(run);
                     }
                     let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-                    left.push(pid);
                 }
             }
         }
@@ -325,26 +329,25 @@ impl Scanner {
         // as process 1, once orphaned), so no signal says when; they are
         // looked for in /proc every few milliseconds.
         let grace = Instant::now() + Duration::from_secs(1);
-        while !(left.is_empty() && runs.is_empty()) && Instant::now() < grace {
+        loop {
             self.reap();
-            left.retain(|&p| {
-                self.services
-                    .values()
-                    .any(|s| s.pid == Some(p) || s.pidlog == Some(p))
-            });
-            runs.retain(|&p| running(p));
-            if !left.is_empty() || !runs.is_empty() {
-                let poll = Instant::now() + Duration::from_millis(5);
-                rt.wait(
-                    &[],
-                    Some(if runs.is_empty() {
-                        grace
-                    } else {
-                        poll.min(grace)
-                    }),
-                );
-                rt.take(Signal::SIGCHLD);
+            let mut supervisors = false;
+            let mut runs = false;
+            for s in self.services.values_mut() {
+                supervisors |= s.pid.is_some() || s.pidlog.is_some();
+                for run in &mut s.killed {
+                    if run.is_some_and(|p| !running(p)) {
+                        *run = None;
+                    }
+                    runs |= run.is_some();
+                }
             }
+            if !(supervisors || runs) || Instant::now() >= grace {
+                break;
+            }
+            let poll = Instant::now() + Duration::from_millis(5);
+            rt.wait(&[], Some(if runs { poll.min(grace) } else { grace }));
+            rt.take(Signal::SIGCHLD);
         }
         self.services.clear();
         self.run_finish(rt, timeout);
@@ -438,6 +441,16 @@ impl Scanner {
         }
     }
 
+    /// Whether the memory left holds one more service: its entry, its
+    /// two supervisors in the reaper, and [`HEADROOM`] for what making it
+    /// and starting them allocate.
+    fn room_for_one_more(&mut self) -> bool {
+        let table = common::sys::fallible(|| self.services.try_reserve(1)).is_ok();
+        table
+            && self.reaper.try_reserve(2)
+            && common::sys::fallible(|| Vec::<u8>::new().try_reserve_exact(HEADROOM)).is_ok()
+    }
+
     fn scan(&mut self) {
         for s in self.services.values_mut() {
             s.active = false;
@@ -470,6 +483,12 @@ impl Scanner {
         }
         let key = (meta.dev(), meta.ino());
         if !self.services.contains_key(&key) {
+            // The table grows with the tree: under a memory limit, a
+            // service with no room is not started (warned, tried again at
+            // the next scan), and those that run stay supervised.
+            if !self.room_for_one_more() {
+                return diag::warn(&[&"unable to start ", &name, &": out of memory"]);
+            }
             let Some(s) = new_service(name, self.services.len()) else {
                 return;
             };
@@ -564,6 +583,8 @@ fn new_service(name: &OsStr, known: usize) -> Option<Service> {
         log_key,
         pipe,
         active: false,
+        told: (false, false),
+        killed: [None, None],
     })
 }
 

@@ -558,3 +558,72 @@ fn signals_ignored_at_start_stay_ignored_by_svscan_and_its_services_as_the_origi
     assert_eq!(classic(&masks[0]), classic(&masks[1]), "{masks:?}");
     assert_eq!(classic(&masks[1]) & 0x7, 0x7, "{masks:?}");
 }
+
+/// svscan under a memory limit (`softlimit -m`) that holds the service it
+/// starts with but not the thousands added later: those without room are
+/// warned about (`unable to start NAME: out of memory`, and tried again at
+/// the next scan), svscan goes on, and TERM still ends it with 0. (An
+/// allocation that failed used to end svscan, `svscan: fatal: out of
+/// memory`, and leave its services unsupervised.) No supervise is on PATH:
+/// each start fails at once in its child, and says so.
+#[test]
+fn services_past_a_memory_limit_are_warned_about_and_svscan_goes_on() {
+    let t = TempDir::new("sv-memory");
+    let root = t.join("service");
+    script(root.join("s0/run"), "exec sleep 1000\n");
+    let err = t.join("err");
+    let softlimit = bin("softlimit");
+    let started = |limit: usize| {
+        default_signals();
+        Command::new(&softlimit)
+            .args(["-m", &limit.to_string(), SVSCAN])
+            .arg(&root)
+            .env("PATH", "/nonexistent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let scanned = || {
+        fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains("svscan: warning: unable to start supervise s0: file does not exist\n")
+    };
+    // The smallest limit, in steps of 64 KiB, under which svscan scans.
+    let mut svscan = None;
+    for limit in (24..64).map(|i| i * 64 * 1024) {
+        let mut c = started(limit);
+        if wait_until(5.0, || scanned() || c.try_wait().unwrap().is_some()) && scanned() {
+            svscan = Some(c);
+            break;
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let mut svscan = svscan.expect("svscan never scanned under 4 MiB");
+    for i in 1..=3000 {
+        fs::create_dir(root.join(format!("s{i}"))).unwrap();
+    }
+    kill("-HUP", svscan.id());
+    assert!(wait_until(20.0, || fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains(": out of memory\n")));
+    let text = fs::read_to_string(&err).unwrap();
+    assert_eq!(
+        svscan.try_wait().unwrap(),
+        None,
+        "{}",
+        &text[text.len().saturating_sub(500)..]
+    );
+    for line in text.lines() {
+        assert!(
+            line.starts_with("svscan: warning: unable to start supervise s")
+                || (line.starts_with("svscan: warning: unable to start s")
+                    && line.ends_with(": out of memory")),
+            "{line}"
+        );
+    }
+    kill("-TERM", svscan.id());
+    assert_eq!(exit_within(&mut svscan, 20.0), Some(0));
+}
