@@ -56,7 +56,7 @@ pub fn specificity(key: &[u8], cidr: Option<Cidr>) -> u16 {
     if key.is_empty() {
         return 0;
     }
-    if !key.is_empty() && key.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
+    if key.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
         let dots = key.iter().filter(|&&b| b == b'.').count();
         return if key.ends_with(b".") {
             (dots * 8) as u16

@@ -181,9 +181,9 @@ pub fn read_pair(sup: &Path) -> Option<(crate::status::Status, Sidecar)> {
 /// its failures), waiting up to `patience` for the two to agree.
 /// supervise replaces the sidecar before the status, so a sidecar of
 /// another pid than the status's was read between the two writes when it
-/// is not older than the status: both are read again, once at once, then
-/// every millisecond while that holds, until `patience` has passed. A
-/// sidecar older than the status is a leftover.
+/// is not older than the status. Both are read again at once, then every
+/// millisecond while that holds, until `patience` has passed. A sidecar
+/// older than the status is a leftover.
 pub fn read_pair_with<E>(
     sup: &Path,
     patience: Duration,

@@ -22,11 +22,12 @@
 //! SIGTERM or SIGINT every service is told `dx`; a log service only once
 //! its main service's supervise has exited, and then only `x`, after
 //! which svscan closes its end of the pipe, so that the logger reads every
-//! line to end of file and stops by itself. What has not exited after `.svscan/timeout-shutdown`
-//! milliseconds (default 10000) is KILLed (`./run`, by the pid in its
-//! status, then its supervise), and svscan waits up to a second for them to
-//! be gone. Then `.svscan/finish` runs, and svscan exits
-//! with the number in `.svscan/exitcode` (default 0). As process 1 (a
+//! line to end of file and stops by itself. What has not exited after
+//! `.svscan/timeout-shutdown` milliseconds (default 10000) is KILLed
+//! (`./run`, by the pid in its status, then its supervise), and svscan
+//! waits up to a second for them to be gone. Then `.svscan/finish` runs,
+//! and svscan exits with the number in `.svscan/exitcode` (default 0).
+//! A shutdown allocates nothing per service. As process 1 (a
 //! container), svscan also reaps every orphan as it comes, and before it
 //! exits sends TERM to every process left, waits as long again, then KILL.
 //! As process 1, or as the foreground job of a terminal, it starts each
