@@ -808,6 +808,15 @@ fn a_line_too_long_for_the_memory_left_is_a_read_error_and_keeps_the_old_databas
     old_database_kept(t.path(), &good);
 }
 
+/// The line of a tcprulescheck answer that sets `L`, the number of the
+/// rule line that matched in the random rule sets below.
+fn line_set(answer: &str) -> Option<String> {
+    answer
+        .lines()
+        .find(|l| l.starts_with("set environment variable L="))
+        .map(|l| format!("{l}\n"))
+}
+
 /// Random IPv4 rule sets, CIDR blocks of every length from /0 to /32 and
 /// plain `a.`, `a.b.`, `a.b.c.` and address lines, over a small part of the
 /// address space so that they overlap; every address tried gets the rule
@@ -869,10 +878,7 @@ fn random_ipv4_blocks_give_the_most_specific_rule_to_ours_and_the_c_tcpruleschec
                 .map(|&(_, _, line)| format!("set environment variable L={line}\n"));
             for bin in [TCPRULESCHECK, c_check] {
                 let got = answer(bin, t.path(), &quad(ip));
-                let env_line = got
-                    .lines()
-                    .find(|l| l.starts_with("set environment variable L="))
-                    .map(|l| format!("{l}\n"));
+                let env_line = line_set(&got);
                 assert_eq!(
                     env_line,
                     want,
@@ -947,10 +953,7 @@ fn random_ipv6_blocks_give_the_most_specific_rule() {
                 .map(|line| format!("set environment variable L={line}\n"));
             let shown = Ipv6Addr::from(ip).to_string();
             let got = answer(TCPRULESCHECK, t.path(), &shown);
-            let env_line = got
-                .lines()
-                .find(|l| l.starts_with("set environment variable L="))
-                .map(|l| format!("{l}\n"));
+            let env_line = line_set(&got);
             assert_eq!(
                 env_line, want,
                 "case {case}, {shown}: {got}\nrules:\n{text}"
