@@ -28,8 +28,6 @@ pub const DOWN: &str = "down";
 /// The event fifodir (an extension, spec/extensions.md): waiters make
 /// their FIFOs here, supervise writes one byte per event to each.
 pub const EVENT: &str = "supervise/event";
-/// The extended status sidecar (an extension; see [`crate::xstatus`]).
-pub const XSTATUS: &str = "supervise/xstatus";
 
 /// One control byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
