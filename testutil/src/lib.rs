@@ -686,7 +686,11 @@ impl Listening {
     ) -> Listening {
         use std::io::BufRead;
         let name = Path::new(bin).file_name().unwrap().to_string_lossy();
-        let log = dir.join(format!("{name}-{}-{}.log", prefix.len(), args.len()));
+        // A log of its own: two servers started in one directory (ours and
+        // the C one side by side) would write over each other's lines.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = dir.join(format!("{name}-{n}.log"));
         let (cmd, before) = match prefix.split_first() {
             Some((first, rest)) => (*first, [rest, &[bin]].concat()),
             None => (bin, Vec::new()),
