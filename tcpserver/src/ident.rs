@@ -4,6 +4,9 @@
 //! sends `RPORT , LPORT\r\n`, reads to `\n`: spaces, tabs and `\r` are
 //! dropped everywhere, everything after the third `:` is the answer (at
 //! most 257 bytes). Any error, timeout or end of file before `\n`: `None`.
+//! The answer ends at its first NUL byte: the original hands it on as a C
+//! string, to the environment, the rules' `INFO@` keys and the `-v` line
+//! alike.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -54,7 +57,7 @@ pub fn query(
         }
         for &c in &buf[..n] {
             match c {
-                b'\n' => return Some(info),
+                b'\n' => return Some(up_to_nul(info)),
                 b' ' | b'\t' | b'\r' => {}
                 _ if colons < 3 => {
                     if c == b':' {
@@ -64,10 +67,30 @@ pub fn query(
                 _ => {
                     info.push(c);
                     if info.len() >= MAX_INFO {
-                        return Some(info);
+                        return Some(up_to_nul(info));
                     }
                 }
             }
         }
+    }
+}
+
+/// `info` up to its first NUL byte, as a C string reads it.
+fn up_to_nul(mut info: Vec<u8>) -> Vec<u8> {
+    if let Some(p) = info.iter().position(|&c| c == 0) {
+        info.truncate(p);
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::up_to_nul;
+
+    #[test]
+    fn an_answer_ends_at_its_first_nul() {
+        assert_eq!(up_to_nul(b"jo\0e\0x".to_vec()), b"jo");
+        assert_eq!(up_to_nul(b"\0joe".to_vec()), b"");
+        assert_eq!(up_to_nul(b"joe".to_vec()), b"joe");
     }
 }

@@ -408,6 +408,46 @@ fn ident_answer() {
     assert!(!got.contains_key("TCPREMOTEINFO"));
 }
 
+/// An ident answer with a NUL byte in it ends there, as the original's C
+/// string does: in TCPREMOTEINFO, in the rules' `INFO@IP` key and in the
+/// `-v` line. (It was left out of the environment.)
+#[test]
+fn an_ident_answer_ends_at_its_first_nul() {
+    let t = TempDir::new("ts-ident-nul");
+    let client_ip = loopback();
+    ident_server(client_ip, " : USERID : UNIX : ab\0cd");
+    write_rules(
+        &t.join("rules.cdb"),
+        &format!("ab@{client_ip}:allow,TCPM=\"ab\"\nab\0cd@{client_ip}:allow,TCPM=\"all\"\n"),
+    );
+    let s = server(
+        &[
+            "-v",
+            "-H",
+            "-l0",
+            "-x",
+            "rules.cdb",
+            "0",
+            "0",
+            "sh",
+            "-c",
+            SHOW_ENV,
+        ],
+        &[],
+        &t,
+    );
+    let (out, cport) = talk_from(v4(s.port), Some(client_ip), b"");
+    let got = env_map(&out);
+    assert_eq!(got["TCPREMOTEINFO"], "ab");
+    assert_eq!(got["TCPM"], "ab");
+    assert!(wait_until(5.0, || s.log().contains(" ok ")));
+    assert!(
+        s.log().contains(&format!(":{client_ip}:ab:{cport}\n")),
+        "{}",
+        s.log()
+    );
+}
+
 /// The ident timeout is the original's `unsigned int`: `-t` is taken
 /// modulo 2^32 seconds, in tcpserver and in tcpclient. `-t 4294967297`
 /// gives a silent ident server one second, and `-t 18446744073709551615`

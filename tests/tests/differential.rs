@@ -368,6 +368,110 @@ fn tcprulescheck_random_corrupt_databases() {
     }
 }
 
+/// tcpserver `-r` against an ident server giving random answers: spaces,
+/// tabs, CRs and colons anywhere, NUL and 0xff bytes, answers cut short or
+/// past the 257 bytes kept. TCPREMOTEINFO (as bytes), the rule it selects
+/// through an `INFO@IP` key, and the `-v` line of the connection are
+/// the same as the C tcpserver's.
+#[test]
+fn tcpserver_random_ident_answers() {
+    use std::io::{BufRead, Read, Write};
+    use std::sync::{Arc, Mutex};
+    let t = TempDir::new("diff-ident");
+    let client = std::net::Ipv4Addr::new(127, 0, 79, 113);
+    let answer = Arc::new(Mutex::new(Vec::new()));
+    let identd = std::net::TcpListener::bind((client, 113)).expect("bind port 113 (as root)");
+    let given = answer.clone();
+    std::thread::spawn(move || {
+        for c in identd.incoming() {
+            let Ok(mut c) = c else { return };
+            let mut query = Vec::new();
+            let _ = std::io::BufReader::new(&c).read_until(b'\n', &mut query);
+            let _ = c.write_all(&given.lock().unwrap());
+        }
+    });
+    let rules = format!("ab@{client}:allow,TCPM=\"ab\"\n@{client}:allow,TCPM=\"empty\"\n");
+    let (code, _, err) = run_input(
+        bin_dir().join("tcprules").to_str().unwrap(),
+        &["rules.cdb", "rules.tmp"],
+        rules.as_bytes(),
+        t.path(),
+        &[],
+        &[],
+    );
+    assert_eq!((code, err), (0, vec![]));
+    let show = "printf '%s' \"${TCPREMOTEINFO-unset}\" | od -An -tx1; echo \"${TCPM-}\"";
+    let args = [
+        "-v",
+        "-H",
+        "-l0",
+        "-t",
+        "10",
+        "-x",
+        "rules.cdb",
+        "127.0.0.1",
+        "0",
+    ];
+    let servers = [reference_bin("tcpserver"), bin_dir().join("tcpserver")].map(|bin| {
+        let mut args = args.to_vec();
+        args.extend(["sh", "-c", show]);
+        Listening::start(bin.to_str().unwrap(), &args, &[], t.path())
+    });
+    let alphabet = b"::::  \t\r\nab,0\0\xff";
+    let mut r = Rand::new(0x113);
+    for case in 0..cases(150) {
+        let pick = |r: &mut Rand, extra: &[u8]| {
+            let all = [&alphabet[..], extra].concat();
+            all[r.below(all.len())]
+        };
+        let reply: Vec<u8> = match r.below(3) {
+            0 => (0..r.below(40)).map(|_| pick(&mut r, b"")).collect(),
+            1 => {
+                let mut v = b"1 , 2 : USERID : UNIX :".to_vec();
+                v.extend((0..r.below(300)).map(|_| pick(&mut r, b"xyz")));
+                v
+            }
+            _ => {
+                let mut v = b"1,2:USERID:UNIX:".to_vec();
+                v.extend(std::iter::repeat_n(b'u', 250 + r.below(12)));
+                v.extend_from_slice([&b"\n"[..], b"", b"\r\n", b"x\n"][r.below(4)]);
+                v
+            }
+        };
+        *answer.lock().unwrap() = reply.clone();
+        let [c, o] = servers.each_ref().map(|s| {
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.bind(&std::net::SocketAddr::from((client, 0)).into())
+                .unwrap();
+            sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], s.port)).into())
+                .unwrap();
+            let cport = sock.local_addr().unwrap().as_socket().unwrap().port();
+            let mut conn = std::net::TcpStream::from(sock);
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = conn.read_to_end(&mut got);
+            // The connection's `ok` line, once written: this case's, the
+            // servers having served one connection for each case before.
+            let ok = |log: &[u8]| {
+                log.split_inclusive(|&b| b == b'\n')
+                    .filter(|l| l.starts_with(b"tcpserver: ok "))
+                    .nth(case)
+                    .map(<[u8]>::to_vec)
+            };
+            assert!(wait_until(10.0, || ok(&fs::read(&s.log).unwrap()).is_some()));
+            let line = ok(&fs::read(&s.log).unwrap()).unwrap();
+            let line = replace(&line, format!(":{} ", s.port).as_bytes(), b":PORT ");
+            let line = replace(&line, format!(":{cport}\n").as_bytes(), b":CPORT\n");
+            // The pid.
+            let words: Vec<&[u8]> = line.splitn(4, |&b| b == b' ').collect();
+            (got, [words[0], words[1], words[3]].concat())
+        });
+        assert_eq!(o, c, "case {case}: {reply:02x?}");
+    }
+}
+
 /// A multilog script: patterns, actions, log directories, `=file`,
 /// processors, sizes down to the smallest, and words that are no action.
 fn multilog_script(r: &mut Rand) -> Vec<String> {
