@@ -954,6 +954,16 @@ struct Reply {
 /// with the question back and the [`Reply`] set in what it returns, and
 /// any other question with no answer.
 fn resolver(ns: [u8; 4], qtype: u8) -> std::sync::Arc<std::sync::Mutex<Reply>> {
+    resolver_with(ns, qtype, None)
+}
+
+/// [`resolver`], also answering queries of type `other.0` with the
+/// records `other.1` (`count` records, all sent).
+fn resolver_with(
+    ns: [u8; 4],
+    qtype: u8,
+    other: Option<(u8, u16, Vec<u8>)>,
+) -> std::sync::Arc<std::sync::Mutex<Reply>> {
     let sock = std::net::UdpSocket::bind((std::net::Ipv4Addr::from(ns), 53))
         .expect("bind DNS port 53 (tests run as root)");
     let reply = std::sync::Arc::<std::sync::Mutex<Reply>>::default();
@@ -969,6 +979,11 @@ fn resolver(ns: [u8; 4], qtype: u8) -> std::sync::Arc<std::sync::Mutex<Reply>> {
                 r[3] |= next.rcode;
                 r[6..8].copy_from_slice(&next.count.to_be_bytes());
                 r.extend_from_slice(&next.answers[..next.cut]);
+            } else if let Some((_, count, answers)) =
+                other.as_ref().filter(|o| n > 16 && r[n - 3] == o.0)
+            {
+                r[6..8].copy_from_slice(&count.to_be_bytes());
+                r.extend_from_slice(answers);
             }
             let _ = sock.send_to(&r, from);
         }
@@ -1175,6 +1190,61 @@ fn tcpserver_random_ptr_names() {
             "case {case}: {answers:02x?}"
         );
     }
+}
+
+/// tcpserver `-p` (paranoid): the client's name from its PTR record is kept
+/// only if the address lookup of that name gives the client's address; the
+/// address lookups get random answers (records of other types and classes,
+/// compressed and broken names, short and long data, 127.0.0.1 among
+/// them). TCPREMOTEHOST is kept or removed as by the C tcpserver.
+#[test]
+fn tcpserver_random_paranoid_answers() {
+    use std::io::Read;
+    let t = TempDir::new("diff-paranoid");
+    let ptr = answer_record(12, b"\x04host\x07example\x00");
+    let reply = resolver_with([127, 0, 79, 249], 1, Some((12, 1, ptr)));
+    let show = "printf '%s\\n' \"${TCPREMOTEHOST-unset}\"";
+    let servers = [reference_bin("tcpserver"), bin_dir().join("tcpserver")].map(|bin| {
+        Listening::start(
+            bin.to_str().unwrap(),
+            &["-p", "-R", "-l0", "127.0.0.1", "0", "sh", "-c", show],
+            &[("DNSCACHEIP", "127.0.79.249")],
+            t.path(),
+        )
+    });
+    let mut r = Rand::new(0x9a2);
+    let mut kept = 0;
+    for case in 0..cases(200) {
+        let mut records: Vec<Vec<u8>> = (0..r.below(4)).map(|_| dns_record(&mut r)).collect();
+        if r.below(3) == 0 {
+            let at = r.below(records.len() + 1);
+            records.insert(at, answer_record(1, &[127, 0, 0, 1]));
+        }
+        within_512(&mut records);
+        let answers = records.concat();
+        *reply.lock().unwrap() = Reply {
+            rcode: [0, 0, 0, 3][r.below(4)],
+            count: records.len() as u16,
+            answers: answers.clone(),
+            cut: answers.len(),
+        };
+        let [c, o] = servers.each_ref().map(|s| {
+            let mut conn = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = conn.read_to_end(&mut got);
+            got
+        });
+        kept += usize::from(c == b"host.example\n");
+        assert_eq!(
+            String::from_utf8_lossy(&o),
+            String::from_utf8_lossy(&c),
+            "case {case}: {answers:02x?}"
+        );
+    }
+    // The generator gives both outcomes.
+    assert!(kept > 0 && kept < cases(200), "{kept}");
 }
 
 /// rblsmtpd `-r` behind a resolver whose TXT answers are random records
