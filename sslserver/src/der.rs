@@ -153,9 +153,12 @@ pub fn utc_text(t: i64) -> String {
     )
 }
 
-/// The subject in OpenSSL's one-line form: `/TYPE=value` per attribute,
-/// short names for the usual types, the dotted OID otherwise; bytes outside
-/// printable ASCII as `\xHH`.
+/// The subject in OpenSSL's one-line form (`X509_NAME_oneline`, as
+/// ucspi-ssl sets `SSL_CLIENT_S_DN`): `/TYPE=value` per attribute, `+`
+/// instead of `/` before the further attributes of a multi-valued RDN;
+/// OpenSSL's short name of the type, the dotted OID for a type it does not
+/// name; in the value, bytes outside printable ASCII as `\xHH` and `/` and
+/// `+` behind a backslash, as OpenSSL 3 writes them.
 pub fn subject_oneline(cert: &[u8]) -> Option<String> {
     let t = tbs(cert)?;
     let mut out = String::new();
@@ -163,19 +166,22 @@ pub fn subject_oneline(cert: &[u8]) -> Option<String> {
         if rdn.tag != SET {
             return None;
         }
-        for atv in items(rdn.body)? {
+        for (i, atv) in items(rdn.body)?.iter().enumerate() {
             let pair = items(atv.body)?;
             if atv.tag != SEQUENCE || pair.len() != 2 || pair[0].tag != OID {
                 return None;
             }
-            out.push('/');
+            out.push(if i == 0 { '/' } else { '+' });
             out.push_str(&oid_name(pair[0].body)?);
             out.push('=');
             for &b in pair[1].body {
-                if (0x20..0x7f).contains(&b) {
-                    out.push(char::from(b));
-                } else {
-                    out.push_str(&format!("\\x{b:02X}"));
+                match b {
+                    b'/' | b'+' => {
+                        out.push('\\');
+                        out.push(char::from(b));
+                    }
+                    0x20..=0x7e => out.push(char::from(b)),
+                    _ => out.push_str(&format!("\\x{b:02X}")),
                 }
             }
         }
@@ -183,53 +189,170 @@ pub fn subject_oneline(cert: &[u8]) -> Option<String> {
     Some(out)
 }
 
+/// OpenSSL's short names of the attribute types a subject may hold, by
+/// dotted OID: X.520's (2.5.4), PKCS #9's (1.2.840.113549.1.9), the
+/// COSINE pilot attributes (0.9.2342.19200300.100.1) and the EV
+/// jurisdiction ones (1.3.6.1.4.1.311.60.2.1), as OpenSSL 3 knows them.
+const SHORT_NAMES: &[(&str, &str)] = &[
+    ("0.9.2342.19200300.100.1.1", "UID"),
+    ("0.9.2342.19200300.100.1.2", "textEncodedORAddress"),
+    ("0.9.2342.19200300.100.1.3", "mail"),
+    ("0.9.2342.19200300.100.1.4", "info"),
+    ("0.9.2342.19200300.100.1.5", "favouriteDrink"),
+    ("0.9.2342.19200300.100.1.6", "roomNumber"),
+    ("0.9.2342.19200300.100.1.7", "photo"),
+    ("0.9.2342.19200300.100.1.8", "userClass"),
+    ("0.9.2342.19200300.100.1.9", "host"),
+    ("0.9.2342.19200300.100.1.10", "manager"),
+    ("0.9.2342.19200300.100.1.11", "documentIdentifier"),
+    ("0.9.2342.19200300.100.1.12", "documentTitle"),
+    ("0.9.2342.19200300.100.1.13", "documentVersion"),
+    ("0.9.2342.19200300.100.1.14", "documentAuthor"),
+    ("0.9.2342.19200300.100.1.15", "documentLocation"),
+    ("0.9.2342.19200300.100.1.20", "homeTelephoneNumber"),
+    ("0.9.2342.19200300.100.1.21", "secretary"),
+    ("0.9.2342.19200300.100.1.22", "otherMailbox"),
+    ("0.9.2342.19200300.100.1.23", "lastModifiedTime"),
+    ("0.9.2342.19200300.100.1.24", "lastModifiedBy"),
+    ("0.9.2342.19200300.100.1.25", "DC"),
+    ("0.9.2342.19200300.100.1.26", "aRecord"),
+    ("0.9.2342.19200300.100.1.27", "pilotAttributeType27"),
+    ("0.9.2342.19200300.100.1.28", "mXRecord"),
+    ("0.9.2342.19200300.100.1.29", "nSRecord"),
+    ("0.9.2342.19200300.100.1.30", "sOARecord"),
+    ("0.9.2342.19200300.100.1.31", "cNAMERecord"),
+    ("0.9.2342.19200300.100.1.37", "associatedDomain"),
+    ("0.9.2342.19200300.100.1.38", "associatedName"),
+    ("0.9.2342.19200300.100.1.39", "homePostalAddress"),
+    ("0.9.2342.19200300.100.1.40", "personalTitle"),
+    ("0.9.2342.19200300.100.1.41", "mobileTelephoneNumber"),
+    ("0.9.2342.19200300.100.1.42", "pagerTelephoneNumber"),
+    ("0.9.2342.19200300.100.1.43", "friendlyCountryName"),
+    ("0.9.2342.19200300.100.1.44", "uid"),
+    ("0.9.2342.19200300.100.1.45", "organizationalStatus"),
+    ("0.9.2342.19200300.100.1.46", "janetMailbox"),
+    ("0.9.2342.19200300.100.1.47", "mailPreferenceOption"),
+    ("0.9.2342.19200300.100.1.48", "buildingName"),
+    ("0.9.2342.19200300.100.1.49", "dSAQuality"),
+    ("0.9.2342.19200300.100.1.50", "singleLevelQuality"),
+    ("0.9.2342.19200300.100.1.51", "subtreeMinimumQuality"),
+    ("0.9.2342.19200300.100.1.52", "subtreeMaximumQuality"),
+    ("0.9.2342.19200300.100.1.53", "personalSignature"),
+    ("0.9.2342.19200300.100.1.54", "dITRedirect"),
+    ("0.9.2342.19200300.100.1.55", "audio"),
+    ("0.9.2342.19200300.100.1.56", "documentPublisher"),
+    ("1.2.840.113549.1.9.1", "emailAddress"),
+    ("1.2.840.113549.1.9.2", "unstructuredName"),
+    ("1.2.840.113549.1.9.3", "contentType"),
+    ("1.2.840.113549.1.9.4", "messageDigest"),
+    ("1.2.840.113549.1.9.5", "signingTime"),
+    ("1.2.840.113549.1.9.6", "countersignature"),
+    ("1.2.840.113549.1.9.7", "challengePassword"),
+    ("1.2.840.113549.1.9.8", "unstructuredAddress"),
+    ("1.2.840.113549.1.9.9", "extendedCertificateAttributes"),
+    ("1.2.840.113549.1.9.14", "extReq"),
+    ("1.2.840.113549.1.9.15", "SMIME-CAPS"),
+    ("1.2.840.113549.1.9.16", "SMIME"),
+    ("1.2.840.113549.1.9.20", "friendlyName"),
+    ("1.2.840.113549.1.9.21", "localKeyID"),
+    ("1.3.6.1.4.1.311.60.2.1.1", "jurisdictionL"),
+    ("1.3.6.1.4.1.311.60.2.1.2", "jurisdictionST"),
+    ("1.3.6.1.4.1.311.60.2.1.3", "jurisdictionC"),
+    ("2.5.4.3", "CN"),
+    ("2.5.4.4", "SN"),
+    ("2.5.4.5", "serialNumber"),
+    ("2.5.4.6", "C"),
+    ("2.5.4.7", "L"),
+    ("2.5.4.8", "ST"),
+    ("2.5.4.9", "street"),
+    ("2.5.4.10", "O"),
+    ("2.5.4.11", "OU"),
+    ("2.5.4.12", "title"),
+    ("2.5.4.13", "description"),
+    ("2.5.4.14", "searchGuide"),
+    ("2.5.4.15", "businessCategory"),
+    ("2.5.4.16", "postalAddress"),
+    ("2.5.4.17", "postalCode"),
+    ("2.5.4.18", "postOfficeBox"),
+    ("2.5.4.19", "physicalDeliveryOfficeName"),
+    ("2.5.4.20", "telephoneNumber"),
+    ("2.5.4.21", "telexNumber"),
+    ("2.5.4.22", "teletexTerminalIdentifier"),
+    ("2.5.4.23", "facsimileTelephoneNumber"),
+    ("2.5.4.24", "x121Address"),
+    ("2.5.4.25", "internationaliSDNNumber"),
+    ("2.5.4.26", "registeredAddress"),
+    ("2.5.4.27", "destinationIndicator"),
+    ("2.5.4.28", "preferredDeliveryMethod"),
+    ("2.5.4.29", "presentationAddress"),
+    ("2.5.4.30", "supportedApplicationContext"),
+    ("2.5.4.31", "member"),
+    ("2.5.4.32", "owner"),
+    ("2.5.4.33", "roleOccupant"),
+    ("2.5.4.34", "seeAlso"),
+    ("2.5.4.35", "userPassword"),
+    ("2.5.4.36", "userCertificate"),
+    ("2.5.4.37", "cACertificate"),
+    ("2.5.4.38", "authorityRevocationList"),
+    ("2.5.4.39", "certificateRevocationList"),
+    ("2.5.4.40", "crossCertificatePair"),
+    ("2.5.4.41", "name"),
+    ("2.5.4.42", "GN"),
+    ("2.5.4.43", "initials"),
+    ("2.5.4.44", "generationQualifier"),
+    ("2.5.4.45", "x500UniqueIdentifier"),
+    ("2.5.4.46", "dnQualifier"),
+    ("2.5.4.47", "enhancedSearchGuide"),
+    ("2.5.4.48", "protocolInformation"),
+    ("2.5.4.49", "distinguishedName"),
+    ("2.5.4.50", "uniqueMember"),
+    ("2.5.4.51", "houseIdentifier"),
+    ("2.5.4.52", "supportedAlgorithms"),
+    ("2.5.4.53", "deltaRevocationList"),
+    ("2.5.4.54", "dmdName"),
+    ("2.5.4.65", "pseudonym"),
+    ("2.5.4.72", "role"),
+    ("2.5.4.97", "organizationIdentifier"),
+    ("2.5.4.98", "c3"),
+    ("2.5.4.99", "n3"),
+    ("2.5.4.100", "dnsName"),
+];
+
 /// OpenSSL's short name of an attribute type, or its dotted form.
 fn oid_name(oid: &[u8]) -> Option<String> {
-    let known: &[(&[u8], &str)] = &[
-        (&[0x55, 0x04, 0x03], "CN"),
-        (&[0x55, 0x04, 0x04], "SN"),
-        (&[0x55, 0x04, 0x05], "serialNumber"),
-        (&[0x55, 0x04, 0x06], "C"),
-        (&[0x55, 0x04, 0x07], "L"),
-        (&[0x55, 0x04, 0x08], "ST"),
-        (&[0x55, 0x04, 0x09], "street"),
-        (&[0x55, 0x04, 0x0a], "O"),
-        (&[0x55, 0x04, 0x0b], "OU"),
-        (&[0x55, 0x04, 0x0c], "title"),
-        (&[0x55, 0x04, 0x2a], "GN"),
-        (
-            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01],
-            "emailAddress",
-        ),
-        (
-            &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
-            "DC",
-        ),
-        (
-            &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
-            "UID",
-        ),
-    ];
-    if let Some((_, n)) = known.iter().find(|(k, _)| *k == oid) {
-        return Some((*n).to_string());
-    }
-    let (&first, rest) = oid.split_first()?;
-    let mut parts = vec![u64::from(first / 40), u64::from(first % 40)];
+    let dotted = dotted_oid(oid)?;
+    Some(match SHORT_NAMES.iter().find(|(o, _)| *o == dotted) {
+        Some((_, name)) => (*name).to_string(),
+        None => dotted,
+    })
+}
+
+/// An OID's dotted text: base-128 subidentifiers, the first holding the
+/// first two arcs (0 and 1 take 40 values each, 2 the rest).
+fn dotted_oid(oid: &[u8]) -> Option<String> {
+    let mut subs = Vec::new();
     let mut acc = 0u64;
-    for &b in rest {
+    for (i, &b) in oid.iter().enumerate() {
         acc = acc.checked_mul(128)? | u64::from(b & 0x7f);
         if b & 0x80 == 0 {
-            parts.push(acc);
+            subs.push(acc);
             acc = 0;
+        } else if i + 1 == oid.len() {
+            return None;
         }
     }
-    Some(
-        parts
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join("."),
-    )
+    let (&first, rest) = subs.split_first()?;
+    let (a, b) = match first {
+        0..=39 => (0, first),
+        40..=79 => (1, first - 40),
+        _ => (2, first - 80),
+    };
+    let mut text = format!("{a}.{b}");
+    for s in rest {
+        text.push('.');
+        text.push_str(&s.to_string());
+    }
+    Some(text)
 }
 
 #[cfg(test)]
@@ -284,6 +407,12 @@ mod tests {
             "1.3.6.1.4.1.311"
         );
         assert_eq!(oid_name(&[0x55, 0x04, 0x03]).unwrap(), "CN");
+        assert_eq!(oid_name(&[0x55, 0x04, 0x11]).unwrap(), "postalCode");
+        // The first subidentifier holds two arcs; past 2.39 it takes more
+        // than one byte.
+        assert_eq!(oid_name(&[0x88, 0x37, 0x03]).unwrap(), "2.999.3");
+        assert_eq!(oid_name(&[0x78]).unwrap(), "2.40");
+        assert_eq!(oid_name(&[0x2b, 0x86]), None);
     }
 
     #[test]

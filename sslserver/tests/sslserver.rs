@@ -452,6 +452,84 @@ fn client_certificate_required_with_m() {
     assert!(r.is_err() || r == Ok(Vec::new()), "rogue served: {r:?}");
 }
 
+/// `SSL_CLIENT_S_DN` for subjects with the attribute types OpenSSL names
+/// (postalCode, businessCategory, jurisdictionC, pseudonym...), `/` and `+`
+/// in values, multi-valued RDNs, UTF-8, BMPString and T61String values: as
+/// `openssl x509 -subject -nameopt compat` (OpenSSL's one-line form, which
+/// ucspi-ssl's sslserver sets) writes them.
+#[test]
+fn client_subjects_as_openssl_writes_them_on_one_line() {
+    let dir = TempDir::new("ssl-dn");
+    certs(dir.path());
+    fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    // T61String and BMPString for what is not ASCII, as OpenSSL's default
+    // string mask chooses.
+    fs::write(
+        dir.join("mask.cnf"),
+        "[req]\ndistinguished_name=dn\nstring_mask=default\n[dn]\n",
+    )
+    .unwrap();
+    let subjects = [
+        (
+            "",
+            "/C=DE/postalCode=12345/businessCategory=x\\/y/name=Nm/jurisdictionC=US",
+        ),
+        (
+            "-multivalue-rdn",
+            "/CN=ab\\/c+OU=u1+O=a\\+b/serialNumber=9/title=T",
+        ),
+        (
+            "",
+            "/emailAddress=a@b.c/DC=com/UID=jo/uid=u2/initials=J/dnQualifier=q/pseudonym=P",
+        ),
+        (
+            "",
+            "/generationQualifier=III/description=d/organizationIdentifier=VATDE-1/role=r/mail=m@x",
+        ),
+        ("", "/CN=J\u{fc}rgen \u{c4}/O=Caf\u{e9}/OU=tab\tx"),
+        (
+            "-config mask.cnf",
+            "/CN=J\u{fc}rgen/O=\u{3a9}mega \u{65e5}\u{672c}/OU=\u{1f600}",
+        ),
+    ];
+    script(dir.join("who"), "#!/bin/sh\necho \"$SSL_CLIENT_S_DN\"\n");
+    let server = local(&["-m", "-s"], "./who", &[("CAFILE", "ca.pem")], dir.path());
+    for (i, (opts, subject)) in subjects.iter().enumerate() {
+        sh(
+            dir.path(),
+            &format!(
+                "set -e
+                openssl req {opts} -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                    -keyout s{i}.key -out s{i}.csr -utf8 -subj '{subject}' 2>/dev/null
+                openssl x509 -req -in s{i}.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                    -days 2 -extfile ext.cnf -out s{i}.pem 2>/dev/null"
+            ),
+        );
+        let want = Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-nameopt", "compat", "-in"])
+            .arg(format!("s{i}.pem"))
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .stdout;
+        let got = tls_talk(
+            addr(&server),
+            client_config(dir.path(), Some(&format!("s{i}"))),
+            b"",
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want[b"subject=".len()..]),
+            "{subject}"
+        );
+    }
+}
+
 #[test]
 fn starttls_with_n() {
     let dir = TempDir::new("ssl-n");
