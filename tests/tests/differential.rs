@@ -472,6 +472,149 @@ fn tcpserver_random_ident_answers() {
     }
 }
 
+/// softlimit with random options and values (numbers, `=`, the hard
+/// limit, huge numbers, garbage, missing values, unknown letters): the
+/// limits the program runs under (`/proc/self/limits` of a `cat` it
+/// execs), or the usage or fatal line, and the exit code, as the C one's.
+#[test]
+fn softlimit_random_options() {
+    let t = TempDir::new("diff-softlimit");
+    let mut r = Rand::new(0x50f7);
+    let values = [
+        "0",
+        "1",
+        "4096",
+        "1000000",
+        "=",
+        "",
+        "x",
+        "12x",
+        "-1",
+        "18446744073709551615",
+        "18446744073709551616",
+        "99999999999999999999",
+        "2147483648",
+        "020",
+    ];
+    // A CPU limit of 0 seconds kills the program by SIGXCPU or not, by
+    // chance, under both: `-t` gets values that are no 0.
+    let cpu = [
+        "1",
+        "4096",
+        "=",
+        "18446744073709551615",
+        "99999999999999999999",
+    ];
+    for case in 0..cases(200) {
+        let mut args: Vec<String> = Vec::new();
+        for _ in 0..r.below(5) {
+            let letter = pick(
+                &mut r,
+                &["a", "c", "d", "f", "l", "m", "o", "p", "r", "s", "t", "q"],
+            );
+            let values = if letter == "t" { &cpu[..] } else { &values[..] };
+            match r.below(6) {
+                0 => args.push(format!("-{letter}{}", pick(&mut r, values))),
+                1 if !args.is_empty() => {
+                    // A bare option at the end: its value is missing.
+                    args.push(format!("-{letter}"));
+                    break;
+                }
+                _ => {
+                    args.push(format!("-{letter}"));
+                    args.push(pick(&mut r, values).to_string());
+                }
+            }
+        }
+        if r.below(10) != 0 {
+            args.extend(["cat".to_string(), "/proc/self/limits".to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let [c, o] = both("softlimit", &args, b"", t.path(), &[]);
+        assert_eq!(
+            (
+                o.0,
+                String::from_utf8_lossy(&o.1),
+                String::from_utf8_lossy(&o.2)
+            ),
+            (
+                c.0,
+                String::from_utf8_lossy(&c.1),
+                String::from_utf8_lossy(&c.2)
+            ),
+            "case {case}: softlimit {args:?}"
+        );
+    }
+}
+
+/// setlock, setuidgid, envuidgid, argv0 and pgrphack with random options,
+/// accounts, lock files and programs (missing ones too): exit code, output
+/// and the usage or fatal line, as the C ones'.
+#[test]
+fn chain_tools_random_arguments() {
+    let t = TempDir::new("diff-chain");
+    fs::write(t.join("lock"), "").unwrap();
+    fs::create_dir(t.join("dir")).unwrap();
+    let mut r = Rand::new(0xc4a1);
+    let users = ["root", "nobody", "daemon", "nosuchuser", "", "0", "+1"];
+    for case in 0..cases(200) {
+        let mut args: Vec<&str> = Vec::new();
+        let name = pick(
+            &mut r,
+            &["setlock", "setuidgid", "envuidgid", "argv0", "pgrphack"],
+        );
+        match name {
+            "setlock" => {
+                for _ in 0..r.below(3) {
+                    args.push(pick(&mut r, &["-n", "-N", "-x", "-X", "-nx", "-q", "--"]));
+                }
+                if r.below(8) != 0 {
+                    args.push(pick(
+                        &mut r,
+                        &["lock", "new", "dir", "/dev/null", "missing/lock", ""],
+                    ));
+                }
+            }
+            "setuidgid" | "envuidgid" => {
+                if r.below(8) != 0 {
+                    args.push(pick(&mut r, &users));
+                }
+            }
+            "argv0" => {
+                if r.below(8) != 0 {
+                    args.push(pick(&mut r, &["sh", "nosuchprogram", "/bin/sh", ""]));
+                }
+                if r.below(8) != 0 {
+                    args.push(pick(&mut r, &["zero", "", "-"]));
+                }
+            }
+            _ => {}
+        }
+        match r.below(6) {
+            0 => {}
+            1 => args.push("nosuchprogram"),
+            _ if name == "argv0" => args.extend(["-c", "echo \"$0\" \"$@\"", "a"]),
+            _ if name == "envuidgid" => args.extend(["sh", "-c", "echo $UID $GID"]),
+            _ => args.extend(["sh", "-c", "echo $(id -u) $(id -g) $(id -G)"]),
+        }
+        let [c, o] = both(name, &args, b"", t.path(), &[]);
+        assert_eq!(
+            (
+                o.0,
+                String::from_utf8_lossy(&o.1),
+                String::from_utf8_lossy(&o.2)
+            ),
+            (
+                c.0,
+                String::from_utf8_lossy(&c.1),
+                String::from_utf8_lossy(&c.2)
+            ),
+            "case {case}: {name} {args:?}"
+        );
+        let _ = fs::remove_file(t.join("new"));
+    }
+}
+
 /// A multilog script: patterns, actions, log directories, `=file`,
 /// processors, sizes down to the smallest, and words that are no action.
 fn multilog_script(r: &mut Rand) -> Vec<String> {
