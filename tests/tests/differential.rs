@@ -575,11 +575,7 @@ fn chain_tools_random_arguments() {
                     ));
                 }
             }
-            "setuidgid" | "envuidgid" => {
-                if r.below(8) != 0 {
-                    args.push(pick(&mut r, &users));
-                }
-            }
+            "setuidgid" | "envuidgid" if r.below(8) != 0 => args.push(pick(&mut r, &users)),
             "argv0" => {
                 if r.below(8) != 0 {
                     args.push(pick(&mut r, &["sh", "nosuchprogram", "/bin/sh", ""]));
