@@ -145,6 +145,7 @@ impl Runtime {
         for &(sig, _) in &self.table {
             sys::default_signal(sig);
         }
+        sys::default_internal_signals();
         let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     }
 
@@ -603,6 +604,7 @@ impl Spawner {
                 for sig in self.reset.iter() {
                     sys::default_signal(sig);
                 }
+                sys::default_internal_signals();
                 let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
                 if let Some(limit) = self.nofile {
                     set_descriptor_limit(limit);

@@ -124,6 +124,46 @@ pub fn with_internal_signals(set: &SigSet) -> SigSet {
     unsafe { SigSet::from_sigset_t_unchecked(raw) }
 }
 
+/// The C library's internal signals (the kernel's 32 up to SIGRTMIN) back
+/// at their default, in a forked child before its exec: an ignored one
+/// (a leftover of the glibc posix_spawn that started this process) would
+/// survive the exec, where [`with_internal_signals`] resets them in what
+/// posix_spawn starts. glibc's sigaction refuses these signals, so the
+/// system call is made directly; only async-signal-safe work.
+pub fn default_internal_signals() {
+    // The kernel's struct sigaction with every field zero is SIG_DFL with
+    // no flags and an empty mask, whatever the order of its fields; 64
+    // bytes cover it on every architecture below, whose kernel sigset_t
+    // (the last argument) is 8 bytes.
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    ))]
+    {
+        let act = [0u64; 8];
+        for sig in 32..nix::libc::SIGRTMIN() {
+            // SAFETY: rt_sigaction reads a struct sigaction from `act`,
+            // which is valid for reads of 64 bytes and lives across the
+            // call, and writes nothing (the old action is null). SIG_DFL
+            // installs no handler, so no code can run in signal context.
+            let _ = unsafe {
+                nix::libc::syscall(
+                    nix::libc::SYS_rt_sigaction,
+                    sig,
+                    act.as_ptr(),
+                    std::ptr::null_mut::<u8>(),
+                    8usize,
+                )
+            };
+        }
+    }
+}
+
 /// Ignores `sig` (svc ignores SIGPIPE).
 pub fn ignore_signal(sig: Signal) {
     // SAFETY: SIG_IGN installs no handler; see `default_signal`.

@@ -1337,7 +1337,11 @@ fn launched_program_gets_default_signals_and_an_empty_mask() {
         ]);
         let s = server(&args, &[], &t);
         // What tcpserver inherited ignored stays ignored, as from the C
-        // program; SIGPIPE, which it ignores itself, does not.
+        // program; SIGPIPE, which it ignores itself, does not, nor do
+        // glibc's internal signals 32 and 33 (ignored here by the
+        // posix_spawn of cargo and of this test: at their default in the
+        // program whether the parent starts it with posix_spawn, on one
+        // CPU, or by fork + exec).
         let status = fs::read_to_string(format!("/proc/{}/status", s.child.id())).unwrap();
         let field = |name: &str| {
             let hex = status.lines().find_map(|l| l.strip_prefix(name)).unwrap();
@@ -1347,7 +1351,7 @@ fn launched_program_gets_default_signals_and_an_empty_mask() {
         let want = format!(
             "SigBlk:\t{:016x}\nSigIgn:\t{:016x}\n",
             0,
-            field("SigIgn:") & !(1 << 12)
+            field("SigIgn:") & !(1 << 12) & !(3 << 31)
         );
         let out = String::from_utf8(talk(v4(s.port), None, b"")).unwrap();
         let out = out.strip_prefix("hi\n").unwrap_or(&out);
