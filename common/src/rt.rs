@@ -525,6 +525,7 @@ impl Spawner {
         Ok(SpawnPlan {
             attr,
             actions,
+            chdir: cwd.is_some(),
             _copies: copies,
         })
     }
@@ -536,6 +537,9 @@ impl Spawner {
 pub struct SpawnPlan {
     attr: PosixSpawnAttr,
     actions: PosixSpawnFileActions,
+    /// Whether the plan changes directory (a relative path is then the
+    /// child's, not ours).
+    chdir: bool,
     /// Copies the plan reads from, closed with it.
     _copies: Vec<std::os::fd::OwnedFd>,
 }
@@ -543,9 +547,21 @@ pub struct SpawnPlan {
 impl SpawnPlan {
     /// Starts `prog` with `env`, its candidates tried as
     /// [`Spawner::spawn`] does.
+    ///
+    /// A candidate of a `$PATH` search that does not exist is passed over
+    /// after a stat, without a spawn: each spawn that fails is a process
+    /// made and reaped (on one CPU, tcpserver served `echo` found in the
+    /// fourth directory of `$PATH` 12% slower than `/usr/bin/echo`, and
+    /// below the C one, whose child tries each with an execve).
     pub fn spawn<E: AsRef<CStr>>(&self, prog: &Prepared, env: &[E]) -> Result<Pid, Errno> {
         let mut remembered = None;
+        let searching = prog.candidates().len() > 1;
         for c in prog.candidates() {
+            let ours = !self.chdir || c.to_bytes().first() == Some(&b'/');
+            if searching && ours && matches!(nix::sys::stat::stat(c.as_c_str()), Err(Errno::ENOENT))
+            {
+                continue;
+            }
             match nix::spawn::posix_spawn(c.as_c_str(), &self.actions, &self.attr, prog.argv(), env)
             {
                 Ok(pid) => return Ok(pid),

@@ -1359,6 +1359,74 @@ fn launched_program_gets_default_signals_and_an_empty_mask() {
     }
 }
 
+/// A program given by name is looked for in `$PATH` as by the C
+/// tcpserver: a missing file is passed over, one that cannot be run is
+/// remembered and passed over, a component that is no directory ends the
+/// search. Ours starts the program from its parent with posix_spawn on one
+/// CPU (where it passes over missing files with a stat, not a spawn each)
+/// and by fork + exec on several: the client and the log see the same as
+/// from the C one in every case.
+#[test]
+fn a_program_is_looked_for_in_path_as_by_the_c_tcpserver() {
+    let t = TempDir::new("ts-path-search");
+    let dir = |name: &str| {
+        let d = t.join(name);
+        fs::create_dir_all(&d).unwrap();
+        d.display().to_string()
+    };
+    let prog = |d: &str, mode: u32| {
+        let p = t.join(d).join("prog");
+        fs::write(&p, format!("#!/bin/sh\necho {d}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let (missing, noexec, first, second) = (
+        t.join("missing").display().to_string(),
+        dir("noexec"),
+        dir("first"),
+        dir("second"),
+    );
+    prog("noexec", 0o644);
+    prog("first", 0o755);
+    prog("second", 0o755);
+    fs::write(t.join("file"), "").unwrap();
+    let file = t.join("file").display().to_string();
+    let paths = [
+        format!("{missing}:{first}"),
+        format!("{missing}:{missing}:{missing}:{second}:{first}"),
+        format!("{noexec}:{first}"),
+        format!("{missing}:{noexec}"),
+        missing.clone(),
+        format!("{file}:{first}"),
+        format!("{missing}:{file}"),
+        format!(":{first}"),
+    ];
+    let c = reference_bin("tcpserver");
+    for path in &paths {
+        let mut seen = Vec::new();
+        for (bin, prefix) in [
+            (c.to_str().unwrap(), &[][..]),
+            (TCPSERVER, &["/usr/bin/taskset", "-c", "0"][..]),
+            (TCPSERVER, &[][..]),
+        ] {
+            let s = Listening::start_under(
+                prefix,
+                bin,
+                &["-RHl0", "127.0.0.1", "0", "prog"],
+                &[("PATH", path)],
+                t.path(),
+            );
+            let out = String::from_utf8(talk(v4(s.port), None, b"")).unwrap();
+            // A failed start is one warning line, written by the child.
+            let failed = !out.is_empty();
+            assert!(failed || wait_until(5.0, || s.log().contains(" unable to run prog: ")));
+            let log = s.log().replace(bin, "tcpserver");
+            seen.push((out, log));
+        }
+        assert_eq!(seen[1], seen[0], "PATH={path}, one CPU");
+        assert_eq!(seen[2], seen[0], "PATH={path}");
+    }
+}
+
 #[test]
 fn programs_started_by_the_parent_on_one_cpu_and_on_several_alike() {
     // -R -H -l and no banner: the parent decides and starts the program,
