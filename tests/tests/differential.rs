@@ -30,6 +30,15 @@ fn both(name: &str, args: &[&str], input: &[u8], cwd: &Path, env: &[(&str, &str)
     })
 }
 
+/// A run's exit code and its output as text, for a readable difference.
+fn text(ran: &Ran) -> (i32, std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>) {
+    (
+        ran.0,
+        String::from_utf8_lossy(&ran.1),
+        String::from_utf8_lossy(&ran.2),
+    )
+}
+
 fn replace(s: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
@@ -531,19 +540,7 @@ fn softlimit_random_options() {
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let [c, o] = both("softlimit", &args, b"", t.path(), &[]);
-        assert_eq!(
-            (
-                o.0,
-                String::from_utf8_lossy(&o.1),
-                String::from_utf8_lossy(&o.2)
-            ),
-            (
-                c.0,
-                String::from_utf8_lossy(&c.1),
-                String::from_utf8_lossy(&c.2)
-            ),
-            "case {case}: softlimit {args:?}"
-        );
+        assert_eq!(text(&o), text(&c), "case {case}: softlimit {args:?}");
     }
 }
 
@@ -594,19 +591,7 @@ fn chain_tools_random_arguments() {
             _ => args.extend(["sh", "-c", "echo $(id -u) $(id -g) $(id -G)"]),
         }
         let [c, o] = both(name, &args, b"", t.path(), &[]);
-        assert_eq!(
-            (
-                o.0,
-                String::from_utf8_lossy(&o.1),
-                String::from_utf8_lossy(&o.2)
-            ),
-            (
-                c.0,
-                String::from_utf8_lossy(&c.1),
-                String::from_utf8_lossy(&c.2)
-            ),
-            "case {case}: {name} {args:?}"
-        );
+        assert_eq!(text(&o), text(&c), "case {case}: {name} {args:?}");
         let _ = fs::remove_file(t.join("new"));
     }
 }
@@ -1092,6 +1077,18 @@ struct Reply {
 /// A resolver on `ns` port 53 that answers a question of type `qtype`
 /// with the question back and the [`Reply`] set in what it returns, and
 /// any other question with no answer.
+/// What a server on 127.0.0.1:`port` sends a client that sends nothing,
+/// to its end.
+fn read_from(port: u16) -> Vec<u8> {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    got
+}
+
 fn resolver(ns: [u8; 4], qtype: u8) -> std::sync::Arc<std::sync::Mutex<Reply>> {
     resolver_with(ns, qtype, None)
 }
@@ -1285,7 +1282,6 @@ fn ptr_name_bytes(r: &mut Rand) -> Vec<u8> {
 /// same name, or leave it out alike.
 #[test]
 fn tcpserver_random_ptr_names() {
-    use std::io::Read;
     let t = TempDir::new("diff-ptr");
     let reply = resolver([127, 0, 79, 251], 12);
     let show = "printf '%s\\n' \"${TCPREMOTEHOST-unset}\"";
@@ -1315,14 +1311,7 @@ fn tcpserver_random_ptr_names() {
             answers: answers.clone(),
             cut: answers.len(),
         };
-        let [c, o] = servers.each_ref().map(|s| {
-            let mut conn = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-            conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-                .unwrap();
-            let mut got = Vec::new();
-            let _ = conn.read_to_end(&mut got);
-            got
-        });
+        let [c, o] = servers.each_ref().map(|s| read_from(s.port));
         assert_eq!(
             String::from_utf8_lossy(&o),
             String::from_utf8_lossy(&c),
@@ -1338,7 +1327,6 @@ fn tcpserver_random_ptr_names() {
 /// them). TCPREMOTEHOST is kept or removed as by the C tcpserver.
 #[test]
 fn tcpserver_random_paranoid_answers() {
-    use std::io::Read;
     let t = TempDir::new("diff-paranoid");
     let ptr = answer_record(12, b"\x04host\x07example\x00");
     let reply = resolver_with([127, 0, 79, 249], 1, Some((12, 1, ptr)));
@@ -1367,14 +1355,7 @@ fn tcpserver_random_paranoid_answers() {
             answers: answers.clone(),
             cut: answers.len(),
         };
-        let [c, o] = servers.each_ref().map(|s| {
-            let mut conn = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-            conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-                .unwrap();
-            let mut got = Vec::new();
-            let _ = conn.read_to_end(&mut got);
-            got
-        });
+        let [c, o] = servers.each_ref().map(|s| read_from(s.port));
         kept += usize::from(c == b"host.example\n");
         assert_eq!(
             String::from_utf8_lossy(&o),
