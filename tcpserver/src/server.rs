@@ -465,7 +465,11 @@ impl PerIp {
 
 /// `PROGRAM: `, the start of every log line.
 fn prefix() -> Vec<u8> {
-    format!("{}: ", diag::program()).into_bytes()
+    let name = diag::program().as_bytes();
+    let mut v = Vec::with_capacity(name.len() + 128);
+    v.extend_from_slice(name);
+    v.extend_from_slice(b": ");
+    v
 }
 
 pub fn main(args: &[OsString]) -> i32 {
@@ -1251,21 +1255,17 @@ fn conn_vars(env: &mut EnvEdit, n: &Names, pre: &[u8], six: bool) {
 /// The `ok`/`deny` line. IPv4 clients: the IPv4 build's line; IPv6: the
 /// IPv6 build's (IPv6 text, colons kept).
 fn ok_line(deny: bool, pid: u32, n: &Names) -> Vec<u8> {
-    let (pid, lport, rport) = (
-        pid.to_string(),
-        n.listen_port.to_string(),
-        n.rport.to_string(),
-    );
+    let (mut p, mut l, mut r) = ([0u8; 20], [0u8; 20], [0u8; 20]);
     let fields: [(&[u8], u8); 9] = [
         (if deny { b"deny" } else { b"ok" }, b' '),
-        (pid.as_bytes(), b' '),
+        (fmt_ulong(pid.into(), &mut p), b' '),
         (n.local_host.unwrap_or_default(), b':'),
         (n.local_ip.as_bytes(), b':'),
-        (lport.as_bytes(), b' '),
+        (fmt_ulong(n.listen_port.into(), &mut l), b' '),
         (n.remote_host.unwrap_or_default(), b':'),
         (n.remote_ip.as_bytes(), b':'),
         (n.remote_info.unwrap_or_default(), b':'),
-        (rport.as_bytes(), b'\n'),
+        (fmt_ulong(n.rport.into(), &mut r), b'\n'),
     ];
     let mut v = prefix();
     for (f, sep) in fields {
