@@ -1417,8 +1417,8 @@ fn a_program_is_looked_for_in_path_as_by_the_c_tcpserver() {
             );
             let out = String::from_utf8(talk(v4(s.port), None, b"")).unwrap();
             // A failed start is one warning line, written by the child.
-            let failed = !out.is_empty();
-            assert!(failed || wait_until(5.0, || s.log().contains(" unable to run prog: ")));
+            let ran = !out.is_empty();
+            assert!(ran || wait_until(5.0, || s.log().contains(" unable to run prog: ")));
             let log = s.log().replace(bin, "tcpserver");
             seen.push((out, log));
         }
