@@ -1601,3 +1601,88 @@ fn bad_invocations_give_the_originals_lines_and_exit_codes() {
         assert_eq!(text(&o), text(&c), "{case:?} with a directory on stdin");
     }
 }
+
+/// The smallest descriptor limit (`ulimit -n`) under which supervise and
+/// multilog come up: ours needs no more than the original (fds 0 to 2 and
+/// what each opens at start). Below it, both give a fatal line ending in
+/// `process cannot open more files` and exit 111: never a hang, a panic or
+/// a half-started daemon. supervise is up once svok answers; multilog once
+/// it has written its line and exited 0.
+#[test]
+fn supervise_and_multilog_come_up_under_a_descriptor_limit_no_higher_than_the_originals() {
+    use std::process::{Command, Stdio};
+    let t = TempDir::new("diff-nofile");
+    script(t.join("s/run"), "exec sleep 1000\n");
+    let ours = |name: &str| bin_dir().join(name).to_str().unwrap().to_string();
+    let under = |n: usize, cmd: &str| {
+        let mut c = Command::new("sh");
+        c.args(["-c", &format!("ulimit -n {n} && exec {cmd}")])
+            .current_dir(t.path());
+        c
+    };
+    let too_few = |n: usize, code: i32, err: &[u8]| {
+        let err = String::from_utf8_lossy(err);
+        assert!(
+            code == 111
+                && err.contains(": fatal: ")
+                && err.ends_with("process cannot open more files\n"),
+            "limit {n}: {code} {err:?}"
+        );
+    };
+    let supervise_needs = |bin: &Path| {
+        (4..=16).find(|&n| {
+            let _ = fs::remove_dir_all(t.join("s/supervise"));
+            let mut c = under(n, &format!("{} s", bin.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let up = || run(&ours("svok"), &["s"], t.path()).code == 0;
+            assert!(wait_until(5.0, || up() || c.try_wait().unwrap().is_some()));
+            if up() {
+                run(&ours("svc"), &["-dx", "s"], t.path());
+                assert_eq!(exit_within(&mut c, 10.0), Some(0), "limit {n}");
+                return true;
+            }
+            let o = c.wait_with_output().unwrap();
+            too_few(n, o.status.code().unwrap_or(-1), &o.stderr);
+            false
+        })
+    };
+    let multilog_needs = |bin: &Path| {
+        (4..=16).find(|&n| {
+            let _ = fs::remove_dir_all(t.join("d"));
+            let cmd = format!("{} ./d", bin.display());
+            let (code, _, err) = run_input_within(
+                10.0,
+                "sh",
+                &["-c", &format!("ulimit -n {n} && exec {cmd}")],
+                b"line\n",
+                t.path(),
+            );
+            if code == 0 {
+                assert_eq!(
+                    fs::read(t.join("d/current")).unwrap(),
+                    b"line\n",
+                    "limit {n}"
+                );
+                return true;
+            }
+            too_few(n, code, &err);
+            false
+        })
+    };
+    let c = supervise_needs(&reference_bin("supervise")).unwrap();
+    let o = supervise_needs(&bin_dir().join("supervise")).unwrap();
+    assert!(
+        o <= c,
+        "supervise: ours needs {o} descriptors, the C one {c}"
+    );
+    let c = multilog_needs(&reference_bin("multilog")).unwrap();
+    let o = multilog_needs(&bin_dir().join("multilog")).unwrap();
+    assert!(
+        o <= c,
+        "multilog: ours needs {o} descriptors, the C one {c}"
+    );
+}
