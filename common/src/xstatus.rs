@@ -160,10 +160,14 @@ pub enum Sidecar {
 }
 
 /// How long `svstat` waits for a supervise caught between its two writes
-/// (the sidecar, then the status) to write the second: on a loaded
-/// machine supervise may lose its CPU between the two for a few time
-/// slices.
-pub const BETWEEN_WRITES: Duration = Duration::from_millis(100);
+/// (the sidecar, then the status) to write the second. The two renames
+/// are microseconds apart, but on a loaded machine supervise may lose its
+/// CPU between them: 100 ms was once too short with two CPUs and a few
+/// dozen busy processes (the test suite), where svstat then printed
+/// `"restarts":null` for a service that had run for a while. svstat waits
+/// only in that window, or when the status cannot be written while the
+/// sidecar could (supervise warns of that).
+pub const BETWEEN_WRITES: Duration = Duration::from_secs(1);
 
 /// Reads `supervise/status` and `supervise/xstatus` under `sup` (a
 /// supervise directory); the sidecar only when it speaks of the same pid.
@@ -254,6 +258,58 @@ mod tests {
         assert_eq!(XStatus::decode(&b[..37]), None);
         let empty = XStatus::default().encode();
         assert_eq!(&empty[1..], &[0u8; 37]);
+    }
+
+    /// A supervise that loses its CPU for 300 ms between its two writes
+    /// (the sidecar of the new pid, then the status): the reader waits
+    /// and finds them matched. A sidecar older than the status is a
+    /// leftover, told at once.
+    #[test]
+    fn a_reader_waits_for_the_status_after_a_newer_sidecar() {
+        use crate::status::{self, Status};
+        let d = std::env::temp_dir().join(format!("xstatus-pair-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let status = |pid| {
+            Status {
+                stamp: Tai64n::from_unix(1_700_000_000, 0),
+                pid,
+                paused: false,
+                want: status::WANT_UP,
+            }
+            .encode()
+        };
+        let sidecar = |pid| {
+            XStatus {
+                pid,
+                ..XStatus::default()
+            }
+            .encode()
+        };
+        status::write_atomic(&d, &status(0)).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        write_atomic(&d, &sidecar(7)).unwrap();
+        let writer = {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                status::write_atomic(&d, &status(7)).unwrap();
+            })
+        };
+        let started = Instant::now();
+        let read = || status::read(&d.join("status")).ok_or(());
+        let (st, x) = read_pair_with(&d, BETWEEN_WRITES, read).unwrap();
+        writer.join().unwrap();
+        assert_eq!(st.pid, 7);
+        assert!(matches!(x, Sidecar::Matched(x) if x.pid == 7), "{x:?}");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        // A leftover: the status is newer and of another pid.
+        std::thread::sleep(Duration::from_millis(20));
+        status::write_atomic(&d, &status(9)).unwrap();
+        let started = Instant::now();
+        let (st, x) = read_pair_with(&d, BETWEEN_WRITES, read).unwrap();
+        assert_eq!((st.pid, x), (9, Sidecar::Mismatched));
+        assert!(started.elapsed() < Duration::from_millis(250));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
