@@ -162,11 +162,11 @@ pub enum Sidecar {
 /// How long `svstat` waits for a supervise caught between its two writes
 /// (the sidecar, then the status) to write the second. The two renames
 /// are microseconds apart, but on a loaded machine supervise may lose its
-/// CPU between them: 100 ms was once too short with two CPUs and a few
-/// dozen busy processes (the test suite), where svstat then printed
-/// `"restarts":null` for a service that had run for a while. svstat waits
-/// only in that window, or when the status cannot be written while the
-/// sidecar could (supervise warns of that).
+/// CPU between them: 100 ms was once too short on two CPUs under the
+/// test suite's load, where svstat then printed `"restarts":null` for a
+/// service that had run for a while. svstat waits only in that window, or
+/// when the status cannot be written while the sidecar could (supervise
+/// warns of that).
 pub const BETWEEN_WRITES: Duration = Duration::from_secs(1);
 
 /// Reads `supervise/status` and `supervise/xstatus` under `sup` (a
@@ -302,9 +302,15 @@ mod tests {
         assert_eq!(st.pid, 7);
         assert!(matches!(x, Sidecar::Matched(x) if x.pid == 7), "{x:?}");
         assert!(started.elapsed() >= Duration::from_millis(250));
-        // A leftover: the status is newer and of another pid.
-        std::thread::sleep(Duration::from_millis(20));
+        // A leftover: the status is newer and of another pid (the sidecar
+        // dated a minute back, whatever the file system's granularity).
         status::write_atomic(&d, &status(9)).unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(d.join("xstatus"))
+            .and_then(|f| f.set_modified(old))
+            .unwrap();
         let started = Instant::now();
         let (st, x) = read_pair_with(&d, BETWEEN_WRITES, read).unwrap();
         assert_eq!((st.pid, x), (9, Sidecar::Mismatched));
