@@ -1614,11 +1614,8 @@ fn supervise_and_multilog_come_up_under_a_descriptor_limit_no_higher_than_the_or
     let t = TempDir::new("diff-nofile");
     script(t.join("s/run"), "exec sleep 1000\n");
     let ours = |name: &str| bin_dir().join(name).to_str().unwrap().to_string();
-    let under = |n: usize, cmd: &str| {
-        let mut c = Command::new("sh");
-        c.args(["-c", &format!("ulimit -n {n} && exec {cmd}")])
-            .current_dir(t.path());
-        c
+    let under = |n: usize, bin: &Path, args: &str| {
+        format!("ulimit -n {n} && exec {} {args}", bin.display())
     };
     let too_few = |n: usize, code: i32, err: &[u8]| {
         let err = String::from_utf8_lossy(err);
@@ -1632,7 +1629,9 @@ fn supervise_and_multilog_come_up_under_a_descriptor_limit_no_higher_than_the_or
     let supervise_needs = |bin: &Path| {
         (4..=16).find(|&n| {
             let _ = fs::remove_dir_all(t.join("s/supervise"));
-            let mut c = under(n, &format!("{} s", bin.display()))
+            let mut c = Command::new("sh")
+                .args(["-c", &under(n, bin, "s")])
+                .current_dir(t.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -1653,14 +1652,8 @@ fn supervise_and_multilog_come_up_under_a_descriptor_limit_no_higher_than_the_or
     let multilog_needs = |bin: &Path| {
         (4..=16).find(|&n| {
             let _ = fs::remove_dir_all(t.join("d"));
-            let cmd = format!("{} ./d", bin.display());
-            let (code, _, err) = run_input_within(
-                10.0,
-                "sh",
-                &["-c", &format!("ulimit -n {n} && exec {cmd}")],
-                b"line\n",
-                t.path(),
-            );
+            let sh = under(n, bin, "./d");
+            let (code, _, err) = run_input_within(10.0, "sh", &["-c", &sh], b"line\n", t.path());
             if code == 0 {
                 assert_eq!(
                     fs::read(t.join("d/current")).unwrap(),
