@@ -559,6 +559,62 @@ fn signals_ignored_at_start_stay_ignored_by_svscan_and_its_services_as_the_origi
     assert_eq!(classic(&masks[1]) & 0x7, 0x7, "{masks:?}");
 }
 
+/// A service name that is a symlink, swapped to a new release directory
+/// (`ln -s v2 foo.new && mv -T foo.new foo`, the usual deployment): at the
+/// next scan the new directory gets a supervise of its own, and the old
+/// one keeps its supervise and service, neither stopped nor restarted (the
+/// service is known by device and inode, not by name). Side by side with
+/// the C svscan, which scans every five seconds.
+#[test]
+fn a_swapped_service_symlink_supervises_the_new_directory_and_keeps_the_old_as_the_original() {
+    let t = TempDir::new("svscan-swap");
+    let scans: Vec<_> = [
+        ("c", reference_bin("svscan").parent().unwrap().to_path_buf()),
+        ("ours", Path::new(SVSCAN).parent().unwrap().to_path_buf()),
+    ]
+    .into_iter()
+    .map(|(name, dir)| {
+        let top = t.join(name);
+        for v in ["v1", "v2"] {
+            script(top.join(v).join("run"), "exec sleep 1000\n");
+        }
+        let root = top.join("service");
+        fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(top.join("v1"), root.join("foo")).unwrap();
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(format!(
+            "PATH={}:$PATH; exec svscan {}",
+            dir.display(),
+            root.display()
+        ));
+        (name, top, Scan::start_as(&root, sh))
+    })
+    .collect();
+    for (name, top, _) in &scans {
+        assert!(wait_until(10.0, || svok(top, "v1")), "{name}");
+        let root = top.join("service");
+        std::os::unix::fs::symlink(top.join("v2"), root.join("foo.new")).unwrap();
+        fs::rename(root.join("foo.new"), root.join("foo")).unwrap();
+    }
+    for (name, top, _) in &scans {
+        assert!(wait_until(10.0, || svok(top, "v2")), "{name}");
+        let supervised = |v: &str| pids_of(&["supervise", "foo"], &top.join(v)).len();
+        assert!(
+            wait_until(5.0, || supervised("v1") == 1 && supervised("v2") == 1),
+            "{name}"
+        );
+        assert!(svok(top, "v1"), "{name}");
+        let svstat = bin("svstat");
+        let old = run(svstat.to_str().unwrap(), &["v1"], top);
+        assert!(old.stdout.starts_with("v1: up (pid "), "{name}: {old:?}");
+    }
+    for (_, top, scan) in scans {
+        drop(scan);
+        run(bin("svc").to_str().unwrap(), &["-dx", "v1", "v2"], &top);
+        assert!(wait_until(5.0, || !svok(&top, "v1") && !svok(&top, "v2")));
+    }
+}
+
 /// svscan under a memory limit (`softlimit -m`) that holds the service it
 /// starts with but not the thousands added later: those without room are
 /// warned about (`unable to start NAME: out of memory`, and tried again at
