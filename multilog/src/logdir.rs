@@ -1,10 +1,13 @@
 //! A multilog log directory (spec/multilog.md, "Log directory format").
 //!
 //! Owns `DIR/{lock,current,previous,processed,state,newstate}` and the
-//! `@<tai64n>.s` / `.u` files. After start-up every failure warns with a
-//! `..., pausing` line, waits [`PAUSE`] on a deadline (never a sleep: TERM
-//! and ALRM end the wait) and retries the same step: nothing is dropped and
-//! nothing is written twice. Every file is reached through the
+//! `@<tai64n>.s` / `.u` files. Every failure of a step that can be tried
+//! again warns with a `..., pausing` line, waits [`PAUSE`] on a deadline
+//! (never a sleep: TERM and ALRM end the wait) and retries the same step:
+//! nothing is dropped and nothing is written twice. At start-up, before
+//! any input is read, such a step is given up on once TERM has come (a
+//! fatal line, exit 111): the next start's recovery does it again, and a
+//! log service whose directory cannot be recovered can still be stopped. Every file is reached through the
 //! directory's descriptor, opened once at start, as the original works in
 //! it after an fchdir: a directory renamed while multilog runs (`mv main
 //! main.old`, or a parent of an absolute path) goes on rotating where it
@@ -189,7 +192,8 @@ impl LogDir {
     }
 
     /// Opens (and if needed recovers) a directory at start-up; errors are
-    /// fatal (exit 111).
+    /// fatal (exit 111). A step of the recovery that fails is paused on and
+    /// tried again, until TERM comes: then its failure is fatal too.
     pub fn open(spec: DirSpec, rt: &mut Runtime) -> LogDir {
         LogDir::start(spec, rt)
             .unwrap_or_else(|Failure(what, path, e)| diag::fatal_sys(&[&what, &path], e))
@@ -242,12 +246,16 @@ impl LogDir {
             Err(Errno::ENOENT) => false,
             Err(e) => return Err(failure("unable to stat ", join(&d, "processed"))(e)),
         };
+        // Each given up on once TERM has come: nothing is read yet.
+        let (num, cap) = (spec.num, spec.cap);
+        let recover =
+            |rt: &mut Runtime, file, code| finish(rt, fd, &d, num, cap, file, code, OnTerm::GiveUp);
         if processor_done {
             let _ = unlink_at(fd, "previous");
-            finish(rt, fd, &d, spec.num, spec.cap, "processed", b's');
+            recover(rt, "processed", b's')?;
         } else {
             let _ = unlink_at(fd, "processed");
-            finish(rt, fd, &d, spec.num, spec.cap, "previous", b'u');
+            recover(rt, "previous", b'u')?;
         }
         // Divergence: an empty current is removed, not kept as an empty .u.
         // Only a file: anything else there (a FIFO, say) becomes a .u as
@@ -261,7 +269,7 @@ impl LogDir {
         {
             let _ = unlink_at(fd, "current");
         }
-        finish(rt, fd, &d, spec.num, spec.cap, "current", b'u');
+        recover(rt, "current", b'u')?;
         open_trunc(fd, "state").map_err(failure("unable to write to ", join(&d, "state")))?;
         let current = open_append(fd, "current")
             .map_err(failure("unable to write to ", join(&d, "current")))?;
@@ -578,15 +586,12 @@ impl LogDir {
             return self.start_again(rt);
         }
         match self.spec.processor.clone() {
-            None => finish(
-                rt,
-                self.dir.as_fd(),
-                &self.spec.path,
-                self.spec.num,
-                self.spec.cap,
-                "previous",
-                b's',
-            ),
+            None => {
+                let (fd, path) = (self.dir.as_fd(), &self.spec.path);
+                let (num, cap) = (self.spec.num, self.spec.cap);
+                // (Never given up on: Ok whenever it returns.)
+                let _ = finish(rt, fd, path, num, cap, "previous", b's', OnTerm::Retry);
+            }
             Some(p) => self.process(&p, rt),
         }
     }
@@ -694,7 +699,9 @@ impl LogDir {
         })?;
         let what = "unable to rename newstate to state in directory ";
         retry(rt, fd, &[&what, d], || rename_at(fd, "newstate", "state"))?;
-        finish(rt, fd, d, self.spec.num, self.spec.cap, "processed", b's');
+        let (num, cap) = (self.spec.num, self.spec.cap);
+        // (Never given up on: Ok whenever it returns.)
+        let _ = finish(rt, fd, d, num, cap, "processed", b's', OnTerm::Retry);
         Some(())
     }
 
@@ -784,11 +791,42 @@ fn spawn_in<T>(dir: &OwnedFd, start: impl FnOnce() -> Result<T, Errno>) -> Resul
     r
 }
 
+/// What a step of [`finish`] that keeps failing does once TERM has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnTerm {
+    /// Goes on pausing and retrying (a rotation: the lines are in the file
+    /// being finished, and a clean exit would leave it out of the next
+    /// start's recovery).
+    Retry,
+    /// Gives up with the step's failure (a start, before any input is
+    /// read: the next start does the recovery again, and nothing is lost).
+    GiveUp,
+}
+
+/// After a failed step of [`finish`]: with [`OnTerm::GiveUp`] and TERM
+/// come, the failure; else a pause before the step is tried again.
+fn failed(
+    rt: &mut Runtime,
+    on_term: OnTerm,
+    what: &'static str,
+    path: PathBuf,
+    e: Errno,
+) -> Result<(), Failure> {
+    if on_term == OnTerm::GiveUp && rt.pending(Signal::SIGTERM) {
+        return Err(Failure(what, path, e));
+    }
+    pause(rt, &[&what, &path], Some(e));
+    Ok(())
+}
+
 /// Turns `DIR/FILE` into `DIR/@<now>.CODE`, then removes the oldest old
 /// files until fewer than `num` remain and (with `cap`, the `S` extension)
 /// they take at most `cap` bytes together. `dir` is the directory; `path`
-/// names it in messages. A directory removed meanwhile ends it.
-pub fn finish(
+/// names it in messages. A directory removed meanwhile ends it. A step
+/// that fails is paused on and tried again; once TERM has come, `on_term`
+/// says whether it still is.
+#[allow(clippy::too_many_arguments)]
+fn finish(
     rt: &mut Runtime,
     dir: BorrowedFd,
     path: &OsStr,
@@ -796,14 +834,15 @@ pub fn finish(
     cap: u64,
     file: &str,
     code: u8,
-) {
+    on_term: OnTerm,
+) -> Result<(), Failure> {
     let name = join(path, file);
     let meta = loop {
         match stat_at(dir, file) {
             Ok(m) => break m,
-            Err(Errno::ENOENT) => return,
-            Err(_) if unlinked(dir) => return,
-            Err(e) => pause(rt, &[&"unable to stat ", &name], Some(e)),
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(_) if unlinked(dir) => return Ok(()),
+            Err(e) => failed(rt, on_term, "unable to stat ", name.clone(), e)?,
         }
     };
     // A link count above 1: a crash came after the link; it exists already.
@@ -815,36 +854,32 @@ pub fn finish(
             let target = PathBuf::from(OsString::from_vec(label));
             match nix::unistd::linkat(dir, file, dir, &target, AtFlags::empty()) {
                 Ok(()) => break,
-                Err(_) if unlinked(dir) => return,
-                Err(e) => pause(
-                    rt,
-                    &[
-                        &"unable to link to ",
-                        &join(path, target.as_os_str().as_bytes()),
-                    ],
-                    Some(e),
-                ),
+                Err(_) if unlinked(dir) => return Ok(()),
+                Err(e) => {
+                    let to = join(path, target.as_os_str().as_bytes());
+                    failed(rt, on_term, "unable to link to ", to, e)?
+                }
             }
         }
     }
-    if retry(rt, dir, &[&"unable to remove ", &name], || {
-        unlink_at(dir, file)
-    })
-    .is_none()
-    {
-        return;
+    loop {
+        match unlink_at(dir, file) {
+            Ok(()) => break,
+            Err(_) if unlinked(dir) => return Ok(()),
+            Err(e) => failed(rt, on_term, "unable to remove ", name.clone(), e)?,
+        }
     }
     loop {
         let (old, total) = match old_files(dir, cap > 0) {
             Ok(v) => v,
-            Err(_) if unlinked(dir) => return,
+            Err(_) if unlinked(dir) => return Ok(()),
             Err(e) => {
-                pause(rt, &[&"unable to read ", &path], Some(e));
+                failed(rt, on_term, "unable to read ", PathBuf::from(path), e)?;
                 continue;
             }
         };
         if (old.len() as u64) < num && (cap == 0 || total <= cap) {
-            return;
+            return Ok(());
         }
         // The oldest by its first 25 bytes (the timestamp); the first entry
         // seen with that prefix, as the original.
@@ -854,12 +889,12 @@ pub fn finish(
         if let Some(n) = oldest {
             if let Err(e) = unlink_at(dir, n.as_c_str()) {
                 if unlinked(dir) {
-                    return;
+                    return Ok(());
                 }
                 if e != Errno::ENOENT {
                     // Cannot remove it: do not spin; try again after a pause.
                     let p = join(path, n.to_bytes());
-                    pause(rt, &[&"unable to remove ", &p], Some(e));
+                    failed(rt, on_term, "unable to remove ", p, e)?;
                 }
             }
         }

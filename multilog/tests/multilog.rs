@@ -785,6 +785,69 @@ stat -c %a "$T/mnt/log/current" > "$T/mode""#,
 }
 
 #[test]
+fn term_while_the_start_cannot_recover_the_directory_exits_and_loses_nothing() {
+    // A crash left `current` unfinished, and `previous` is a directory:
+    // the recovery cannot remove it and pauses. The original pauses for
+    // ever and hears no TERM (`svc -d` on the log service waits for KILL).
+    // Ours, which has read nothing yet, gives up on TERM: the failing step
+    // as a fatal line, exit 111, the directory as it was and the input
+    // left in the pipe for the next start.
+    let t = TempDir::new("ml-start-term");
+    let d = t.join("d");
+    fs::create_dir_all(d.join("previous")).unwrap();
+    fs::write(d.join("current"), b"before the crash\n").unwrap();
+    fs::set_permissions(d.join("current"), fs::Permissions::from_mode(0o644)).unwrap();
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut w = fs::File::from(w);
+    w.write_all(b"after the start\n").unwrap();
+    let err = t.join("err");
+    let mut c = Command::new(MULTILOG)
+        .arg("./d")
+        .current_dir(t.path())
+        .stdin(Stdio::from(r.try_clone().unwrap()))
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let pausing = "multilog: warning: unable to remove ./d/previous, pausing: is a directory\n";
+    assert!(wait_until(5.0, || fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains(pausing)));
+    let sent = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(exit_within(&mut c, 10.0), Some(111));
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "TERM waited out the pause"
+    );
+    assert_eq!(
+        fs::read_to_string(&err).unwrap(),
+        format!("{pausing}multilog: fatal: unable to remove ./d/previous: is a directory\n")
+    );
+    assert!(old_files(&d).is_empty());
+    assert_eq!(fs::read(d.join("current")).unwrap(), b"before the crash\n");
+    assert!(d.join("previous").is_dir());
+    // Mended, the next start on the same input recovers and logs it all.
+    fs::remove_dir(d.join("previous")).unwrap();
+    drop(w);
+    let st = Command::new(MULTILOG)
+        .arg("./d")
+        .current_dir(t.path())
+        .stdin(Stdio::from(r))
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    let old = old_files(&d);
+    assert_eq!(old.len(), 1);
+    assert!(old[0].0.ends_with(".u"));
+    assert_eq!(old[0].2, b"before the crash\n");
+    assert_eq!(fs::read(d.join("current")).unwrap(), b"after the start\n");
+}
+
+#[test]
 fn a_fifo_in_place_of_current_or_the_status_file_fails_at_once() {
     let t = TempDir::new("ml-fifo");
     let fifo =
