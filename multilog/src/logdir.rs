@@ -7,11 +7,12 @@
 //! nothing is dropped and nothing is written twice. At start-up, before
 //! any input is read, such a step is given up on once TERM has come (a
 //! fatal line, exit 111): the next start's recovery does it again, and a
-//! log service whose directory cannot be recovered can still be stopped. Every file is reached through the
-//! directory's descriptor, opened once at start, as the original works in
-//! it after an fchdir: a directory renamed while multilog runs (`mv main
-//! main.old`, or a parent of an absolute path) goes on rotating where it
-//! now is. Messages name files `DIR/NAME`, DIR as given.
+//! log service whose directory cannot be recovered can still be stopped.
+//! Every file is reached through the directory's descriptor, opened once
+//! at start, as the original works in it after an fchdir: a directory
+//! renamed while multilog runs (`mv main main.old`, or a parent of an
+//! absolute path) goes on rotating where it now is. Messages name files
+//! `DIR/NAME`, DIR as given.
 //!
 //! Beyond the original: a `current` removed while multilog runs (`rm
 //! current`, or `rm -rf` of the whole directory) is noticed before the
@@ -246,7 +247,8 @@ impl LogDir {
             Err(Errno::ENOENT) => false,
             Err(e) => return Err(failure("unable to stat ", join(&d, "processed"))(e)),
         };
-        // Each given up on once TERM has come: nothing is read yet.
+        // Each given up on once TERM has come: at start-up nothing is read
+        // yet (for a directory made again, see `start_again`).
         let (num, cap) = (spec.num, spec.cap);
         let recover =
             |rt: &mut Runtime, file, code| finish(rt, fd, &d, num, cap, file, code, OnTerm::GiveUp);
