@@ -1810,3 +1810,81 @@ fn multilog_starts_on_odd_or_crashed_directories_as_the_original() {
         assert_eq!(seen[1], seen[0], "{what}: ours, then C");
     }
 }
+
+/// svok, svstat and svc on a service whose `supervise` holds what they do
+/// not expect (`control` and `ok` as regular files or directories, `status`
+/// as a FIFO beside a live `ok`, `supervise` itself a file or a dangling
+/// symlink): each one's lines and exit code, and what svc wrote into a
+/// regular `control`, are the original's. (A `status` that is a directory
+/// is a divergence, in docs/divergences.md and svtools.rs's test.)
+#[test]
+fn svtools_on_odd_supervise_entries_as_the_original() {
+    let t = TempDir::new("diff-svtools-odd");
+    type Make<'a> = &'a dyn Fn(&Path) -> Vec<fs::File>;
+    let none = Vec::new;
+    let cases: &[(&str, Make)] = &[
+        ("control and ok regular files", &|sv| {
+            fs::write(sv.join("control"), b"").unwrap();
+            fs::write(sv.join("ok"), b"").unwrap();
+            none()
+        }),
+        ("control and ok directories", &|sv| {
+            fs::create_dir(sv.join("control")).unwrap();
+            fs::create_dir(sv.join("ok")).unwrap();
+            none()
+        }),
+        ("status a fifo", &|sv| {
+            nix::unistd::mkfifo(
+                &sv.join("status"),
+                nix::sys::stat::Mode::from_bits_truncate(0o644),
+            )
+            .unwrap();
+            vec![
+                fifo_with_reader(&sv.join("ok")),
+                fifo_with_reader(&sv.join("control")),
+            ]
+        }),
+        ("supervise a file", &|sv| {
+            fs::remove_dir(sv).unwrap();
+            fs::write(sv, b"x").unwrap();
+            none()
+        }),
+        ("supervise a dangling symlink", &|sv| {
+            fs::remove_dir(sv).unwrap();
+            std::os::unix::fs::symlink("/nonexistent", sv).unwrap();
+            none()
+        }),
+    ];
+    let runs: &[(&str, &[&str])] = &[
+        ("svok", &["s"]),
+        ("svstat", &["s"]),
+        ("svc", &["-u", "s"]),
+        ("svc", &["-x", "s"]),
+    ];
+    for (i, (what, make)) in cases.iter().enumerate() {
+        let seen = [true, false].map(|c| {
+            let cwd = t.join(format!("{i}-{c}"));
+            let sv = cwd.join("s/supervise");
+            fs::create_dir_all(&sv).unwrap();
+            let _readers = make(&sv);
+            let mut got = Vec::new();
+            for (name, args) in runs {
+                let bin = if c {
+                    reference_bin(name)
+                } else {
+                    bin_dir().join(name)
+                };
+                let path = bin.to_str().unwrap();
+                let (code, out, err) = run_input_within(10.0, path, args, b"", &cwd);
+                let err = replace(&err, path.as_bytes(), name.as_bytes());
+                got.push((code, out, String::from_utf8_lossy(&err).into_owned()));
+            }
+            // (Not a FIFO: an open to read one waits for a writer.)
+            let control = fs::symlink_metadata(sv.join("control"))
+                .is_ok_and(|m| m.is_file())
+                .then(|| fs::read(sv.join("control")).unwrap());
+            (got, control)
+        });
+        assert_eq!(seen[1], seen[0], "{what}: ours, then C");
+    }
+}
