@@ -1693,7 +1693,7 @@ fn log_layout(dir: &Path) -> Vec<(String, String, u32, Vec<u8>)> {
         .map(|e| {
             let mut name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with('@') {
-                name = format!("@{}", &name[name.len() - 2..]);
+                name = format!("@{}", &name[name.len().saturating_sub(2)..]);
             }
             let meta = fs::symlink_metadata(e.path()).unwrap();
             let t = meta.file_type();
