@@ -152,7 +152,10 @@ pub fn main(args: &[OsString]) -> i32 {
                 d.rotate(&mut m.rt);
             }
         }
-        if m.rt.take(Signal::SIGTERM) {
+        // Left pending, not taken: every step from here on (a processor
+        // that fails, a status file that cannot be written) knows that
+        // TERM has come.
+        if m.rt.pending(Signal::SIGTERM) {
             terminating = true;
         }
         if terminating && !m.line.open {
@@ -341,6 +344,15 @@ impl Multilog {
                         loop {
                             match sf.file.write_all_at(&v, 0) {
                                 Ok(()) => break,
+                                // Once TERM has come, the status file's copy
+                                // of the line is given up: multilog is about
+                                // to exit, and the line goes on to the logs.
+                                Err(e) if self.rt.pending(Signal::SIGTERM) => {
+                                    let parts: [&dyn diag::Part; 3] =
+                                        [&"unable to write ", &sf.name, &", leaving it"];
+                                    diag::warn_sys(&parts, errno_of(&e));
+                                    break;
+                                }
                                 Err(e) => pause(
                                     &mut self.rt,
                                     &[&"unable to write ", &sf.name],

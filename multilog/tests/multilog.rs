@@ -784,6 +784,120 @@ stat -c %a "$T/mnt/log/current" > "$T/mode""#,
     assert_eq!(got, expect, "the lines read, each once, in order");
 }
 
+/// multilog `=/dev/full ./DIR` in `cwd` with stdin on a pipe whose write
+/// end is returned, its stderr into the file `err`.
+fn status_on_dev_full(cwd: &Path, dir: &str, err: &Path) -> (std::process::Child, fs::File) {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let c = Command::new(MULTILOG)
+        .args(["=/dev/full", dir])
+        .current_dir(cwd)
+        .stdin(Stdio::from(r))
+        .stderr(fs::File::create(err).unwrap())
+        .spawn()
+        .unwrap();
+    (c, fs::File::from(w))
+}
+
+fn term(c: &std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(c.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap()
+}
+
+/// TERM to a multilog once its stderr (the file `err`) has the `pausing`
+/// line of a failed step; its exit code, which must come well before the
+/// five-second pause is over.
+fn term_once_pausing(c: &mut std::process::Child, err: &Path, pausing: &str) -> Option<i32> {
+    assert!(wait_until(5.0, || fs::read_to_string(err)
+        .unwrap_or_default()
+        .contains(pausing)));
+    let sent = std::time::Instant::now();
+    term(c);
+    let code = exit_or_kill(c, 10.0);
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "TERM waited out the pause"
+    );
+    code
+}
+
+/// Its exit code within `secs`; killed if it has none by then, so that a
+/// failing test leaves no multilog paused for ever.
+fn exit_or_kill(c: &mut std::process::Child, secs: f64) -> Option<i32> {
+    let code = exit_within(c, secs);
+    if code.is_none() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    code
+}
+
+#[test]
+fn term_gives_up_a_status_file_that_cannot_be_written() {
+    // `=FILE` on a full disk (here /dev/full, which never takes a byte):
+    // each line's copy for it pauses, and the original pauses for ever,
+    // TERM unheard. Ours, once TERM has come, gives that copy up with a
+    // warning; the line still goes to the log, and multilog exits cleanly.
+    let t = TempDir::new("ml-status-full");
+    let err = t.join("err");
+    let pausing = "multilog: warning: unable to write /dev/full, pausing: out of disk space\n";
+    let leaving = "multilog: warning: unable to write /dev/full, leaving it: out of disk space\n";
+
+    // TERM while the copy pauses: the wait ends, the copy is given up.
+    let (mut c, mut w) = status_on_dev_full(t.path(), "./d", &err);
+    w.write_all(b"first\n").unwrap();
+    assert_eq!(term_once_pausing(&mut c, &err, pausing), Some(0));
+    assert_eq!(
+        fs::read_to_string(&err).unwrap(),
+        format!("{pausing}{leaving}")
+    );
+    assert_eq!(fs::read(t.join("d/current")).unwrap(), b"first\n");
+    assert_eq!(mode(&t.join("d/current")), 0o744);
+
+    // TERM in the middle of a line, before the copy is tried: the end of
+    // the line is read, and its copy given up at the first failure.
+    let (mut c, mut w) = status_on_dev_full(t.path(), "./e", &err);
+    // Bytes read so far (the runtime's start-up reads are over once the
+    // log directory is made); the part of a line read is not written
+    // anywhere before the line's first 1000 bytes end.
+    let io = format!("/proc/{}/io", c.id());
+    let read_so_far = || {
+        fs::read_to_string(&io)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("rchar: ")?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(wait_until(5.0, || t.join("e/current").exists()));
+    let before = read_so_far();
+    w.write_all(b"partial").unwrap();
+    assert!(wait_until(5.0, || read_so_far() >= before + 7));
+    term(&c);
+    // Delivered (no longer pending in the kernel): multilog has seen it
+    // before it reads the rest of the line.
+    let status = format!("/proc/{}/status", c.id());
+    let term_pending = || {
+        fs::read_to_string(&status)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                (l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+                    && u64::from_str_radix(l.split_whitespace().nth(1).unwrap_or("0"), 16)
+                        .unwrap_or(0)
+                        & (1 << (15 - 1))
+                        != 0
+            })
+    };
+    assert!(wait_until(5.0, || !term_pending()));
+    w.write_all(b" end\nnot read\n").unwrap();
+    assert_eq!(exit_or_kill(&mut c, 10.0), Some(0));
+    assert_eq!(fs::read_to_string(&err).unwrap(), leaving);
+    assert_eq!(fs::read(t.join("e/current")).unwrap(), b"partial end\n");
+    assert_eq!(mode(&t.join("e/current")), 0o744);
+}
+
 #[test]
 fn term_while_the_start_cannot_recover_the_directory_exits_and_loses_nothing() {
     // A crash left `current` unfinished, and `previous` is a directory:
@@ -809,26 +923,7 @@ fn term_while_the_start_cannot_recover_the_directory_exits_and_loses_nothing() {
         .spawn()
         .unwrap();
     let pausing = "multilog: warning: unable to remove ./d/previous, pausing: is a directory\n";
-    assert!(wait_until(5.0, || fs::read_to_string(&err)
-        .unwrap_or_default()
-        .contains(pausing)));
-    let sent = std::time::Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(c.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let code = exit_within(&mut c, 10.0);
-    if code.is_none() {
-        // (Not left behind, paused for ever, when this fails.)
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    assert_eq!(code, Some(111));
-    assert!(
-        sent.elapsed() < Duration::from_secs(4),
-        "TERM waited out the pause"
-    );
+    assert_eq!(term_once_pausing(&mut c, &err, pausing), Some(111));
     assert_eq!(
         fs::read_to_string(&err).unwrap(),
         format!("{pausing}multilog: fatal: unable to remove ./d/previous: is a directory\n")
