@@ -798,14 +798,6 @@ fn status_on_dev_full(cwd: &Path, dir: &str, err: &Path) -> (std::process::Child
     (c, fs::File::from(w))
 }
 
-fn term(c: &std::process::Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(c.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap()
-}
-
 /// TERM to a multilog once its stderr (the file `err`) has the `pausing`
 /// line of a failed step; its exit code, which must come well before the
 /// five-second pause is over.
@@ -814,7 +806,7 @@ fn term_once_pausing(c: &mut std::process::Child, err: &Path, pausing: &str) -> 
         .unwrap_or_default()
         .contains(pausing)));
     let sent = std::time::Instant::now();
-    term(c);
+    kill("-TERM", c.id());
     let code = exit_or_kill(c, 10.0);
     assert!(
         sent.elapsed() < Duration::from_secs(4),
@@ -874,7 +866,7 @@ fn term_gives_up_a_status_file_that_cannot_be_written() {
     let before = read_so_far();
     w.write_all(b"partial").unwrap();
     assert!(wait_until(5.0, || read_so_far() >= before + 7));
-    term(&c);
+    kill("-TERM", c.id());
     // Delivered (no longer pending in the kernel): multilog has seen it
     // before it reads the rest of the line.
     let status = format!("/proc/{}/status", c.id());
